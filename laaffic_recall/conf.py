@@ -1,0 +1,91 @@
+"""The one place that reads the ``LAAFFIC_RECALL`` setting.
+
+Values are looked up at call time, never frozen at import, so ``override_settings``
+in tests and in host projects takes effect immediately.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings as django_settings
+
+SETTING_NAME = "LAAFFIC_RECALL"
+
+PRODUCTS = {
+    # product family -> path prefix of the three recall-flow calls
+    "ai_agent": "/voice/recallFlow",
+    "ivr": "/v3/voice/recallFlow",
+}
+
+DEFAULTS: dict[str, Any] = {
+    # Credentials of the LAAFFIC account (Api-Key header; the secret only signs).
+    "API_KEY": "",
+    "API_SECRET": "",
+    "BASE_URL": "https://api.laaffic.com",
+    # "ai_agent" (/voice/recallFlow/...) or "ivr" (/v3/voice/recallFlow/...).
+    "PRODUCT": "ai_agent",
+    # Seconds; every request carries both.
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 20.0,
+    # Read calls (queryPage, queryDetail) only; cancel is never retried.
+    "READ_RETRIES": 2,
+    "RETRY_BACKOFF": 0.5,
+    # Longest Retry-After (seconds) a read honours before giving up.
+    "MAX_RETRY_AFTER": 10.0,
+    # Largest response body read, in bytes; larger is a transport error.
+    "MAX_RESPONSE_BYTES": 2_000_000,
+    # Zone in which the vendor's naive "YYYY-MM-DD HH:mm:ss" times are interpreted.
+    "REMOTE_TIMEZONE": "UTC",
+    # Parallel queryDetail calls during a sync.
+    "SYNC_WORKERS": 8,
+    # A sync window longer than this many hours is split into windows of this size.
+    "SYNC_WINDOW_HOURS": 24,
+    # Most targets one admin cancel action handles, and how many run at once.
+    "MAX_CANCEL_BATCH": 50,
+    "CANCEL_WORKERS": 4,
+    # A cancel attempt still pending after this many seconds is shown as unknown.
+    "STALE_ATTEMPT_SECONDS": 300,
+    # Number of reverse proxies in front of the site whose X-Forwarded-For is trusted
+    # for the audit log's client IP. 0 means REMOTE_ADDR only.
+    "TRUSTED_PROXY_COUNT": 0,
+}
+
+
+class AppSettings:
+    """Attribute access to the app's settings, merged over the defaults on each read."""
+
+    def _user_settings(self) -> dict[str, Any]:
+        value = getattr(django_settings, SETTING_NAME, None)
+        return value if isinstance(value, dict) else {}
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown {SETTING_NAME} setting: {name}")
+        return self._user_settings().get(name, DEFAULTS[name])
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in DEFAULTS}
+
+
+app_settings = AppSettings()
+
+
+def get_client(**overrides: Any):
+    """Build a LAAFFIC client from the current settings (fails fast when misconfigured)."""
+    from .client import LaafficClient
+
+    options = {
+        "api_key": app_settings.API_KEY,
+        "api_secret": app_settings.API_SECRET,
+        "base_url": app_settings.BASE_URL,
+        "product": app_settings.PRODUCT,
+        "connect_timeout": float(app_settings.CONNECT_TIMEOUT),
+        "read_timeout": float(app_settings.READ_TIMEOUT),
+        "read_retries": int(app_settings.READ_RETRIES),
+        "retry_backoff": float(app_settings.RETRY_BACKOFF),
+        "max_retry_after": float(app_settings.MAX_RETRY_AFTER),
+        "max_response_bytes": int(app_settings.MAX_RESPONSE_BYTES),
+    }
+    options.update(overrides)
+    return LaafficClient(**options)

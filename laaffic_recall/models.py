@@ -1,0 +1,255 @@
+"""The local mirror of LAAFFIC auto-recall tasks and the append-only cancel audit log."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .conf import app_settings
+
+
+class Status(models.IntegerChoices):
+    """Status of a recall task or node, as LAAFFIC reports it."""
+
+    PENDING = 0, _("Pending")
+    IN_PROGRESS = 1, _("In progress")
+    COMPLETED = 2, _("Completed")
+    CANCELLED = 3, _("Cancelled")
+    EXCEPTION = 4, _("Execution exception")
+
+
+TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.CANCELLED, Status.EXCEPTION})
+
+
+class RecallType(models.IntegerChoices):
+    ALL = 0, _("Recall all")
+    FAILED_ONLY = 1, _("Recall failed calls only")
+
+
+class CancelType(models.IntegerChoices):
+    """The ``type`` of a LAAFFIC cancel request."""
+
+    TASK = 1, _("Whole task (by recall key)")
+    PARENT = 2, _("Whole task (by parent task id)")
+    NODE = 3, _("From node onward")
+
+
+class Outcome(models.TextChoices):
+    PENDING = "pending", _("Pending (in flight)")
+    SKIPPED = "skipped", _("Skipped (nothing sent)")
+    SUCCEEDED = "succeeded", _("Succeeded")
+    REFUSED = "refused", _("Refused")
+    FAILED = "failed", _("Failed (not sent)")
+    UNKNOWN = "unknown", _("Unknown")
+
+
+# Outcomes that may still be resolved; every other outcome is history and frozen.
+OPEN_OUTCOMES = frozenset({Outcome.PENDING, Outcome.UNKNOWN})
+
+
+class RecallTask(models.Model):
+    """One LAAFFIC auto-recall task ("recall flow"). Mirrored fields are the vendor's truth."""
+
+    key_id = models.BigIntegerField(_("recall key"), unique=True)
+    parent_task_id = models.BigIntegerField(_("parent task id"), null=True, db_index=True)
+    task_name = models.CharField(_("task name"), max_length=255, blank=True)
+    created_at_remote = models.DateTimeField(_("created at LAAFFIC"), null=True, db_index=True)
+    recall_type = models.SmallIntegerField(_("recall type"), choices=RecallType, null=True)
+    recall_interval = models.IntegerField(_("interval (minutes)"), null=True)
+    recall_num = models.IntegerField(_("rounds required"), null=True)
+    finish_num = models.IntegerField(_("rounds done"), null=True)
+    status = models.SmallIntegerField(_("status"), choices=Status, db_index=True)
+    raw = models.JSONField(_("list record as received"), default=dict, blank=True)
+    detail_raw = models.JSONField(_("detail as received"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("last sync"), default=timezone.now)
+    detail_synced_at = models.DateTimeField(_("nodes synced"), null=True, blank=True)
+    # Set when the mirror was updated by assumption after a cancel whose re-read failed.
+    unconfirmed = models.BooleanField(
+        _("unconfirmed"),
+        default=False,
+        help_text=_("Marked by assumption after a cancel; the next sync confirms it."),
+    )
+
+    class Meta:
+        verbose_name = _("recall task")
+        verbose_name_plural = _("recall tasks")
+        ordering = ["-created_at_remote", "-key_id"]
+        permissions = [("cancel_recalltask", _("Can cancel recall tasks"))]
+
+    def __str__(self) -> str:
+        name = f" {self.task_name}" if self.task_name else ""
+        return f"#{self.key_id}{name}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == Status.PENDING
+
+
+class RecallNode(models.Model):
+    """One node (recall round) of a task's ordered node list."""
+
+    key_id = models.BigIntegerField(_("node key"), unique=True)
+    task = models.ForeignKey(
+        RecallTask, on_delete=models.CASCADE, related_name="nodes", verbose_name=_("task")
+    )
+    position = models.PositiveIntegerField(_("position"))
+    group_task_id = models.BigIntegerField(_("group-call task id"), null=True, db_index=True)
+    status = models.SmallIntegerField(_("status"), choices=Status, db_index=True)
+    script_id = models.CharField(_("script id"), max_length=64, null=True, blank=True)
+    raw = models.JSONField(_("node as received"), default=dict, blank=True)
+    synced_at = models.DateTimeField(_("last sync"), default=timezone.now)
+    unconfirmed = models.BooleanField(_("unconfirmed"), default=False)
+
+    class Meta:
+        verbose_name = _("recall node")
+        verbose_name_plural = _("recall nodes")
+        ordering = ["task", "position"]
+        indexes = [models.Index(fields=["task", "position"], name="laaffic_node_task_pos")]
+
+    def __str__(self) -> str:
+        return f"node #{self.key_id} (round {self.position + 1} of task #{self.task.key_id})"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == Status.PENDING
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to alter or remove a finished audit record through the ORM."""
+
+
+class CancelAttemptQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Cancel attempts are append-only: bulk update() is refused.")
+
+    def delete(self):
+        raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
+
+    def stale(self):
+        """Pending rows older than STALE_ATTEMPT_SECONDS: their worker most likely died."""
+        return self.filter(outcome=Outcome.PENDING, started_at__lt=stale_cutoff())
+
+
+def stale_cutoff():
+    return timezone.now() - timedelta(seconds=int(app_settings.STALE_ATTEMPT_SECONDS))
+
+
+class CancelAttempt(models.Model):
+    """One cancel attempt by a person, committed before the request leaves; append-only.
+
+    A row is created ``pending`` (or directly ``skipped``/``refused`` when nothing is sent)
+    and finished once. Rows in an open outcome (pending, unknown) may still be resolved;
+    any other row cannot be saved again, and no row can be deleted through the ORM.
+    """
+
+    correlation_id = models.UUIDField(_("submission"), default=uuid.uuid4, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    username = models.CharField(_("username"), max_length=150, blank=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    duration = models.DurationField(_("duration"), null=True, blank=True)
+    cancel_type = models.SmallIntegerField(_("cancel type"), choices=CancelType, db_index=True)
+    target_id = models.BigIntegerField(_("id sent"), db_index=True)
+    task = models.ForeignKey(
+        RecallTask,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cancel_attempts",
+        verbose_name=_("task"),
+    )
+    task_key_id = models.BigIntegerField(_("task key"), null=True, blank=True, db_index=True)
+    node = models.ForeignKey(
+        RecallNode,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="cancel_attempts",
+        verbose_name=_("node"),
+    )
+    request_body = models.JSONField(_("request body"), null=True, blank=True)
+    http_status = models.SmallIntegerField(_("HTTP status"), null=True, blank=True)
+    response_code = models.IntegerField(_("response code"), null=True, blank=True, db_index=True)
+    response_message = models.TextField(_("response message"), blank=True)
+    outcome = models.CharField(
+        _("outcome"), max_length=16, choices=Outcome, default=Outcome.PENDING, db_index=True
+    )
+    confirmed_by_reread = models.BooleanField(_("confirmed by re-read"), default=False)
+    error_detail = models.TextField(_("error detail"), blank=True)
+    reason = models.TextField(_("reason"), blank=True)
+    client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
+    mirror_confirmed = models.BooleanField(
+        _("mirror confirmed"),
+        null=True,
+        blank=True,
+        help_text=_("Whether the local mirror was re-read from LAAFFIC after the cancel."),
+    )
+
+    objects = CancelAttemptQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("cancel attempt")
+        verbose_name_plural = _("cancel attempts")
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            # At most one attempt in flight per target: enforced by the database, so it
+            # holds across web workers (a second concurrent insert fails).
+            models.UniqueConstraint(
+                fields=["cancel_type", "target_id"],
+                condition=models.Q(outcome="pending"),
+                name="laaffic_one_inflight_cancel_per_target",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["outcome", "started_at"], name="laaffic_attempt_outcome_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_cancel_type_display()} {self.target_id}: {self.get_outcome_display()}"
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_outcome = instance.__dict__.get("outcome")
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._stored_outcome = self.outcome
+
+    def save(self, *args, **kwargs):
+        stored = getattr(self, "_stored_outcome", None)
+        if self.pk is not None and stored is not None and stored not in OPEN_OUTCOMES:
+            raise AppendOnlyError(
+                f"Cancel attempt {self.pk} is finished ({stored}) and cannot be changed."
+            )
+        super().save(*args, **kwargs)
+        self._stored_outcome = self.outcome
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
+
+    @property
+    def is_stale(self) -> bool:
+        return self.outcome == Outcome.PENDING and self.started_at < stale_cutoff()
+
+    @property
+    def effective_outcome(self) -> str:
+        """The outcome to show: a pending row left in flight too long is shown as unknown."""
+        return Outcome.UNKNOWN if self.is_stale else self.outcome
