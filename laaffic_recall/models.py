@@ -104,7 +104,8 @@ class RecallNode(models.Model):
     position = models.PositiveIntegerField(_("position"))
     group_task_id = models.BigIntegerField(_("group-call task id"), null=True, db_index=True)
     status = models.SmallIntegerField(_("status"), choices=Status, db_index=True)
-    script_id = models.CharField(_("script id"), max_length=64, null=True, blank=True)
+    # Nullable: "no script" is distinct from an empty id in the vendor's data.
+    script_id = models.CharField(_("script id"), max_length=64, null=True, blank=True)  # noqa: DJ001
     raw = models.JSONField(_("node as received"), default=dict, blank=True)
     synced_at = models.DateTimeField(_("last sync"), default=timezone.now)
     unconfirmed = models.BooleanField(_("unconfirmed"), default=False)
@@ -223,16 +224,6 @@ class CancelAttempt(models.Model):
     def __str__(self) -> str:
         return f"{self.get_cancel_type_display()} {self.target_id}: {self.get_outcome_display()}"
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._stored_outcome = instance.__dict__.get("outcome")
-        return instance
-
-    def refresh_from_db(self, *args, **kwargs):
-        super().refresh_from_db(*args, **kwargs)
-        self._stored_outcome = self.outcome
-
     def save(self, *args, **kwargs):
         stored = getattr(self, "_stored_outcome", None)
         if self.pk is not None and stored is not None and stored not in OPEN_OUTCOMES:
@@ -244,6 +235,16 @@ class CancelAttempt(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._stored_outcome = instance.__dict__.get("outcome")
+        return instance
+
+    def refresh_from_db(self, *args, **kwargs):
+        super().refresh_from_db(*args, **kwargs)
+        self._stored_outcome = self.outcome
 
     @property
     def is_stale(self) -> bool:
