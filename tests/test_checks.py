@@ -1,0 +1,58 @@
+"""System checks on the LAAFFIC_RECALL setting, and the settings reader."""
+
+import pytest
+from django.core.checks import Warning, run_checks
+from django.core.management import call_command
+
+from laaffic_recall.conf import DEFAULTS, app_settings
+
+from .conftest import TEST_SETTINGS
+
+
+def check_ids():
+    return {m.id for m in run_checks() if m.id and m.id.startswith("laaffic_recall.")}
+
+
+def test_complete_settings_raise_no_warning():
+    assert check_ids() == set()
+
+
+@pytest.mark.parametrize(
+    "override,expected",
+    [
+        ({"API_KEY": ""}, {"laaffic_recall.W001"}),
+        ({"API_SECRET": "  "}, {"laaffic_recall.W002"}),
+        ({"PRODUCT": "sms"}, {"laaffic_recall.W003"}),
+        ({"BASE_URL": "ftp://api.laaffic.com"}, {"laaffic_recall.W004"}),
+        ({"BASE_URL": ""}, {"laaffic_recall.W004"}),
+    ],
+)
+def test_each_problem_has_its_own_check(settings, override, expected):
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, **override}
+    assert check_ids() == expected
+
+
+def test_checks_are_warnings_with_hints(settings):
+    settings.LAAFFIC_RECALL = {}
+    messages = [m for m in run_checks() if m.id.startswith("laaffic_recall.")]
+    assert {m.id for m in messages} == {"laaffic_recall.W001", "laaffic_recall.W002"}
+    assert all(isinstance(m, Warning) and m.hint for m in messages)
+
+
+def test_manage_check_exits_zero_when_unconfigured(settings, capsys):
+    settings.LAAFFIC_RECALL = {}
+    call_command("check")  # raises SystemCheckError on errors; warnings only print
+    assert "laaffic_recall.W001" in capsys.readouterr().err
+
+
+def test_settings_are_read_at_call_time(settings):
+    settings.LAAFFIC_RECALL = {"READ_TIMEOUT": 3}
+    assert app_settings.READ_TIMEOUT == 3
+    assert app_settings.CONNECT_TIMEOUT == DEFAULTS["CONNECT_TIMEOUT"]
+    settings.LAAFFIC_RECALL = {"READ_TIMEOUT": 9}
+    assert app_settings.READ_TIMEOUT == 9
+
+
+def test_unknown_setting_name_is_an_error():
+    with pytest.raises(AttributeError):
+        app_settings.NO_SUCH_SETTING  # noqa: B018
