@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import models, router, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -40,12 +40,21 @@ class CancelType(models.IntegerChoices):
 
 
 class Outcome(models.TextChoices):
+    """What became of a cancel attempt.
+
+    ``failed`` means the cancel did not take effect: either nothing reached LAAFFIC
+    (refused connection, DNS, connect timeout, TLS, a 4xx/429 answer), or an attempt
+    whose outcome was unknown was later reconciled and LAAFFIC still showed the target
+    not Cancelled. ``refused`` with no response code is a local refusal (another cancel
+    of the same target was in flight).
+    """
+
     PENDING = "pending", _("Pending (in flight)")
     SKIPPED = "skipped", _("Skipped (nothing sent)")
     SUCCEEDED = "succeeded", _("Succeeded")
     REFUSED = "refused", _("Refused")
-    FAILED = "failed", _("Failed (not sent)")
-    UNKNOWN = "unknown", _("Unknown")
+    FAILED = "failed", _("Failed (no effect)")
+    UNKNOWN = "unknown", _("Unknown (may have reached LAAFFIC)")
 
 
 # Outcomes that may still be resolved; every other outcome is history and frozen.
@@ -129,6 +138,12 @@ class AppendOnlyError(Exception):
 
 
 class CancelAttemptQuerySet(models.QuerySet):
+    """Refuses bulk changes; a single open row is resolved through ``CancelAttempt.save()``.
+
+    Django's deletion collector nulls ``user``/``task``/``node`` through the model's plain
+    ``_base_manager``, so ``SET_NULL`` keeps working when those rows are deleted.
+    """
+
     def update(self, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: bulk update() is refused.")
 
@@ -138,6 +153,21 @@ class CancelAttemptQuerySet(models.QuerySet):
     def stale(self):
         """Pending rows older than STALE_ATTEMPT_SECONDS: their worker most likely died."""
         return self.filter(outcome=Outcome.PENDING, started_at__lt=stale_cutoff())
+
+    def unresolved(self):
+        """Rows a re-read of their task may still settle: unknown, or stale pending."""
+        return self.filter(
+            models.Q(outcome=Outcome.UNKNOWN)
+            | models.Q(outcome=Outcome.PENDING, started_at__lt=stale_cutoff())
+        )
+
+    def with_effective_outcome(self, outcome: str):
+        """Rows whose outcome as shown is ``outcome`` (a stale pending row shows as unknown)."""
+        if outcome == Outcome.UNKNOWN:
+            return self.unresolved()
+        if outcome == Outcome.PENDING:
+            return self.filter(outcome=Outcome.PENDING, started_at__gte=stale_cutoff())
+        return self.filter(outcome=outcome)
 
 
 def stale_cutoff():
@@ -191,7 +221,14 @@ class CancelAttempt(models.Model):
     outcome = models.CharField(
         _("outcome"), max_length=16, choices=Outcome, default=Outcome.PENDING, db_index=True
     )
-    confirmed_by_reread = models.BooleanField(_("confirmed by re-read"), default=False)
+    confirmed_by_reread = models.BooleanField(
+        _("confirmed by re-read"),
+        default=False,
+        help_text=_(
+            "The outcome was settled by re-reading the task from LAAFFIC after an unclear "
+            "answer, not by the cancel's own answer."
+        ),
+    )
     error_detail = models.TextField(_("error detail"), blank=True)
     reason = models.TextField(_("reason"), blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
@@ -225,26 +262,32 @@ class CancelAttempt(models.Model):
         return f"{self.get_cancel_type_display()} {self.target_id}: {self.get_outcome_display()}"
 
     def save(self, *args, **kwargs):
-        stored = getattr(self, "_stored_outcome", None)
-        if self.pk is not None and stored is not None and stored not in OPEN_OUTCOMES:
-            raise AppendOnlyError(
-                f"Cancel attempt {self.pk} is finished ({stored}) and cannot be changed."
+        """Insert a new row, or resolve a row that is still open (pending or unknown) once.
+
+        The stored outcome is read under a row lock, so two processes finishing the same
+        row cannot both write: the second finds it finished and is refused.
+        """
+        if self.pk is None or kwargs.get("force_insert"):
+            super().save(*args, **kwargs)
+            return
+        using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        with transaction.atomic(using=using):
+            stored = (
+                type(self)
+                ._base_manager.using(using)
+                .select_for_update()
+                .filter(pk=self.pk)
+                .values_list("outcome", flat=True)
+                .first()
             )
-        super().save(*args, **kwargs)
-        self._stored_outcome = self.outcome
+            if stored is not None and stored not in OPEN_OUTCOMES:
+                raise AppendOnlyError(
+                    f"Cancel attempt {self.pk} is finished ({stored}) and cannot be changed."
+                )
+            super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
-
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._stored_outcome = instance.__dict__.get("outcome")
-        return instance
-
-    def refresh_from_db(self, *args, **kwargs):
-        super().refresh_from_db(*args, **kwargs)
-        self._stored_outcome = self.outcome
 
     @property
     def is_stale(self) -> bool:
@@ -254,3 +297,11 @@ class CancelAttempt(models.Model):
     def effective_outcome(self) -> str:
         """The outcome to show: a pending row left in flight too long is shown as unknown."""
         return Outcome.UNKNOWN if self.is_stale else self.outcome
+
+    def get_effective_outcome_display(self) -> str:
+        return str(Outcome(self.effective_outcome).label)
+
+    @property
+    def is_local_refusal(self) -> bool:
+        """Refused here, not by LAAFFIC: another cancel of the same target was in flight."""
+        return self.outcome == Outcome.REFUSED and self.response_code is None
