@@ -41,6 +41,8 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_WORKERS": 8,
     # A sync window longer than this many hours is split into windows of this size.
     "SYNC_WINDOW_HOURS": 24,
+    # Most tasks the admin's "Refresh from LAAFFIC" action re-reads in one request.
+    "MAX_REFRESH_BATCH": 100,
     # Most targets one admin cancel action handles, and how many run at once.
     "MAX_CANCEL_BATCH": 50,
     "CANCEL_WORKERS": 4,
