@@ -48,6 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "CANCEL_WORKERS": 4,
     # A cancel attempt still pending after this many seconds is shown as unknown.
     "STALE_ATTEMPT_SECONDS": 300,
+    # A parent task id typed by hand is looked up among the tasks created this many days
+    # back (queryPage's creation window) before it is cancelled.
+    "PARENT_LOOKUP_DAYS": 30,
     # Number of reverse proxies in front of the site whose X-Forwarded-For is trusted
     # for the audit log's client IP. 0 means REMOTE_ADDR only.
     "TRUSTED_PROXY_COUNT": 0,

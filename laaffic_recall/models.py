@@ -84,6 +84,17 @@ class RecallTask(models.Model):
         help_text=_("Marked by assumption after a cancel; the next sync confirms it."),
     )
 
+    # Set while a cancel of this task is in flight or its outcome is unknown, so that the
+    # reconcile on each sync costs no query for the (many) tasks without one.
+    cancel_in_doubt = models.BooleanField(
+        _("cancel in doubt"),
+        default=False,
+        help_text=_(
+            "A cancel of this task is in flight or its outcome is unknown; the next sync "
+            "settles it."
+        ),
+    )
+
     class Meta:
         verbose_name = _("recall task")
         verbose_name_plural = _("recall tasks")
