@@ -1,103 +1,472 @@
-"""Mirror LAAFFIC auto-recall tasks and their node lists into the local models."""
+"""Mirror LAAFFIC auto-recall tasks and their node lists into the local models.
+
+``sync_tasks(start, end)`` lists the tasks created in a window (split into windows of
+``SYNC_WINDOW_HOURS``, pages of 100) and upserts them, then reads the detail of every
+task that is new, changed, not terminal or never read, with ``SYNC_WORKERS`` parallel
+calls (one client, hence one HTTP session, per worker thread). The database is written
+from the calling thread only, in batches, so no connection leaks from the workers.
+``sync_task_details(key_ids)`` re-reads named tasks. Both return a ``SyncSummary`` and are
+callable from a scheduler (cron, Celery beat, ...); one failing page or detail is recorded
+in the summary and the rest goes on.
+"""
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError
 from django.utils import timezone
 
-from .client import LaafficClient, TaskDetail
+from .client import ApiError, ConfigurationError, LaafficClient, LaafficError, TaskRecord
 from .conf import app_settings, get_client
-from .models import RecallNode, RecallTask
-from .signals import task_synced
+from .mirror import (  # noqa: F401  (store_detail, store_nodes, to_aware: public API here)
+    FetchedDetail,
+    NodeChanges,
+    remote_tz,
+    store_detail,
+    store_details,
+    store_nodes,
+    store_records,
+    to_aware,
+    to_remote,
+)
+from .models import RecallTask
 
-NODE_FIELDS = ["task", "position", "group_task_id", "status", "script_id", "raw", "synced_at"]
+logger = logging.getLogger("laaffic_recall")
+
+PAGE_SIZE = 100  # the API's maximum
+DETAIL_BATCH = 100  # details written per transaction
+MAX_PAGES_PER_WINDOW = 1000  # a guard against a server that never ends a window
+# Refusals that no other call of the run can get past: bad key or sign, IP not allowed,
+# clock skew. Met on the first call, they end the run with the error.
+FATAL_CODES = frozenset({-1, -2, -16})
+
+ClientFactory = Callable[[], LaafficClient]
+# What a write of vendor data may raise (SQLite's driver overflows before the database).
+STORE_ERRORS = (DatabaseError, OverflowError)
+
+
+# --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
-class NodeChanges:
-    created: int = 0
-    updated: int = 0
-    removed: int = 0
+class SyncFailure:
+    """One page or detail that could not be read or stored."""
+
+    what: str  # "page" or "detail"
+    key: str  # the window and page number, or the task key
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.what} {self.key}: {self.message}"
 
 
-def remote_tz() -> ZoneInfo:
-    return ZoneInfo(str(app_settings.REMOTE_TIMEZONE))
+@dataclass(frozen=True)
+class SyncProgress:
+    """Where a running sync is; ``pages_total`` counts only the windows already opened."""
+
+    windows_done: int
+    windows_total: int
+    pages_done: int
+    pages_total: int
+    details_done: int
+    details_total: int
 
 
-def to_aware(value: datetime | None) -> datetime | None:
-    """A naive vendor time, read in REMOTE_TIMEZONE, as an aware datetime."""
-    if value is None:
-        return None
-    return timezone.make_aware(value, remote_tz())
+@dataclass(frozen=True)
+class SyncSummary:
+    tasks_seen: int = 0
+    tasks_created: int = 0
+    tasks_updated: int = 0
+    nodes_created: int = 0
+    nodes_updated: int = 0
+    nodes_removed: int = 0
+    details_fetched: int = 0
+    pages_fetched: int = 0
+    windows: int = 0
+    failures: tuple[SyncFailure, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def changed(self) -> bool:
+        return any(
+            (
+                self.tasks_created,
+                self.tasks_updated,
+                self.nodes_created,
+                self.nodes_updated,
+                self.nodes_removed,
+            )
+        )
 
 
-def store_detail(
-    detail: TaskDetail, *, now: datetime | None = None
-) -> tuple[RecallTask, NodeChanges]:
-    """Write one ``queryDetail`` answer to the mirror: the task's fields and its node list.
+@dataclass(frozen=True)
+class Window:
+    """One queryPage window: naive wall-clock times in REMOTE_TIMEZONE, both inclusive."""
 
-    Nodes no longer in the vendor's list are deleted (the last detail as received stays in
-    ``RecallTask.detail_raw``; audit rows keep their own copy of the ids).
+    start: datetime
+    end: datetime
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M:%S}..{self.end:%Y-%m-%d %H:%M:%S}"
+
+
+def split_window(start: datetime, end: datetime, hours: float | None = None) -> list[Window]:
+    """``start`` up to (not including) ``end`` as remote windows of at most ``hours``.
+
+    ``start`` and ``end`` are aware (naive means the current time zone). Windows do not
+    overlap: each ends one second before the next begins, since the vendor's times have
+    whole seconds and its ``endTime`` is inclusive.
     """
-    now = now or timezone.now()
-    with transaction.atomic():
-        task, _ = RecallTask.objects.select_for_update().get_or_create(
-            key_id=detail.key_id,
-            defaults={"status": detail.status if detail.status is not None else 0},
-        )
-        if detail.status is not None:
-            task.status = detail.status
-        task.recall_interval = detail.recall_interval
-        task.recall_num = detail.recall_num
-        task.recall_type = detail.recall_type
-        task.detail_raw = detail.raw
-        task.detail_synced_at = now
-        task.unconfirmed = False
-        task.save()
-        changes = store_nodes(task, detail, now)
-    task_synced.send(sender=RecallTask, task=task)
-    return task, changes
+    hours = float(app_settings.SYNC_WINDOW_HOURS if hours is None else hours)
+    if hours <= 0:
+        raise ValueError("SYNC_WINDOW_HOURS must be positive")
+    first = to_remote(start).replace(microsecond=0)
+    stop = to_remote(end).replace(microsecond=0)
+    if stop <= first:
+        raise ValueError("the sync window is empty: it must start before it ends")
+    step, second = timedelta(hours=hours), timedelta(seconds=1)
+    windows, cursor = [], first
+    while cursor < stop:
+        upper = min(cursor + step, stop)
+        windows.append(Window(cursor, upper - second))
+        cursor = upper
+    return windows
 
 
-def store_nodes(task: RecallTask, detail: TaskDetail, now: datetime) -> NodeChanges:
-    """Upsert the node list of one task in a constant number of queries."""
-    keys = [n.key_id for n in detail.nodes]
-    existing = {n.key_id: n for n in RecallNode.objects.filter(key_id__in=keys)}
-    to_create, to_update = [], []
-    for position, record in enumerate(detail.nodes):
-        values = {
-            "task": task,
-            "position": position,
-            "group_task_id": record.task_id,
-            "status": record.status if record.status is not None else 0,
-            "script_id": record.script_id,
-            "raw": record.raw,
-        }
-        node = existing.get(record.key_id)
-        if node is None:
-            to_create.append(RecallNode(key_id=record.key_id, synced_at=now, **values))
-            continue
-        changed = any(
-            (getattr(node, name) if name != "task" else node.task_id)
-            != (value if name != "task" else task.pk)
-            for name, value in values.items()
+# --------------------------------------------------------------------------- the run
+
+
+class _DetailFetcher:
+    """queryDetail calls on a bounded pool; each worker thread has its own client."""
+
+    def __init__(self, factory: ClientFactory, workers: int):
+        self._factory = factory
+        self._local = threading.local()
+        self._clients: list[LaafficClient] = []
+        self._lock = threading.Lock()
+        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="laaffic-sync")
+        self.submitted: set[int] = set()
+        self.outstanding = 0
+
+    def submit(self, key_id: int) -> None:
+        if key_id in self.submitted:
+            return
+        self.submitted.add(key_id)
+        self.outstanding += 1
+        self._pool.submit(self._fetch, key_id)
+
+    def _client(self) -> LaafficClient:
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._factory()
+            with self._lock:
+                self._clients.append(client)
+        return client
+
+    def _fetch(self, key_id: int) -> None:
+        requested_at = timezone.now()
+        try:
+            detail = self._client().query_detail(key_id)
+        except Exception as exc:  # every submitted key must report back, whatever happens
+            if not isinstance(exc, LaafficError):
+                logger.exception("LAAFFIC sync: unexpected error reading task %s", key_id)
+            self._results.put((key_id, None, exc))
+        else:
+            self._results.put((key_id, FetchedDetail(detail, requested_at, timezone.now()), None))
+
+    def take(self, block: bool) -> tuple | None:
+        try:
+            result = self._results.get(block=block)
+        except queue.Empty:
+            return None
+        self.outstanding -= 1
+        return result
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for client in self._clients:
+            client.close()
+
+
+class _Run:
+    def __init__(
+        self,
+        workers: int | None,
+        client_factory: ClientFactory | None,
+        progress: Callable[[SyncProgress], None] | None,
+    ):
+        workers = int(app_settings.SYNC_WORKERS if workers is None else workers)
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.factory = client_factory or get_client
+        self.client = self.factory()  # fails fast on a configuration error
+        self.fetcher = _DetailFetcher(self.factory, workers)
+        self.progress_callback = progress
+        self.any_success = False
+        self.seen: set[int] = set()
+        self.created: set[int] = set()
+        self.updated: set[int] = set()
+        self.nodes = NodeChanges()
+        self.failures: list[SyncFailure] = []
+        self.details_fetched = self.details_done = 0
+        self.pages_fetched = self.pages_done = self.pages_total = 0
+        self.windows_done = self.windows_total = 0
+        self.ready: list[FetchedDetail] = []
+
+    # ---- outcome bookkeeping
+
+    def fail(self, what: str, key: object, exc: BaseException) -> None:
+        if not self.any_success and (
+            isinstance(exc, ConfigurationError)
+            or (isinstance(exc, ApiError) and exc.code in FATAL_CODES)
+        ):
+            raise exc
+        message = str(exc) if isinstance(exc, LaafficError) else f"{type(exc).__name__}: {exc}"
+        logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message)
+        self.failures.append(SyncFailure(what, str(key), message))
+
+    def report(self) -> None:
+        if self.progress_callback:
+            self.progress_callback(
+                SyncProgress(
+                    windows_done=self.windows_done,
+                    windows_total=self.windows_total,
+                    pages_done=self.pages_done,
+                    pages_total=max(self.pages_total, self.pages_done),
+                    details_done=self.details_done,
+                    details_total=len(self.fetcher.submitted),
+                )
+            )
+
+    def summary(self) -> SyncSummary:
+        return SyncSummary(
+            tasks_seen=len(self.seen),
+            tasks_created=len(self.created),
+            tasks_updated=len(self.updated - self.created),
+            nodes_created=self.nodes.created,
+            nodes_updated=self.nodes.updated,
+            nodes_removed=self.nodes.removed,
+            details_fetched=self.details_fetched,
+            pages_fetched=self.pages_fetched,
+            windows=self.windows_total,
+            failures=tuple(self.failures),
         )
-        if changed or node.unconfirmed:
-            for name, value in values.items():
-                setattr(node, name, value)
-            node.synced_at = now
-            node.unconfirmed = False
-            to_update.append(node)
-    if to_create:
-        RecallNode.objects.bulk_create(to_create)
-    if to_update:
-        RecallNode.objects.bulk_update(to_update, [*NODE_FIELDS, "unconfirmed"])
-    removed, _ = RecallNode.objects.filter(task=task).exclude(key_id__in=keys).delete()
-    return NodeChanges(created=len(to_create), updated=len(to_update), removed=removed)
+
+    # ---- list pages
+
+    def sync_window(self, window: Window, task_name: str | None) -> None:
+        current, pages = 1, 0
+        while True:
+            requested_at = timezone.now()
+            try:
+                page = self.client.query_page(
+                    current, PAGE_SIZE, window.start, window.end, task_name
+                )
+            except LaafficError as exc:
+                self.fail("page", f"{window} page {current}", exc)
+                self.pages_done += 1
+                if current < pages:  # the rest of the window is still worth reading
+                    current += 1
+                    continue
+                return
+            self.any_success = True
+            self.pages_fetched += 1
+            self.pages_done += 1
+            if page.pages > pages:
+                self.pages_total += page.pages - pages
+                pages = page.pages
+            new = self.store_page(window, current, page.records, requested_at)
+            self.report()
+            self.collect(final=False)
+            full = len(page.records) >= min(PAGE_SIZE, page.size or PAGE_SIZE)
+            if not page.records or not full or (pages and current >= pages):
+                return
+            if not pages and not new:
+                return  # no page count and nothing new: the server repeats itself
+            if current >= MAX_PAGES_PER_WINDOW:
+                self.failures.append(
+                    SyncFailure(
+                        "page", f"{window} page {current}", "too many pages; window not finished"
+                    )
+                )
+                return
+            current += 1
+
+    def store_page(
+        self, window: Window, current: int, records: list[TaskRecord], requested_at: datetime
+    ) -> bool:
+        """Upsert one page and queue its details; True when it held keys not seen before."""
+        new = any(r.key_id not in self.seen for r in records)
+        self.seen.update(r.key_id for r in records)
+        try:
+            changes = store_records(records, requested_at=requested_at)
+        except STORE_ERRORS as exc:
+            self.fail("page", f"{window} page {current}", exc)
+            return new
+        self.created |= changes.created
+        self.updated |= changes.updated
+        for key_id in sorted(changes.needs_detail):
+            self.fetcher.submit(key_id)
+        return new
+
+    # ---- details
+
+    def collect(self, final: bool) -> None:
+        """Write finished details in full batches; with ``final``, wait for all of them."""
+        while True:
+            while (result := self.fetcher.take(block=False)) is not None:
+                self.receive(result)
+            while len(self.ready) >= DETAIL_BATCH:
+                self.write(self.ready[:DETAIL_BATCH])
+                self.ready = self.ready[DETAIL_BATCH:]
+            if not final:
+                return
+            if not self.fetcher.outstanding:
+                if self.ready:
+                    self.write(self.ready)
+                    self.ready = []
+                return
+            self.receive(self.fetcher.take(block=True))
+
+    def receive(self, result: tuple) -> None:
+        key_id, fetched, exc = result
+        if exc is not None:
+            self.details_done += 1
+            self.fail("detail", key_id, exc)
+            return
+        self.any_success = True
+        self.ready.append(fetched)
+
+    def write(self, batch: list[FetchedDetail]) -> None:
+        try:
+            self.add(store_details(batch))
+        except STORE_ERRORS:
+            # One bad answer must not sink its batch: store them one by one.
+            for item in batch:
+                try:
+                    self.add(store_details([item]))
+                except STORE_ERRORS as exc:
+                    self.details_done += 1
+                    self.fail("detail", item.detail.key_id, exc)
+        self.report()
+
+    def add(self, changes) -> None:
+        count = len(changes.stored) + len(changes.stale)
+        self.details_fetched += count
+        self.details_done += count
+        self.seen.update(t.key_id for t in changes.stored)
+        self.seen.update(changes.stale)
+        self.created |= changes.created
+        self.updated |= changes.updated
+        self.nodes += changes.nodes
+
+    def close(self) -> None:
+        self.fetcher.close()
+        self.client.close()
+
+
+def _run(
+    body: Callable[[_Run], None],
+    workers: int | None,
+    client_factory: ClientFactory | None,
+    progress: Callable[[SyncProgress], None] | None,
+) -> SyncSummary:
+    run = _Run(workers, client_factory, progress)
+    try:
+        body(run)
+        run.collect(final=True)
+    finally:
+        run.close()
+    summary = run.summary()
+    logger.info(
+        "LAAFFIC sync: %d tasks seen (%d created, %d updated), %d details, %d failures",
+        summary.tasks_seen,
+        summary.tasks_created,
+        summary.tasks_updated,
+        summary.details_fetched,
+        len(summary.failures),
+    )
+    return summary
+
+
+def _clean_keys(key_ids: Iterable[int]) -> list[int]:
+    keys = []
+    for key in key_ids:
+        if isinstance(key, bool) or not isinstance(key, int) or key <= 0:
+            raise ValueError(f"a task key must be a positive integer, not {key!r}")
+        if key not in keys:
+            keys.append(key)
+    return keys
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def sync_tasks(
+    start: datetime,
+    end: datetime,
+    task_name: str | None = None,
+    *,
+    key_ids: Iterable[int] = (),
+    workers: int | None = None,
+    client_factory: ClientFactory | None = None,
+    progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncSummary:
+    """Mirror the tasks created from ``start`` up to ``end`` and their node lists.
+
+    ``task_name`` is the vendor's filter (fuzzy parent task name or exact parent task id);
+    ``key_ids`` are re-read in any case. Raises ``ConfigurationError`` or an ``ApiError``
+    with code -1/-2/-16 when the first call shows that nothing can work; every other
+    failure is counted in the summary.
+    """
+    windows = split_window(start, end)
+    keys = _clean_keys(key_ids)
+
+    def body(run: _Run) -> None:
+        run.windows_total = len(windows)
+        for key_id in keys:
+            run.fetcher.submit(key_id)
+        for window in windows:
+            run.sync_window(window, task_name or None)
+            run.windows_done += 1
+        run.report()
+
+    return _run(body, workers, client_factory, progress)
+
+
+def sync_task_details(
+    key_ids: Iterable[int],
+    *,
+    workers: int | None = None,
+    client_factory: ClientFactory | None = None,
+    progress: Callable[[SyncProgress], None] | None = None,
+) -> SyncSummary:
+    """Re-read the named tasks' details and node lists now (new keys are created)."""
+    keys = _clean_keys(key_ids)
+
+    def body(run: _Run) -> None:
+        for key_id in keys:
+            run.fetcher.submit(key_id)
+        run.report()
+
+    return _run(body, workers, client_factory, progress)
+
+
+def sync_recent(*, days: float = 7, **kwargs) -> SyncSummary:
+    """``sync_tasks`` over the last ``days`` days: a one-line job for a scheduler."""
+    end = timezone.now()
+    return sync_tasks(end - timedelta(days=days), end, **kwargs)
 
 
 def refresh_task(key_id: int, *, client: LaafficClient | None = None) -> RecallTask:
@@ -111,3 +480,20 @@ def refresh_task(key_id: int, *, client: LaafficClient | None = None) -> RecallT
             client.close()
     task, _ = store_detail(detail)
     return task
+
+
+__all__ = [
+    "SyncFailure",
+    "SyncProgress",
+    "SyncSummary",
+    "Window",
+    "refresh_task",
+    "remote_tz",
+    "split_window",
+    "store_detail",
+    "store_nodes",
+    "sync_recent",
+    "sync_task_details",
+    "sync_tasks",
+    "to_aware",
+]
