@@ -1,0 +1,213 @@
+"""``manage.py laaffic_sync``: mirror LAAFFIC auto-recall tasks and their node lists."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from ...client import ApiError, ConfigurationError
+from ...sync import SyncProgress, SyncSummary, sync_task_details, sync_tasks
+
+DEFAULT_DAYS = 7
+
+
+def parse_when(value: str) -> datetime:
+    """``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM[:SS]`` or ISO 8601; naive means TIME_ZONE."""
+    text = value.strip()
+    parsed = None
+    try:
+        parsed = parse_datetime(text)
+        if parsed is None and (day := parse_date(text)) is not None:
+            parsed = datetime(day.year, day.month, day.day)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        raise CommandError(
+            _("%(value)r is not a date or time; use YYYY-MM-DD or YYYY-MM-DD HH:MM[:SS].")
+            % {"value": value}
+        )
+    if timezone.is_naive(parsed):
+        parsed = timezone.make_aware(parsed)
+    return parsed
+
+
+def positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(value)
+    return number
+
+
+class Command(BaseCommand):
+    help = gettext_lazy(
+        "Mirror LAAFFIC auto-recall tasks created in a time window (default: the last "
+        "7 days) and their node lists. Progress goes to stderr, the summary to stdout; "
+        "exits non-zero when any page or task failed."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        since = parser.add_mutually_exclusive_group()
+        since.add_argument(
+            "--since",
+            metavar="DATETIME",
+            help=_(
+                "Start of the creation-time window (YYYY-MM-DD[ HH:MM[:SS]] or ISO 8601; "
+                "without an offset, in the site's TIME_ZONE)."
+            ),
+        )
+        since.add_argument(
+            "--days",
+            type=float,
+            metavar="N",
+            help=_("Window of the last N days (default %(default)s).") % {"default": DEFAULT_DAYS},
+        )
+        parser.add_argument(
+            "--until",
+            metavar="DATETIME",
+            help=_("End of the window, not included (default: now)."),
+        )
+        parser.add_argument(
+            "--task-name",
+            metavar="TEXT",
+            help=_("Only tasks whose parent task name contains TEXT, or whose parent id is TEXT."),
+        )
+        parser.add_argument(
+            "--key-id",
+            type=positive_int,
+            nargs="+",
+            action="extend",
+            default=[],
+            metavar="N",
+            help=_(
+                "Also re-read these tasks. Alone (no --since/--days/--until/--task-name), "
+                "only these tasks are re-read and no window is listed."
+            ),
+        )
+        parser.add_argument(
+            "--workers",
+            type=positive_int,
+            metavar="N",
+            help=_("Parallel detail calls (default: LAAFFIC_RECALL['SYNC_WORKERS'])."),
+        )
+
+    def handle(self, *args, **options) -> None:
+        self.verbosity = options["verbosity"]
+        self._progress_shown = False
+        key_ids: list[int] = options["key_id"]
+        window_given = any(options[name] for name in ("since", "days", "until", "task_name"))
+        common = {"workers": options["workers"], "progress": self.show_progress}
+        try:
+            if key_ids and not window_given:
+                summary = sync_task_details(key_ids, **common)
+            else:
+                start, end = self.window(options)
+                if self.verbosity >= 1:
+                    self.stderr.write(
+                        _("Syncing tasks created from %(start)s to %(end)s.")
+                        % {"start": _display(start), "end": _display(end)}
+                    )
+                summary = sync_tasks(start, end, options["task_name"], key_ids=key_ids, **common)
+        except (ConfigurationError, ApiError) as exc:
+            self.end_progress()
+            raise CommandError(str(exc)) from None
+        except ValueError as exc:
+            self.end_progress()
+            raise CommandError(str(exc)) from None
+        self.end_progress()
+        self.print_summary(summary)
+        if summary.failures:
+            lines = [
+                ngettext(
+                    "The sync finished with %(count)d failure:",
+                    "The sync finished with %(count)d failures:",
+                    len(summary.failures),
+                )
+                % {"count": len(summary.failures)}
+            ]
+            lines += [f"  {failure}" for failure in summary.failures]
+            raise CommandError("\n".join(lines))
+
+    def window(self, options) -> tuple[datetime, datetime]:
+        end = parse_when(options["until"]) if options["until"] else timezone.now()
+        if options["since"]:
+            start = parse_when(options["since"])
+        else:
+            days = DEFAULT_DAYS if options["days"] is None else options["days"]
+            if days <= 0:
+                raise CommandError(_("--days must be positive."))
+            start = end - timedelta(days=days)
+        if start >= end:
+            raise CommandError(_("The window is empty: --since must be before --until."))
+        return start, end
+
+    # ---- output
+
+    def show_progress(self, progress: SyncProgress) -> None:
+        if self.verbosity < 1:
+            return
+        parts = []
+        if progress.windows_total:
+            parts.append(
+                _("windows %(done)d/%(total)d")
+                % {"done": progress.windows_done, "total": progress.windows_total}
+            )
+            parts.append(
+                _("pages %(done)d/%(total)d")
+                % {"done": progress.pages_done, "total": progress.pages_total}
+            )
+        parts.append(
+            _("details %(done)d/%(total)d")
+            % {"done": progress.details_done, "total": progress.details_total}
+        )
+        line = ", ".join(parts)
+        if self.stderr.isatty():
+            self.stderr.write(f"\r{line}\033[K", ending="")
+            self.stderr.flush()
+            self._progress_shown = True
+        else:
+            self.stderr.write(line)
+
+    def end_progress(self) -> None:
+        if self._progress_shown:
+            self.stderr.write("")
+            self._progress_shown = False
+
+    def print_summary(self, summary: SyncSummary) -> None:
+        if self.verbosity < 1 and summary.ok:
+            return
+        out = self.stdout
+        out.write(
+            _("Tasks: %(seen)d seen, %(created)d created, %(updated)d updated.")
+            % {
+                "seen": summary.tasks_seen,
+                "created": summary.tasks_created,
+                "updated": summary.tasks_updated,
+            }
+        )
+        out.write(
+            _("Nodes: %(created)d created, %(updated)d updated, %(removed)d removed.")
+            % {
+                "created": summary.nodes_created,
+                "updated": summary.nodes_updated,
+                "removed": summary.nodes_removed,
+            }
+        )
+        out.write(
+            _("Details fetched: %(details)d. Pages fetched: %(pages)d. Failures: %(failures)d.")
+            % {
+                "details": summary.details_fetched,
+                "pages": summary.pages_fetched,
+                "failures": len(summary.failures),
+            }
+        )
+        if summary.ok:
+            out.write(self.style.SUCCESS(_("Sync complete.")))
+
+
+def _display(value: datetime) -> str:
+    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
