@@ -9,3 +9,11 @@ class LaafficRecallConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
+        from .audit import on_task_synced
+        from .models import RecallTask
+        from .signals import task_synced
+
+        # Each sync of a task settles its cancel attempts left unknown or stale in flight.
+        task_synced.connect(
+            on_task_synced, sender=RecallTask, dispatch_uid="laaffic_recall.reconcile_cancels"
+        )

@@ -1,0 +1,319 @@
+"""The cancel audit trail: open, finish and reconcile ``CancelAttempt`` rows.
+
+An attempt that may send a request is inserted ``pending`` in its own committed
+transaction before the request leaves, so a crash, a killed worker or a lost connection
+still leaves a trace. The partial unique constraint on in-flight rows makes a second
+attempt for the same target fail in the database, whichever process it runs in.
+Attempts left open (unknown, or pending past ``STALE_ATTEMPT_SECONDS``) are settled from
+the real state by the next sync of their task (``on_task_synced``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Exists, OuterRef
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from .conf import app_settings
+from .models import (
+    OPEN_OUTCOMES,
+    AppendOnlyError,
+    CancelAttempt,
+    CancelType,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    Status,
+)
+from .signals import cancel_attempted
+
+logger = logging.getLogger("laaffic_recall")
+
+IN_PROGRESS_DETAIL = "already in progress"
+
+
+@dataclass(frozen=True)
+class Submission:
+    """Who asked for a cancel, from where and why; shared by the attempts of one confirmation."""
+
+    user: Any = None
+    username: str = ""
+    client_ip: str | None = None
+    reason: str = ""
+    correlation_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    @classmethod
+    def from_request(cls, request: Any, reason: str = "") -> Submission:
+        user = getattr(request, "user", None)
+        if user is not None and not user.is_authenticated:
+            user = None
+        return cls(
+            user=user,
+            username=user.get_username() if user is not None else "",
+            client_ip=client_ip(request.META),
+            reason=(reason or "").strip(),
+        )
+
+
+def client_ip(meta: Mapping[str, Any], trusted_proxies: int | None = None) -> str | None:
+    """The admin user's address: ``REMOTE_ADDR``, or X-Forwarded-For per TRUSTED_PROXY_COUNT.
+
+    With N trusted proxies in front of the site, the client is the N-th address from the
+    right of X-Forwarded-For (the one the outermost trusted proxy saw); anything left of
+    it could have been forged by the client. A shorter header falls back to REMOTE_ADDR.
+    """
+    count = int(app_settings.TRUSTED_PROXY_COUNT if trusted_proxies is None else trusted_proxies)
+    remote = _ip(meta.get("REMOTE_ADDR"))
+    if count <= 0:
+        return remote
+    hops = [h.strip() for h in str(meta.get("HTTP_X_FORWARDED_FOR", "")).split(",") if h.strip()]
+    if len(hops) < count:
+        return remote
+    return _ip(hops[-count]) or remote
+
+
+def _ip(value: Any) -> str | None:
+    text = str(value or "").strip()
+    candidates = [text]
+    if text.startswith("[") and "]" in text:  # [::1]:8080
+        candidates.append(text[1 : text.index("]")])
+    elif text.count(":") == 1:  # 10.0.0.1:8080
+        candidates.append(text.split(":")[0])
+    for candidate in candidates:
+        try:
+            return str(ipaddress.ip_address(candidate))
+        except ValueError:
+            continue
+    return None
+
+
+class AlreadyInFlight(Exception):
+    """Another attempt for the same target is pending; nothing may be sent."""
+
+    def __init__(self, existing: CancelAttempt):
+        self.existing = existing
+        super().__init__(f"cancel {existing.cancel_type} {existing.target_id} already in flight")
+
+
+def _base_fields(
+    submission: Submission,
+    cancel_type: int,
+    target_id: int,
+    task: RecallTask | None,
+    node: RecallNode | None,
+    started_at: datetime,
+) -> dict[str, Any]:
+    return {
+        "correlation_id": submission.correlation_id,
+        "user": submission.user,
+        "username": submission.username[:150],
+        "client_ip": submission.client_ip,
+        "reason": submission.reason,
+        "cancel_type": cancel_type,
+        "target_id": target_id,
+        "task": task,
+        "task_key_id": task.key_id if task is not None else None,
+        "node": node,
+        "started_at": started_at,
+    }
+
+
+def open_attempt(
+    submission: Submission,
+    *,
+    cancel_type: int,
+    target_id: int,
+    task: RecallTask | None,
+    node: RecallNode | None,
+    started_at: datetime,
+    request_body: dict,
+) -> CancelAttempt:
+    """Commit a pending row for a cancel about to be sent, or raise ``AlreadyInFlight``.
+
+    Pending rows of the same target left behind by a dead worker are first turned into
+    unknown, so they do not block forever.
+    """
+    expire_stale(cancel_type, target_id)
+    attempt = CancelAttempt(
+        **_base_fields(submission, cancel_type, target_id, task, node, started_at),
+        outcome=Outcome.PENDING,
+        request_body=request_body,
+    )
+    try:
+        with transaction.atomic():
+            if task is not None:
+                # Lock order: task row, then the attempt; see settle_doubt().
+                _lock(RecallTask.objects.filter(pk=task.pk))
+            attempt.save(force_insert=True)
+            if task is not None:
+                RecallTask.objects.filter(pk=task.pk).update(cancel_in_doubt=True)
+    except IntegrityError:
+        existing = CancelAttempt.objects.filter(
+            cancel_type=cancel_type, target_id=target_id, outcome=Outcome.PENDING
+        ).first()
+        if existing is None:
+            raise
+        raise AlreadyInFlight(existing) from None
+    return attempt
+
+
+def expire_stale(cancel_type: int, target_id: int) -> None:
+    """Turn this target's pending rows older than STALE_ATTEMPT_SECONDS into unknown."""
+    for row in CancelAttempt.objects.stale().filter(cancel_type=cancel_type, target_id=target_id):
+        row.outcome = Outcome.UNKNOWN
+        row.error_detail = _join(
+            row.error_detail,
+            _(
+                "Still in flight after %(seconds)s seconds: its worker most likely stopped, "
+                "so the outcome is unknown until a sync of the task settles it."
+            )
+            % {"seconds": app_settings.STALE_ATTEMPT_SECONDS},
+        )
+        try:
+            row.save()
+        except AppendOnlyError:  # finished meanwhile by its own worker
+            continue
+
+
+def record_unsent(
+    submission: Submission,
+    *,
+    cancel_type: int,
+    target_id: int,
+    outcome: str,
+    error_detail: str,
+    started_at: datetime,
+    task: RecallTask | None = None,
+    node: RecallNode | None = None,
+) -> CancelAttempt:
+    """Append a finished row for an attempt that sent nothing (skipped, refused here, failed)."""
+    now = timezone.now()
+    with transaction.atomic():
+        return CancelAttempt.objects.create(
+            **_base_fields(submission, cancel_type, target_id, task, node, started_at),
+            outcome=outcome,
+            error_detail=error_detail,
+            finished_at=now,
+            duration=now - started_at,
+        )
+
+
+def finish(attempt: CancelAttempt, **fields: Any) -> None:
+    """Write the outcome of a sent attempt on its own (pending) row."""
+    for name, value in fields.items():
+        setattr(attempt, name, value)
+    attempt.finished_at = timezone.now()
+    attempt.duration = attempt.finished_at - attempt.started_at
+    attempt.save()
+
+
+def announce(attempt: CancelAttempt) -> None:
+    """Send ``cancel_attempted``; a failing receiver is logged, never breaks the cancel."""
+    for receiver, response in cancel_attempted.send_robust(sender=CancelAttempt, attempt=attempt):
+        if isinstance(response, Exception):
+            logger.error(
+                "cancel_attempted receiver %r failed: %s",
+                receiver,
+                response,
+                exc_info=(type(response), response, response.__traceback__),
+            )
+
+
+def settle_doubt(task_key_id: int | None) -> None:
+    """Clear ``RecallTask.cancel_in_doubt`` once no attempt of the task is open any more."""
+    if task_key_id is None:
+        return
+    with transaction.atomic():
+        # Lock the task row first, as open_attempt() does, so a pending row committed by a
+        # concurrent opener is seen by the statement below.
+        if not _lock(RecallTask.objects.filter(key_id=task_key_id, cancel_in_doubt=True)):
+            return
+        still_open = CancelAttempt.objects.filter(
+            task_key_id=OuterRef("key_id"), outcome__in=list(OPEN_OUTCOMES)
+        )
+        RecallTask.objects.filter(key_id=task_key_id).exclude(Exists(still_open)).update(
+            cancel_in_doubt=False
+        )
+
+
+def status_label(value: int | None) -> str:
+    if value is None:
+        return _("in an unknown state")
+    try:
+        return str(Status(value).label)
+    except ValueError:
+        return _("in status %(value)s") % {"value": value}
+
+
+def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
+    """Settle the task's unknown and stale pending attempts from its freshly synced state.
+
+    Target Cancelled: the cancel took effect, the attempt becomes succeeded. Anything else
+    (still Pending, or run since): it did not take effect, the attempt becomes failed.
+    Both are marked ``confirmed_by_reread`` and explained in ``error_detail``.
+    """
+    rows = list(CancelAttempt.objects.unresolved().filter(task_key_id=task.key_id))
+    node_keys = [r.target_id for r in rows if r.cancel_type == CancelType.NODE]
+    node_status = dict(
+        RecallNode.objects.filter(task=task, key_id__in=node_keys).values_list("key_id", "status")
+    )
+    resolved = []
+    when = timezone.now().isoformat(timespec="seconds")
+    for row in rows:
+        if row.cancel_type == CancelType.NODE:
+            state = node_status.get(row.target_id)
+        else:
+            state = task.status
+        if state is None:
+            continue  # the node is no longer listed: nothing to learn from this sync
+        if state == Status.CANCELLED:
+            row.outcome = Outcome.SUCCEEDED
+            note = _("Settled by the sync at %(when)s: LAAFFIC shows it Cancelled.")
+        else:
+            row.outcome = Outcome.FAILED
+            note = _(
+                "Settled by the sync at %(when)s: LAAFFIC shows it %(status)s, so the "
+                "cancel did not take effect."
+            )
+        row.error_detail = _join(
+            row.error_detail, note % {"when": when, "status": status_label(state)}
+        )
+        row.confirmed_by_reread = True
+        row.mirror_confirmed = True
+        try:
+            row.save()
+        except AppendOnlyError:
+            continue
+        resolved.append(row)
+    settle_doubt(task.key_id)
+    for row in resolved:
+        announce(row)
+    return resolved
+
+
+def on_task_synced(sender: Any, task: RecallTask, **kwargs: Any) -> None:
+    """``task_synced`` receiver: reconcile open attempts; free for tasks without one."""
+    if not getattr(task, "cancel_in_doubt", False):
+        return
+    try:
+        reconcile_task(task)
+    except (DatabaseError, AppendOnlyError):
+        logger.exception("Could not reconcile the cancel attempts of task %s", task.key_id)
+
+
+def _lock(queryset) -> list:
+    """Lock the rows (SELECT ... FOR UPDATE) and return their primary keys."""
+    return list(queryset.select_for_update().values_list("pk", flat=True))
+
+
+def _join(*parts: str) -> str:
+    return " ".join(p.strip() for p in parts if p and p.strip())

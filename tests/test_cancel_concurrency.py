@@ -1,0 +1,190 @@
+"""Real threads and real connections: one cancel in flight per target, rows committed first.
+
+The in-flight guard is a partial unique index; proving it across connections needs a
+database with concurrent writers and row locks, so those tests run on PostgreSQL only
+(the service itself runs a batch one by one on SQLite).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from django.db import connection, connections
+
+from laaffic_recall import cancel as service
+from laaffic_recall.audit import Submission
+from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.models import CancelAttempt, Outcome
+
+from .test_cancel_fakes import (
+    CANCELLED,
+    PENDING,
+    add_cancel,
+    add_cancel_callback,
+    add_detail,
+    calls_to,
+    make_task,
+)
+
+needs_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="needs PostgreSQL: concurrent connections and row locks (SQLite serialises writers)",
+)
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WAIT = 10  # seconds; a safety net against a hang, never a timing assertion
+
+
+def in_thread(fn, *args):
+    """Run fn in a thread with its own DB connection (closed at the end); return a joiner."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args)
+        except BaseException as exc:  # surfaced by the joiner
+            box["error"] = exc
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+
+    def join():
+        thread.join(WAIT)
+        assert not thread.is_alive(), "worker thread hung"
+        if "error" in box:
+            raise box["error"]
+        return box["result"]
+
+    return join
+
+
+def held_cancel(mocked_api, cancel_type, target_id):
+    """A cancel answer that waits until released, so a second attempt really overlaps."""
+    in_flight, release = threading.Event(), threading.Event()
+
+    def answer(request):
+        in_flight.set()
+        assert release.wait(WAIT)
+        return 200, {}, '{"code": 0, "msg": "success", "data": null}'
+
+    add_cancel_callback(mocked_api, cancel_type, target_id, answer)
+    return in_flight, release
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_two_threads_cancelling_the_same_task_send_exactly_one_request(mocked_api):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)  # first thread's fresh read
+    add_detail(mocked_api, 12, PENDING)  # second thread's fresh read
+    add_detail(mocked_api, 12, CANCELLED)  # first thread's re-read after the call
+    in_flight, release = held_cancel(mocked_api, 1, 12)
+
+    first = in_thread(service.cancel, [CancelTarget.for_task(task)], Submission(username="ann"))
+    assert in_flight.wait(WAIT)
+    try:
+        second = in_thread(
+            service.cancel, [CancelTarget.for_task(task)], Submission(username="bob")
+        )
+        second_report = second()
+    finally:
+        release.set()
+    first_report = first()
+
+    assert len(calls_to(mocked_api, "cancel")) == 1
+    assert first_report.results[0].outcome == Outcome.SUCCEEDED
+    assert second_report.results[0].in_flight
+    rows = {a.username: a for a in CancelAttempt.objects.all()}
+    assert set(rows) == {"ann", "bob"}
+    assert rows["ann"].outcome == Outcome.SUCCEEDED
+    assert rows["bob"].outcome == Outcome.REFUSED
+    assert rows["bob"].response_code is None
+    assert rows["bob"].error_detail == "already in progress"
+    assert rows["bob"].request_body is None
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_two_agents_cancelling_different_tasks_both_go_through(mocked_api):
+    a, b = make_task(12), make_task(13)
+    add_detail(mocked_api, 12, PENDING)
+    add_detail(mocked_api, 12, CANCELLED)
+    add_detail(mocked_api, 13, PENDING)
+    add_detail(mocked_api, 13, CANCELLED)
+    in_flight, release = held_cancel(mocked_api, 1, 12)
+    add_cancel(mocked_api, 1, 13)
+
+    first = in_thread(service.cancel, [CancelTarget.for_task(a)], Submission(username="ann"))
+    assert in_flight.wait(WAIT)
+    try:
+        # Completes while the first is still in flight: no global lock.
+        second_report = in_thread(
+            service.cancel, [CancelTarget.for_task(b)], Submission(username="bob")
+        )()
+    finally:
+        release.set()
+    first_report = first()
+
+    assert second_report.results[0].outcome == Outcome.SUCCEEDED
+    assert first_report.results[0].outcome == Outcome.SUCCEEDED
+    assert len(calls_to(mocked_api, "cancel")) == 2
+
+
+def test_the_pending_row_is_committed_before_the_request_leaves(mocked_api):
+    task = make_task(12)
+    seen = {}
+
+    def answer(request):
+        # Another connection sees the row only if it was committed.
+        seen["rows"] = in_thread(
+            lambda: list(CancelAttempt.objects.values_list("outcome", "target_id"))
+        )()
+        raise ConnectionResetError(104, "Connection reset by peer")
+
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel_callback(mocked_api, 1, 12, answer)
+    add_detail(mocked_api, 12, PENDING)
+
+    report = service.cancel([CancelTarget.for_task(task)], Submission(username="ann"))
+
+    assert seen["rows"] == [(Outcome.PENDING, 12)]
+    assert report.results[0].outcome == Outcome.UNKNOWN
+    assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
+
+
+@pytest.mark.postgres
+@needs_postgres
+def test_a_batch_runs_in_worker_threads_that_close_their_connections(mocked_api, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "CANCEL_WORKERS": 3}
+    tasks = [make_task(k) for k in (12, 13, 14, 15)]
+    sent_from = []
+
+    def accept(request):
+        sent_from.append((threading.current_thread().name, request.body))
+        return 200, {}, '{"code": 0, "msg": "success", "data": null}'
+
+    for task in tasks:
+        add_detail(mocked_api, task.key_id, PENDING)
+        add_cancel_callback(mocked_api, 1, task.key_id, accept)
+        add_detail(mocked_api, task.key_id, CANCELLED)
+
+    def backends() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            )
+            return cursor.fetchone()[0]
+
+    before = backends()
+    report = service.cancel([CancelTarget.for_task(t) for t in tasks], Submission(username="ann"))
+
+    assert [r.outcome for r in report.results] == [Outcome.SUCCEEDED] * 4
+    assert [r.target.target_id for r in report.results] == [12, 13, 14, 15]
+    threads = {name for name, _call in sent_from}
+    assert all(name.startswith("laaffic-cancel") for name in threads)
+    assert 1 < len(threads) <= 3
+    assert backends() == before
+    assert CancelAttempt.objects.filter(outcome=Outcome.SUCCEEDED).count() == 4

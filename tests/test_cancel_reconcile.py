@@ -1,0 +1,154 @@
+"""The next sync of a task settles its cancel attempts left unknown or stale in flight."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from laaffic_recall import cancel as service
+from laaffic_recall import sync
+from laaffic_recall.audit import Submission
+from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from laaffic_recall.signals import cancel_attempted, task_synced
+
+from .test_cancel_fakes import (
+    CANCELLED,
+    COMPLETED,
+    IN_PROGRESS,
+    PENDING,
+    add_cancel,
+    add_detail,
+    make_nodes,
+    make_task,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def unknown_cancel_of(mocked_api, task: RecallTask) -> CancelAttempt:
+    """A type-1 cancel answered by a proxy's 502 while the task still shows Pending."""
+    add_detail(mocked_api, task.key_id, PENDING)
+    add_cancel(mocked_api, 1, task.key_id, body="<html>502</html>", status=502)
+    add_detail(mocked_api, task.key_id, PENDING)
+    service.cancel([CancelTarget.for_task(task)], Submission(username="agent"))
+    attempt = CancelAttempt.objects.get()
+    assert attempt.outcome == Outcome.UNKNOWN
+    return attempt
+
+
+@pytest.fixture
+def announced():
+    seen = []
+
+    def listener(sender, attempt, **kwargs):
+        seen.append((attempt.pk, attempt.outcome))
+
+    cancel_attempted.connect(listener)
+    yield seen
+    cancel_attempted.disconnect(listener)
+
+
+def test_sync_showing_cancelled_turns_unknown_into_succeeded(mocked_api, announced):
+    task = make_task(12)
+    attempt = unknown_cancel_of(mocked_api, task)
+    announced.clear()
+
+    add_detail(mocked_api, 12, CANCELLED)
+    sync.refresh_task(12)
+
+    attempt.refresh_from_db()
+    assert attempt.outcome == Outcome.SUCCEEDED
+    assert attempt.confirmed_by_reread is True
+    assert "Settled by the sync" in attempt.error_detail and "Cancelled" in attempt.error_detail
+    assert announced == [(attempt.pk, Outcome.SUCCEEDED)]
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is False
+
+
+@pytest.mark.parametrize(("status", "label"), [(PENDING, "Pending"), (COMPLETED, "Completed")])
+def test_sync_showing_the_task_not_cancelled_means_the_cancel_did_not_take_effect(
+    mocked_api, status, label
+):
+    task = make_task(12)
+    attempt = unknown_cancel_of(mocked_api, task)
+
+    add_detail(mocked_api, 12, status)
+    sync.refresh_task(12)
+
+    attempt.refresh_from_db()
+    assert attempt.outcome == Outcome.FAILED
+    assert attempt.confirmed_by_reread is True
+    assert f"shows it {label}, so the cancel did not take effect" in attempt.error_detail
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is False
+
+
+def test_sync_settles_stale_in_flight_rows_but_leaves_live_ones(mocked_api, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
+    task = make_task(12, cancel_in_doubt=True)
+    nodes = make_nodes(task, PENDING, PENDING)
+    dead = CancelAttempt.objects.create(
+        cancel_type=CancelType.NODE,
+        target_id=nodes[0].key_id,
+        task=task,
+        task_key_id=12,
+        outcome=Outcome.PENDING,
+        started_at=timezone.now() - timedelta(minutes=10),
+    )
+    live = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK, target_id=12, task=task, task_key_id=12
+    )
+
+    add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED), (102, CANCELLED)))
+    sync.refresh_task(12)
+
+    dead.refresh_from_db()
+    live.refresh_from_db()
+    assert dead.outcome == Outcome.SUCCEEDED  # the node shows Cancelled
+    assert live.outcome == Outcome.PENDING  # in flight: not this sync's business
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is True  # still one open attempt
+
+
+def test_node_attempt_is_settled_by_the_node_status(mocked_api):
+    task = make_task(12, cancel_in_doubt=True)
+    make_nodes(task, PENDING, PENDING)
+    attempt = CancelAttempt.objects.create(
+        cancel_type=CancelType.NODE,
+        target_id=102,
+        task=task,
+        task_key_id=12,
+        outcome=Outcome.UNKNOWN,
+    )
+
+    add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS), (102, PENDING)))
+    sync.refresh_task(12)
+
+    attempt.refresh_from_db()
+    assert attempt.outcome == Outcome.FAILED and "Pending" in attempt.error_detail
+
+
+def test_tasks_without_a_cancel_in_doubt_cost_no_query(django_assert_num_queries):
+    task = make_task(12)
+    with django_assert_num_queries(0):
+        task_synced.send(sender=RecallTask, task=task)
+
+
+def test_finished_attempts_are_never_touched_by_a_sync(mocked_api):
+    task = make_task(12, cancel_in_doubt=True)
+    refused = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=12,
+        task_key_id=12,
+        outcome=Outcome.REFUSED,
+        response_code=-18,
+    )
+    add_detail(mocked_api, 12, CANCELLED)
+    sync.refresh_task(12)
+    refused.refresh_from_db()
+    assert (refused.outcome, refused.response_code) == (Outcome.REFUSED, -18)
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is False
