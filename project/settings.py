@@ -30,6 +30,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "laaffic_recall",
+    # The local LAAFFIC stand-in, served under /sandbox/ (optional in a host project).
+    "laaffic_recall.sandbox",
 ]
 
 MIDDLEWARE = [
@@ -54,6 +56,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "project.context_processors.laaffic",
             ],
         },
     },
@@ -64,6 +67,17 @@ WSGI_APPLICATION = "project.wsgi.application"
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"),
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # The site calls its own sandbox over HTTP while it writes (sync, cancel): take the
+    # write lock when a transaction starts and wait for it, instead of failing with
+    # "database is locked"; WAL lets readers run beside the writer.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL;",
+        }
+    )
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -81,13 +95,34 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-LAAFFIC_RECALL = {
-    "API_KEY": env("LAAFFIC_API_KEY"),
-    "API_SECRET": env("LAAFFIC_API_SECRET"),
-    "BASE_URL": env("LAAFFIC_BASE_URL"),
-    "PRODUCT": env("LAAFFIC_PRODUCT"),
-    "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+# The local LAAFFIC sandbox: the demo key/secret pair it accepts, used by both sides
+# (LAAFFIC_SANDBOX_* variables override them).
+LAAFFIC_SANDBOX = {
+    "API_KEY": env("LAAFFIC_SANDBOX_API_KEY", default="sandbox-demo-key"),
+    "API_SECRET": env("LAAFFIC_SANDBOX_API_SECRET", default="sandbox-demo-secret"),
+    "TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+    "ENVELOPE": env("LAAFFIC_SANDBOX_ENVELOPE", default="code"),
 }
+
+# Without LAAFFIC_API_KEY the site talks to its own sandbox (the SANDBOX badge in the admin
+# header says so; `manage.py laaffic_demo` seeds it). With it, to the real API.
+if env("LAAFFIC_API_KEY"):
+    LAAFFIC_RECALL = {
+        "API_KEY": env("LAAFFIC_API_KEY"),
+        "API_SECRET": env("LAAFFIC_API_SECRET"),
+        "BASE_URL": env("LAAFFIC_BASE_URL"),
+        "PRODUCT": env("LAAFFIC_PRODUCT"),
+        "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+    }
+else:
+    LAAFFIC_RECALL = {
+        "API_KEY": LAAFFIC_SANDBOX["API_KEY"],
+        "API_SECRET": LAAFFIC_SANDBOX["API_SECRET"],
+        # Where the served site reaches its own /sandbox/ (laaffic_demo uses its --addrport).
+        "BASE_URL": env("LAAFFIC_SANDBOX_URL", default="http://127.0.0.1:8000/sandbox"),
+        "PRODUCT": env("LAAFFIC_PRODUCT"),
+        "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+    }
 
 LOGGING = {
     "version": 1,

@@ -1,8 +1,10 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import RedirectView
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The local LAAFFIC stand-in (see laaffic_recall.sandbox); the demo talks to it.
+    path("sandbox/", include("laaffic_recall.sandbox.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]

@@ -1,0 +1,62 @@
+"""Admin for the sandbox: look at its tasks, switch faults on and off, read the call log."""
+
+from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import state
+from .models import SandboxCall, SandboxFault, SandboxNode, SandboxTask
+
+
+class SandboxNodeInline(admin.TabularInline):
+    model = SandboxNode
+    fields = ["position", "key_id", "group_task_id", "status", "script_id"]
+    extra = 0
+    ordering = ["position"]
+
+
+@admin.register(SandboxTask)
+class SandboxTaskAdmin(admin.ModelAdmin):
+    list_display = [
+        "key_id",
+        "task_id",
+        "task_name",
+        "status",
+        "finish_num",
+        "recall_num",
+        "create_time",
+    ]
+    list_filter = ["status", "recall_type", "create_time"]
+    search_fields = ["=key_id", "=task_id", "task_name"]
+    inlines = [SandboxNodeInline]
+    actions = ["advance_tasks"]
+
+    @admin.action(description=_("Advance one step (as time passing would)"))
+    def advance_tasks(self, request, queryset):
+        advanced = sum(1 for task in queryset if state.advance(task))
+        self.message_user(
+            request,
+            ngettext("%(count)d task advanced.", "%(count)d tasks advanced.", advanced)
+            % {"count": advanced},
+            messages.SUCCESS,
+        )
+
+
+@admin.register(SandboxFault)
+class SandboxFaultAdmin(admin.ModelAdmin):
+    list_display = ["kind", "calls", "ids", "when", "seconds", "remaining", "enabled", "note"]
+    list_editable = ["enabled"]
+    list_filter = ["kind", "enabled"]
+
+
+@admin.register(SandboxCall)
+class SandboxCallAdmin(admin.ModelAdmin):
+    list_display = ["at", "family", "call", "body", "http_status", "code", "message", "fault"]
+    list_filter = ["call", "family", "fault", "code"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

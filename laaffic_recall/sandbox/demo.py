@@ -1,0 +1,174 @@
+"""Pieces of the one-command demo: demo logins, a short-lived local server, the first sync.
+
+Used by ``manage.py laaffic_demo`` and by the browser tests' harness.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from io import StringIO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command, get_commands
+from django.core.servers.basehttp import (
+    ThreadedWSGIServer,
+    WSGIRequestHandler,
+    get_internal_wsgi_application,
+)
+from django.db import connections
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+AGENT_PERMISSIONS = (
+    "laaffic_recall.view_recalltask",
+    "laaffic_recall.view_recallnode",
+    "laaffic_recall.view_cancelattempt",
+    "laaffic_recall.cancel_recalltask",
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    password: str
+    role: str
+
+
+DEMO_LOGINS = (
+    DemoLogin("admin", "admin", gettext_lazy("superuser")),
+    DemoLogin("agent", "agent", gettext_lazy("support agent: view and cancel only")),
+)
+
+
+def permissions(*names: str) -> list[Permission]:
+    """Permission rows for ``app_label.codename`` names (all must exist: run migrate first)."""
+    found = []
+    for name in names:
+        app_label, codename = name.split(".", 1)
+        found.append(Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return found
+
+
+def ensure_demo_users() -> tuple[DemoLogin, ...]:
+    """Create or reset the demo superuser and the demo support agent (passwords included)."""
+    user_model = get_user_model()
+    admin_login, agent_login = DEMO_LOGINS
+    admin, _created = user_model._default_manager.get_or_create(username=admin_login.username)
+    admin.is_active = admin.is_staff = admin.is_superuser = True
+    admin.set_password(admin_login.password)
+    admin.save()
+    agent, _created = user_model._default_manager.get_or_create(username=agent_login.username)
+    agent.is_active = agent.is_staff = True
+    agent.is_superuser = False
+    agent.set_password(agent_login.password)
+    agent.save()
+    agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
+    return DEMO_LOGINS
+
+
+def sandbox_prefix() -> str:
+    """The URL path under which the host's URLconf serves the sandbox, e.g. ``/sandbox``."""
+    try:
+        path = reverse("laaffic_sandbox:ai_agent-queryPage")
+    except NoReverseMatch:
+        raise LookupError(
+            _("The sandbox is not in the URLconf: include laaffic_recall.sandbox.urls.")
+        ) from None
+    return path.removesuffix("/voice/recallFlow/queryPage")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):
+        pass
+
+
+@contextmanager
+def local_server(host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve this site on a free loopback port in a thread; yields its base URL.
+
+    Lets the demo sync from its own sandbox over real HTTP before the dev server starts.
+    An in-memory SQLite database (tests) is shared with the server thread, as Django's
+    live server does.
+    """
+    shared = {
+        conn.alias: conn
+        for conn in connections.all()
+        if conn.vendor == "sqlite" and conn.is_in_memory_db()
+    }
+    for conn in shared.values():
+        conn.inc_thread_sharing()
+    server = ThreadedWSGIServer(
+        (host, 0), _QuietHandler, allow_reuse_address=False, connections_override=shared
+    )
+    server.set_app(get_internal_wsgi_application())
+    thread = threading.Thread(target=server.serve_forever, name="laaffic-demo-server")
+    thread.daemon = True
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+        for conn in shared.values():
+            conn.dec_thread_sharing()
+
+
+@contextmanager
+def recall_base_url(base_url: str) -> Iterator[None]:
+    """Point ``LAAFFIC_RECALL["BASE_URL"]`` at ``base_url`` for the duration."""
+    original = settings.LAAFFIC_RECALL
+    settings.LAAFFIC_RECALL = {**original, "BASE_URL": base_url}
+    try:
+        yield
+    finally:
+        settings.LAAFFIC_RECALL = original
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    ok: bool
+    output: str
+
+
+def sync_mirror(days: int = 30) -> SyncReport:
+    """Mirror the last ``days`` days from the configured API with the app's own sync.
+
+    ``laaffic_sync`` when the app has it; otherwise lists the tasks and refreshes each one.
+    Never raises for a failed sync: the demo goes on and shows what it got.
+    """
+    out, err = StringIO(), StringIO()
+    try:
+        if "laaffic_sync" in get_commands():
+            call_command("laaffic_sync", "--days", str(days), stdout=out, stderr=err)
+        else:
+            _list_and_refresh(days, out)
+    except (Exception, SystemExit) as exc:  # the demo must still start
+        err.write(f"{type(exc).__name__}: {exc}\n")
+        return SyncReport(ok=False, output=out.getvalue() + err.getvalue())
+    return SyncReport(ok=True, output=out.getvalue())
+
+
+def _list_and_refresh(days: int, out: StringIO) -> None:
+    from laaffic_recall.conf import get_client
+    from laaffic_recall.sync import refresh_task, remote_tz
+
+    end = timezone.localtime(timezone.now(), remote_tz()).replace(tzinfo=None)
+    start = end - timedelta(days=days)
+    with get_client() as client:
+        current, pages, count = 1, 1, 0
+        while current <= pages:
+            page = client.query_page(current, 100, start, end)
+            for record in page.records:
+                refresh_task(record.key_id, client=client)
+                count += 1
+            pages, current = page.pages, current + 1
+    out.write(_("Synced %(count)d tasks.") % {"count": count} + "\n")

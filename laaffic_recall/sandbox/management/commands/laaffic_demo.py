@@ -1,0 +1,131 @@
+"""One command from a fresh checkout to a working admin with data, on the local sandbox."""
+
+import os
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
+from django.utils.translation import gettext as _
+
+from ...conf import client_uses_sandbox
+from ...demo import (
+    ensure_demo_users,
+    local_server,
+    recall_base_url,
+    sandbox_prefix,
+    sync_mirror,
+)
+from ...models import SandboxTask
+from ...seed import seed
+
+DEFAULT_ADDRPORT = "127.0.0.1:8000"
+
+
+def self_url(addrport: str) -> str:
+    """The URL at which this site reaches itself once served on ``addrport``."""
+    host, _sep, port = addrport.rpartition(":")
+    if not port.isdigit():
+        raise CommandError(_("--addrport must be PORT or HOST:PORT, not %r.") % addrport)
+    if host in ("", "0", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host in ("[::]", "::"):
+        host = "[::1]"
+    return f"http://{host}:{port}"
+
+
+class Command(BaseCommand):
+    help = (
+        "Migrate, then (unless real LAAFFIC credentials are configured) seed the sandbox, "
+        "create the demo logins, sync from the sandbox, and serve the site."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--addrport",
+            default=DEFAULT_ADDRPORT,
+            help=f"Where to serve the site (default {DEFAULT_ADDRPORT}).",
+        )
+        parser.add_argument("--noreload", action="store_true", help="No auto-reloader.")
+        parser.add_argument("--no-sync", action="store_true", help="Skip the first sync.")
+        parser.add_argument("--no-serve", action="store_true", help="Set everything up, then exit.")
+        parser.add_argument(
+            "--tasks", type=int, default=300, help="Tasks to seed an empty sandbox with."
+        )
+        parser.add_argument(
+            "--seed", type=int, default=2024, help="Random seed of the sandbox data."
+        )
+        parser.add_argument("--days", type=int, default=30, help="Days the first sync covers.")
+
+    def handle(self, *args, addrport, noreload, no_sync, no_serve, tasks, days, **options):
+        url = self_url(addrport)
+        sandbox = client_uses_sandbox()
+        if sandbox:
+            # Cancels and refreshes from the served admin go to the sandbox it serves.
+            settings.LAAFFIC_RECALL = {
+                **settings.LAAFFIC_RECALL,
+                "BASE_URL": url + sandbox_prefix(),
+            }
+        # The auto-reloader re-runs this command in a child process: only serve there.
+        if os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+            call_command("migrate", interactive=False, verbosity=0)
+            if sandbox:
+                self.set_up_sandbox(tasks, options["seed"], days, no_sync)
+            else:
+                self.explain_real_api()
+            self.print_logins(url, sandbox)
+        if not no_serve:
+            call_command("runserver", addrport, use_reloader=not noreload)
+
+    def set_up_sandbox(self, tasks: int, seed_value: int, days: int, no_sync: bool) -> None:
+        if SandboxTask.objects.exists():
+            self.stdout.write(_("Sandbox already has data: not seeded again."))
+        else:
+            result = seed(tasks, seed=seed_value)
+            self.stdout.write(
+                _("Sandbox seeded with %(tasks)d tasks and %(nodes)d nodes.")
+                % {"tasks": result.tasks, "nodes": result.nodes}
+            )
+        ensure_demo_users()
+        if no_sync:
+            return
+        self.stdout.write(_("Syncing the last %(days)d days from the sandbox...") % {"days": days})
+        with local_server() as temporary, recall_base_url(temporary + sandbox_prefix()):
+            report = sync_mirror(days)
+        if report.ok:
+            self.stdout.write(report.output.rstrip())
+        else:
+            self.stderr.write(_("The first sync did not finish cleanly:"))
+            self.stderr.write(report.output.rstrip())
+
+    def explain_real_api(self) -> None:
+        self.stdout.write(
+            _(
+                "Real LAAFFIC credentials are configured (%(url)s): nothing seeded, no demo "
+                "logins. Create a login with `manage.py createsuperuser` and mirror tasks "
+                "with `manage.py laaffic_sync`."
+            )
+            % {"url": settings.LAAFFIC_RECALL.get("BASE_URL", "")}
+        )
+
+    def print_logins(self, url: str, sandbox: bool) -> None:
+        lines = ["", _("LAAFFIC recall admin: %(url)s/admin/") % {"url": url}]
+        if sandbox:
+            from ...demo import DEMO_LOGINS
+
+            lines.append(_("Talking to the local LAAFFIC sandbox (demo data, nothing is real)."))
+            for login in DEMO_LOGINS:
+                lines.append(
+                    _("  login %(username)s / password %(password)s  (%(role)s)")
+                    % {"username": login.username, "password": login.password, "role": login.role}
+                )
+            lines.append(
+                _(
+                    "Let time pass in the sandbox (another shell): python manage.py "
+                    "laaffic_sandbox_tick --steps 0 --every 15 --fraction 0.3 --new 1"
+                )
+            )
+            lines.append(
+                _("Inject faults: %(url)s/admin/laaffic_sandbox/sandboxfault/") % {"url": url}
+            )
+        self.stdout.write(self.style.SUCCESS("\n".join(lines)) + "\n")

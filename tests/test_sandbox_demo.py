@@ -1,0 +1,190 @@
+"""The one-command demo (without its server), the SANDBOX badge, the bundled site's two
+modes, and that the main app never imports the sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import CommandError, call_command
+
+from laaffic_recall.models import RecallNode, RecallTask
+from laaffic_recall.sandbox.models import SandboxNode, SandboxTask
+from laaffic_recall.sandbox.testing import recall_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT_PERMISSIONS = {
+    "laaffic_recall.view_recalltask",
+    "laaffic_recall.view_recallnode",
+    "laaffic_recall.view_cancelattempt",
+    "laaffic_recall.cancel_recalltask",
+}
+
+
+@pytest.fixture
+def sandbox_mode(settings):
+    """The site's LAAFFIC_RECALL carries the sandbox's credentials, as without a real key."""
+    settings.LAAFFIC_SANDBOX = {"API_KEY": "demo-key", "API_SECRET": "demo-secret"}
+    settings.LAAFFIC_RECALL = recall_settings("http://127.0.0.1:8000/sandbox", RETRY_BACKOFF=0)
+    return settings
+
+
+def demo(*args) -> str:
+    out = StringIO()
+    call_command("laaffic_demo", "--no-serve", *args, stdout=out, stderr=out)
+    return out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_seeds_creates_logins_and_syncs_from_the_sandbox(sandbox_mode):
+    output = demo("--tasks", "25", "--seed", "5")
+    assert SandboxTask.objects.count() == 25
+    # Synced over real HTTP from the sandbox into the app's mirror.
+    assert set(RecallTask.objects.values_list("key_id", "status")) == set(
+        SandboxTask.objects.values_list("key_id", "status")
+    )
+    assert RecallNode.objects.count() == SandboxNode.objects.count()
+    assert RecallTask.objects.exclude(task_name="").count() == 25
+    users = get_user_model().objects
+    admin, agent = users.get(username="admin"), users.get(username="agent")
+    assert admin.is_superuser and admin.is_staff and admin.check_password("admin")
+    assert agent.is_staff and not agent.is_superuser and agent.check_password("agent")
+    assert agent.get_all_permissions() == AGENT_PERMISSIONS
+    assert "admin / password admin" in output and "agent / password agent" in output
+    assert "http://127.0.0.1:8000/admin/" in output
+    # The served admin will talk to the sandbox it serves.
+    assert sandbox_mode.LAAFFIC_RECALL["BASE_URL"] == "http://127.0.0.1:8000/sandbox"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_again_keeps_the_data_and_resets_the_logins(sandbox_mode):
+    demo("--tasks", "6", "--no-sync")
+    agent = get_user_model().objects.get(username="agent")
+    agent.set_password("changed")
+    agent.user_permissions.clear()
+    agent.save()
+    keys = set(SandboxTask.objects.values_list("key_id", flat=True))
+    output = demo("--tasks", "9", "--no-sync")
+    assert "not seeded again" in output
+    assert set(SandboxTask.objects.values_list("key_id", flat=True)) == keys
+    agent.refresh_from_db()
+    assert agent.check_password("agent")
+    assert get_user_model().objects.get(pk=agent.pk).get_all_permissions() == AGENT_PERMISSIONS
+    assert not RecallTask.objects.exists()  # --no-sync
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_points_the_site_at_its_own_address(sandbox_mode):
+    output = demo("--tasks", "0", "--no-sync", "--addrport", "0.0.0.0:9123")
+    assert sandbox_mode.LAAFFIC_RECALL["BASE_URL"] == "http://127.0.0.1:9123/sandbox"
+    assert "http://127.0.0.1:9123/admin/" in output
+
+
+@pytest.mark.django_db
+def test_demo_rejects_a_bad_addrport(sandbox_mode):
+    with pytest.raises(CommandError):
+        demo("--addrport", "localhost:http")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_with_real_credentials_seeds_nothing_and_calls_nothing(settings, mocked_api):
+    # The autouse settings are real-looking credentials for https://laaffic.test.
+    output = demo("--tasks", "10")
+    assert not SandboxTask.objects.exists()
+    assert not get_user_model().objects.exists()
+    assert not RecallTask.objects.exists()
+    assert len(mocked_api.calls) == 0
+    assert "Real LAAFFIC credentials" in output
+    assert settings.LAAFFIC_RECALL["BASE_URL"] == "https://laaffic.test"
+
+
+# --------------------------------------------------------------------- the admin header
+
+
+@pytest.mark.django_db
+def test_admin_header_shows_the_sandbox_badge_only_on_the_sandbox(client, settings, sandbox_mode):
+    page = client.get("/admin/login/").content.decode()
+    assert 'id="laaffic-sandbox-badge"' in page
+    assert "<title>[SANDBOX]" in page
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "API_SECRET": "a-real-secret"}
+    page = client.get("/admin/login/").content.decode()
+    assert "laaffic-sandbox-badge" not in page and "SANDBOX" not in page
+
+
+# --------------------------------------------------------------------- the bundled settings
+
+
+def bundled_settings(**env) -> dict:
+    code = (
+        "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'project.settings'\n"
+        "from django.conf import settings\n"
+        "print(json.dumps({'recall': settings.LAAFFIC_RECALL,"
+        " 'sandbox': settings.LAAFFIC_SANDBOX,"
+        " 'apps': settings.INSTALLED_APPS}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("LAAFFIC_")}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(result.stdout)
+
+
+no_dotenv = pytest.mark.skipif(
+    (ROOT / ".env").exists(), reason="a local .env would override the environment under test"
+)
+
+
+@no_dotenv
+def test_bundled_site_uses_the_sandbox_without_an_api_key():
+    values = bundled_settings()
+    recall, sandbox = values["recall"], values["sandbox"]
+    assert "laaffic_recall.sandbox" in values["apps"]
+    assert (recall["API_KEY"], recall["API_SECRET"]) == (sandbox["API_KEY"], sandbox["API_SECRET"])
+    assert recall["BASE_URL"] == "http://127.0.0.1:8000/sandbox"
+
+
+@no_dotenv
+def test_bundled_site_uses_the_real_api_when_configured():
+    values = bundled_settings(
+        LAAFFIC_API_KEY="real-key",
+        LAAFFIC_API_SECRET="real-secret",
+        LAAFFIC_BASE_URL="https://api.example-brand.com",
+    )
+    recall = values["recall"]
+    assert (recall["API_KEY"], recall["API_SECRET"], recall["BASE_URL"]) == (
+        "real-key",
+        "real-secret",
+        "https://api.example-brand.com",
+    )
+
+
+# --------------------------------------------------------------------- layering
+
+
+def test_the_main_app_never_imports_the_sandbox():
+    pattern = re.compile(
+        r"^\s*(?:(?:from|import)\s+(?:laaffic_recall\.sandbox|\.+sandbox)\b"
+        r"|from\s+(?:laaffic_recall|\.+)\s+import\s+[^\n]*\bsandbox\b)",
+        re.M,
+    )
+    package = ROOT / "laaffic_recall"
+    offenders = [
+        str(path.relative_to(ROOT))
+        for path in package.rglob("*.py")
+        if "sandbox" not in path.relative_to(package).parts
+        and pattern.search(path.read_text(encoding="utf-8"))
+    ]
+    assert offenders == []
