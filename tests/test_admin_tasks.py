@@ -1,0 +1,398 @@
+"""The read side of the admin: task and node lists, the read-only task page, refresh."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils.html import format_html
+
+from laaffic_recall.admin.tasks import RecallTaskAdmin
+from laaffic_recall.models import RecallNode, RecallTask
+from laaffic_recall.sync import sync_tasks
+from tests.conftest import TEST_SETTINGS
+from tests.fixtures.fake_laaffic import FakeLaaffic
+
+pytestmark = pytest.mark.django_db
+
+TASKS_URL = reverse("admin:laaffic_recall_recalltask_changelist")
+NODES_URL = reverse("admin:laaffic_recall_recallnode_changelist")
+BANNER = "Mirrored from LAAFFIC; local edits are not sent."
+DAY = datetime(2024, 5, 18, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """pytest-django's admin user has a password; hashing it slowly tests nothing here."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+def make_task(key: int, *, status: int = 1, nodes: int = 2, **fields) -> RecallTask:
+    values = {
+        "parent_task_id": 2024051800000 + key,
+        "task_name": f"Campaign {key}",
+        "created_at_remote": DAY + timedelta(minutes=key),
+        "recall_type": 0,
+        "recall_interval": 30,
+        "recall_num": nodes,
+        "finish_num": 1,
+        "status": status,
+        "raw": {"keyId": key},
+        "detail_raw": {"keyId": key, "nodeList": []},
+        **fields,
+    }
+    task = RecallTask.objects.create(key_id=key, **values)
+    for position in range(nodes):
+        RecallNode.objects.create(
+            key_id=key * 100 + position,
+            task=task,
+            position=position,
+            group_task_id=3024051800000 + key * 100 + position,
+            status=2 if position == 0 else 0,
+            raw={"keyId": key * 100 + position},
+        )
+    return task
+
+
+def staff(username: str, *codenames: str) -> User:
+    user = User.objects.create_user(username, is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
+    )
+    return user
+
+
+@pytest.fixture
+def viewer(client):
+    """A support agent who may only view the mirror."""
+    client.force_login(staff("viewer", "view_recalltask", "view_recallnode"))
+    return client
+
+
+def change_url(task: RecallTask) -> str:
+    return reverse("admin:laaffic_recall_recalltask_change", args=[task.pk])
+
+
+def post_action(client, action: str, tasks: list[RecallTask]):
+    """The change list form as a browser posts it."""
+    return client.post(
+        TASKS_URL,
+        {
+            "action": action,
+            "index": "0",
+            "select_across": "0",
+            "_selected_action": [str(t.pk) for t in tasks],
+        },
+    )
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    return [(m.level_tag, str(m)) for m in get_messages(response.wsgi_request)]
+
+
+def count_page_queries(client, url: str) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get(url).status_code == 200
+    return len(queries)
+
+
+# --------------------------------------------------------------------------- change list
+
+
+def test_the_task_list_shows_the_mirror_with_coloured_status(admin_client):
+    make_task(1, status=0, task_name="Spring <renewals>", recall_num=3, finish_num=1)
+    make_task(2, status=4)
+
+    response = admin_client.get(TASKS_URL)
+
+    html = response.content.decode()
+    assert BANNER in html
+    assert '<span class="laaffic-status laaffic-status-pending">Pending</span>' in html
+    assert "laaffic-status-exception" in html and "Execution exception" in html
+    assert "1/3" in html
+    assert "Spring &lt;renewals&gt;" in html and "2024051800001" in html
+    assert "laaffic_recall/mirror.css" in html
+
+
+def test_the_task_list_is_newest_first(admin_client):
+    make_task(5, created_at_remote=DAY - timedelta(days=2))
+    make_task(6, created_at_remote=DAY)
+    make_task(7, created_at_remote=DAY - timedelta(days=1))
+
+    response = admin_client.get(TASKS_URL)
+
+    assert [t.key_id for t in response.context["cl"].result_list] == [6, 7, 5]
+
+
+def test_the_task_list_costs_the_same_queries_for_many_rows(admin_client):
+    for key in range(1, 4):
+        make_task(key)
+    few = count_page_queries(admin_client, TASKS_URL)
+    for key in range(4, 61):
+        make_task(key)
+
+    assert count_page_queries(admin_client, TASKS_URL) == few
+
+
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("12", [12]),  # recall key
+        ("2024051800034", [34]),  # parent task id
+        ("renewals", [12, 34]),  # part of the name
+        ("no such thing", []),
+        ("1", []),  # numbers match whole ids only
+    ],
+)
+def test_search_by_key_parent_id_and_name(admin_client, term, expected):
+    make_task(12, task_name="Spring renewals")
+    make_task(34, task_name="Summer renewals")
+    make_task(56, task_name="Autumn survey")
+
+    response = admin_client.get(TASKS_URL, {"q": term})
+
+    assert response.status_code == 200
+    assert sorted(t.key_id for t in response.context["cl"].result_list) == expected
+
+
+def test_filters_by_status_recall_type_and_creation_date(admin_client):
+    make_task(1, status=0, recall_type=1, created_at_remote=DAY)
+    make_task(2, status=0, recall_type=0, created_at_remote=DAY - timedelta(days=40))
+    make_task(3, status=2, recall_type=1, created_at_remote=DAY)
+
+    def keys(**params):
+        response = admin_client.get(TASKS_URL, params)
+        assert response.status_code == 200
+        return sorted(t.key_id for t in response.context["cl"].result_list)
+
+    assert keys(status__exact=0) == [1, 2]
+    assert keys(recall_type__exact=1) == [1, 3]
+    assert keys(status__exact=0, recall_type__exact=1) == [1]
+    # As the "Past 7 days" link of the date filter writes it: an aware time.
+    assert keys(created_at_remote__gte=str(DAY - timedelta(days=7))) == [1, 3]
+
+
+# --------------------------------------------------------------------------- change page
+
+
+def test_the_task_page_is_read_only_with_nodes_in_order_and_readable_json(admin_client):
+    task = make_task(1, nodes=3, raw={"keyId": 1, "taskName": "<script>alert(1)</script>"})
+    RecallNode.objects.filter(key_id=100).update(position=2)
+    RecallNode.objects.filter(key_id=102).update(position=0)
+
+    response = admin_client.get(change_url(task))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert BANNER in html
+    assert 'name="task_name"' not in html and 'name="_save"' not in html
+    rows = html.split('class="laaffic-node"')[1:]
+    order = [html.index(f'id="laaffic-node-{key}"') for key in (102, 101, 100)]
+    assert order == sorted(order) and len(rows) == 3
+    assert "Node list (3 rounds)" in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "{\n  &quot;keyId&quot;: 1,\n  &quot;taskName&quot;" in html
+
+
+def test_the_task_page_refuses_changes(admin_client):
+    task = make_task(1)
+
+    response = admin_client.post(change_url(task), {"task_name": "edited", "status": 3})
+
+    assert response.status_code == 403
+    task.refresh_from_db()
+    assert (task.task_name, task.status) == ("Campaign 1", 1)
+
+
+def test_no_add_and_no_delete(admin_client):
+    task = make_task(1)
+    node = task.nodes.first()
+
+    assert admin_client.get(reverse("admin:laaffic_recall_recalltask_add")).status_code == 403
+    assert admin_client.get(reverse("admin:laaffic_recall_recallnode_add")).status_code == 403
+    delete = reverse("admin:laaffic_recall_recalltask_delete", args=[task.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    delete = reverse("admin:laaffic_recall_recallnode_delete", args=[node.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert "delete_selected" not in admin_client.get(TASKS_URL).content.decode()
+    assert RecallTask.objects.count() == 1 and RecallNode.objects.count() == 2
+
+
+def test_view_permission_is_enough_to_see_tasks_and_their_nodes(client):
+    task = make_task(1)
+    client.force_login(staff("task-viewer", "view_recalltask"))
+
+    assert client.get(TASKS_URL).status_code == 200
+    html = client.get(change_url(task)).content.decode()
+    assert 'id="laaffic-node-100"' in html and 'id="laaffic-node-101"' in html
+
+
+def test_staff_without_view_permission_see_nothing(client):
+    task = make_task(1)
+    client.force_login(staff("nobody"))
+
+    assert client.get(TASKS_URL).status_code == 403
+    assert client.get(change_url(task)).status_code == 403
+    assert client.get(NODES_URL).status_code == 403
+
+
+def test_the_node_actions_column_shows_the_task_admins_hook(admin_client, monkeypatch):
+    task = make_task(1)
+
+    def node_action_html(self, request, node):
+        if node.is_pending and request.user.is_superuser:
+            return format_html('<button data-node="{}">Act</button>', node.key_id)
+        return ""
+
+    monkeypatch.setattr(RecallTaskAdmin, "node_action_html", node_action_html)
+    html = admin_client.get(change_url(task)).content.decode()
+
+    assert '<button data-node="101">Act</button>' in html  # pending
+    assert 'data-node="100"' not in html  # completed
+
+
+# --------------------------------------------------------------------------- nodes
+
+
+def test_the_node_list_shows_task_position_and_status_without_n_plus_1(admin_client):
+    make_task(1, nodes=2)
+    few = count_page_queries(admin_client, NODES_URL)
+    for key in range(2, 30):
+        make_task(key, nodes=3)
+
+    assert count_page_queries(admin_client, NODES_URL) == few
+    html = admin_client.get(NODES_URL).content.decode()
+    assert BANNER in html and "laaffic-status-completed" in html
+    assert 'title="Campaign 1">#1</a>' in html
+
+
+@pytest.mark.parametrize(("term", "expected"), [("101", [101]), ("2", [200, 201]), ("x", [])])
+def test_nodes_are_searched_by_node_key_and_task_key(admin_client, term, expected):
+    make_task(1)
+    make_task(2)
+
+    response = admin_client.get(NODES_URL, {"q": term})
+
+    assert sorted(n.key_id for n in response.context["cl"].result_list) == expected
+
+
+def test_the_node_page_is_read_only(admin_client):
+    node = make_task(1).nodes.get(position=1)
+    url = reverse("admin:laaffic_recall_recallnode_change", args=[node.pk])
+
+    html = admin_client.get(url).content.decode()
+
+    assert BANNER in html and 'name="status"' not in html and 'name="_save"' not in html
+    assert admin_client.post(url, {"status": 3}).status_code == 403
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+@pytest.fixture
+def fake(mocked_api):
+    return FakeLaaffic(mocked_api)
+
+
+def synced(fake, *keys: int) -> list[RecallTask]:
+    for key in keys:
+        fake.add_task(key, status=1, created=datetime(2024, 5, 18, 8, key))
+    sync_tasks(DAY, DAY + timedelta(days=1))
+    fake.calls.clear()
+    return list(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
+
+
+def test_refresh_rereads_the_selected_tasks_and_says_what_changed(admin_client, fake):
+    one, two, three = synced(fake, 1, 2, 3)
+    fake.tasks[1].status = 2
+    fake.tasks[1].nodes[1]["nodeStatus"] = 2
+    fake.tasks[2].nodes.pop()
+
+    response = post_action(admin_client, "refresh_tasks", [one, two])
+
+    assert response.status_code == 302
+    assert fake.detail_keys() == [1, 2]
+    assert messages_of(response) == [
+        (
+            "success",
+            "Refreshed 2 tasks from LAAFFIC. 2 tasks changed; nodes: 0 new, 1 changed, 1 removed.",
+        )
+    ]
+    assert RecallTask.objects.get(key_id=1).status == 2
+    assert RecallNode.objects.filter(task=two).count() == 2
+
+
+def test_refresh_without_changes_says_so(admin_client, fake):
+    tasks = synced(fake, 1)
+
+    response = post_action(admin_client, "refresh_tasks", tasks)
+
+    assert messages_of(response) == [
+        ("success", "Refreshed 1 task from LAAFFIC. Nothing had changed.")
+    ]
+
+
+def test_refresh_reports_a_failing_task_as_an_error_beside_the_others(admin_client, fake):
+    tasks = synced(fake, 1, 2)
+    fake.fail_detail(2, code=-22, msg="no such task")
+
+    response = post_action(admin_client, "refresh_tasks", tasks)
+
+    assert response.status_code == 302
+    (ok, failed) = messages_of(response)
+    assert ok[0] == "success" and ok[1].startswith("Refreshed 1 task from LAAFFIC.")
+    assert failed[0] == "error"
+    assert "1 task could not be refreshed:" in failed[1]
+    assert "<li>#2: LAAFFIC refused the request: code -22" in failed[1]
+
+
+def test_refresh_with_refused_credentials_is_an_error_message_not_a_500(
+    admin_client, fake, laaffic_settings
+):
+    tasks = synced(fake, 1)
+    laaffic_settings["API_SECRET"] = "wrong-secret"
+
+    response = post_action(admin_client, "refresh_tasks", tasks)
+
+    assert response.status_code == 302
+    ((level, text),) = messages_of(response)
+    assert level == "error" and text.startswith("Nothing was refreshed: LAAFFIC refused")
+    assert "check the API key and secret" in text and "wrong-secret" not in text
+
+
+def test_refresh_with_missing_credentials_is_an_error_message(admin_client, laaffic_settings):
+    task = make_task(1)
+    laaffic_settings["API_KEY"] = ""
+
+    response = post_action(admin_client, "refresh_tasks", [task])
+
+    ((level, text),) = messages_of(response)
+    assert level == "error" and "LAAFFIC_RECALL['API_KEY']" in text
+    assert TEST_SETTINGS["API_SECRET"] not in text
+
+
+def test_refresh_refuses_more_than_the_batch_limit(admin_client, fake, laaffic_settings):
+    laaffic_settings["MAX_REFRESH_BATCH"] = 2
+    tasks = [make_task(key) for key in (1, 2, 3)]
+
+    response = post_action(admin_client, "refresh_tasks", tasks)
+
+    ((level, text),) = messages_of(response)
+    assert level == "error" and "at most 2 tasks" in text
+    assert fake.calls == []
+
+
+def test_a_viewer_may_refresh(viewer, fake):
+    tasks = synced(fake, 1)
+
+    choices = dict(viewer.get(TASKS_URL).context["action_form"].fields["action"].choices)
+    assert choices["refresh_tasks"] == "Refresh from LAAFFIC"
+    response = post_action(viewer, "refresh_tasks", tasks)
+
+    assert messages_of(response)[0][0] == "success"
+    assert fake.detail_keys() == [1]
