@@ -1,0 +1,184 @@
+"""The audit log admin: read-only for everyone, filters and search, the streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from laaffic_recall.admin.audit import csv_cell
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+
+from .test_cancel_fakes import make_task
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("admin:laaffic_recall_cancelattempt_changelist")
+
+
+def change_url(attempt) -> str:
+    return reverse("admin:laaffic_recall_cancelattempt_change", args=[attempt.pk])
+
+
+def attempt(**fields) -> CancelAttempt:
+    values = {
+        "cancel_type": CancelType.TASK,
+        "target_id": 12,
+        "task_key_id": 12,
+        "outcome": Outcome.SUCCEEDED,
+        "username": "ann",
+    }
+    values.update(fields)
+    return CancelAttempt.objects.create(**values)
+
+
+@pytest.fixture
+def auditor_client(client):
+    user = get_user_model().objects.create_user("auditor", is_staff=True)
+    user.user_permissions.set(Permission.objects.filter(codename="view_cancelattempt"))
+    client.force_login(user)
+    return client
+
+
+def test_superuser_cannot_add_change_or_delete(admin_client):
+    row = attempt(reason="original")
+
+    assert admin_client.get(reverse("admin:laaffic_recall_cancelattempt_add")).status_code == 403
+    page = admin_client.get(change_url(row))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="_save"' not in html and "original" in html  # a read-only view
+    post = admin_client.post(change_url(row), {"reason": "rewritten", "outcome": "failed"})
+    assert post.status_code == 403
+    delete = reverse("admin:laaffic_recall_cancelattempt_delete", args=[row.pk])
+    assert admin_client.get(delete).status_code == 403
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    actions = admin_client.get(LIST).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in [name for name, _ in actions]
+    bulk = admin_client.post(
+        LIST, {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+    )
+    assert bulk.status_code in (200, 302)
+    row.refresh_from_db()
+    assert (row.reason, row.outcome) == ("original", Outcome.SUCCEEDED)
+    assert CancelAttempt.objects.count() == 1
+
+
+def test_staff_with_view_permission_read_it_others_do_not(auditor_client, client):
+    attempt()
+    assert auditor_client.get(LIST).status_code == 200
+    other = get_user_model().objects.create_user("nobody", is_staff=True)
+    client.force_login(other)
+    assert client.get(LIST).status_code == 403
+
+
+def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_client):
+    task = make_task(12)
+    attempt(
+        task=task,
+        outcome=Outcome.REFUSED,
+        response_code=-16,
+        response_message="timestamp expired",
+    )
+    html = auditor_client.get(LIST).content.decode()
+    assert "ann" in html and "Whole task (by recall key)" in html
+    assert "laaffic-outcome-refused" in html and "background:#fee2e2" in html
+    assert "-16" in html and "timestamp expired" in html
+    assert reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]) in html
+
+
+def test_a_stale_pending_row_is_shown_and_filtered_as_unknown(auditor_client, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
+    stale = attempt(outcome=Outcome.PENDING, started_at=timezone.now() - timedelta(minutes=5))
+    live = attempt(outcome=Outcome.PENDING, target_id=13)
+
+    html = auditor_client.get(LIST).content.decode()
+    assert "laaffic-outcome-unknown" in html and "laaffic-outcome-pending" in html
+
+    unknown = auditor_client.get(LIST, {"outcome": "unknown"}).context["cl"].result_list
+    pending = auditor_client.get(LIST, {"outcome": "pending"}).context["cl"].result_list
+    assert list(unknown) == [stale] and list(pending) == [live]
+
+
+def test_filters_date_hierarchy_and_search(auditor_client):
+    a = attempt(target_id=12, task_key_id=12, username="ann", response_code=0)
+    b = attempt(
+        cancel_type=CancelType.NODE,
+        target_id=555,
+        task_key_id=77,
+        username="bob",
+        outcome=Outcome.FAILED,
+    )
+
+    def results(**params):
+        response = auditor_client.get(LIST, params)
+        assert response.status_code == 200
+        return set(response.context["cl"].result_list)
+
+    assert results(cancel_type=3) == {b}
+    assert results(response_code=0) == {a}
+    assert results(username="bob") == {b}
+    assert results(outcome="failed") == {b}
+    now = timezone.localtime()
+    assert results(started_at__year=now.year, started_at__month=now.month) == {a, b}
+    assert results(q="555") == {b}
+    assert results(q="77") == {b}  # the task key
+    assert results(q="ann") == {a}
+    assert results(q="not-a-number") == set()
+    assert results(task_key_id=12) == {a}
+    assert results(correlation_id=a.correlation_id) == {a}
+
+
+def test_csv_download_streams_the_selected_rows_with_formulas_escaped(auditor_client):
+    dangerous = attempt(
+        outcome=Outcome.REFUSED,
+        response_code=-16,
+        response_message='=HYPERLINK("http://evil")',
+        reason="+1 call me",
+        error_detail="-2 oops",
+        username="@admin",
+    )
+    attempt(target_id=13, reason="\tTAB", response_message="\rCR")
+    not_selected = attempt(target_id=99, reason="not selected")
+
+    response = auditor_client.post(
+        LIST,
+        {
+            "action": "download_csv",
+            "index": 0,
+            "_selected_action": [r.pk for r in CancelAttempt.objects.exclude(pk=not_selected.pk)],
+        },
+    )
+
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [int(r["id_sent"]) for r in rows] == [12, 13]
+    first, second = rows
+    assert first["response_message"] == '\'=HYPERLINK("http://evil")'
+    assert first["reason"] == "'+1 call me"
+    assert first["error_detail"] == "'-2 oops"
+    assert first["username"] == "'@admin"
+    assert first["response_code"] == "-16"  # a number we wrote, not text
+    assert first["outcome"] == "refused"
+    assert first["correlation_id"] == str(dangerous.correlation_id)
+    assert second["reason"] == "'\tTAB" and second["response_message"] == "'\rCR"
+    assert "not selected" not in body
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("=1+1", "'=1+1"), ("+x", "'+x"), ("-x", "'-x"), ("@x", "'@x"), ("a=b", "a=b"), (-16, -16)],
+)
+def test_csv_cell_escaping(value, expected):
+    assert csv_cell(value) == expected
