@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from django.views.generic import RedirectView
+
+admin.site.site_header = _("LAAFFIC auto-recall")
+admin.site.site_title = _("LAAFFIC auto-recall admin")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
