@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ..models import CancelAttempt, Outcome
+from ..models import CancelAttempt, CancelType, Outcome
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 500
@@ -99,7 +99,7 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     list_display = [
         "started_at",
         "username",
-        "cancel_type",
+        "type_short",
         "target",
         "outcome_badge",
         "response_code",
@@ -168,10 +168,17 @@ class CancelAttemptAdmin(admin.ModelAdmin):
         names = [f.name for f in self.model._meta.concrete_fields]
         return [*names, "outcome_badge", "task_link"]
 
+    @admin.display(description=_("type"), ordering="cancel_type")
+    def type_short(self, obj: CancelAttempt) -> str:
+        label = SHORT_TYPES.get(obj.cancel_type, str(obj.cancel_type))
+        return format_html('<span title="{}">{}</span>', obj.get_cancel_type_display(), label)
+
     @admin.display(description=_("target"), ordering="target_id")
     def target(self, obj: CancelAttempt) -> str:
         if obj.task_id is not None:
             url = reverse("admin:laaffic_recall_recalltask_change", args=[obj.task_id])
+            if obj.target_id == obj.task_key_id:
+                return format_html('<a href="{}">{}</a>', url, obj.target_id)
             return format_html('{} (<a href="{}">#{}</a>)', obj.target_id, url, obj.task_key_id)
         if obj.task_key_id is not None and obj.task_key_id != obj.target_id:
             return f"{obj.target_id} (#{obj.task_key_id})"
@@ -181,16 +188,17 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     def outcome_badge(self, obj: CancelAttempt) -> str:
         outcome = obj.effective_outcome
         return format_html(
-            '<span class="laaffic-outcome laaffic-outcome-{}" style="{}">{}</span>',
+            '<span class="laaffic-outcome laaffic-outcome-{}" style="{}" title="{}">{}</span>',
             outcome,
             OUTCOME_STYLES.get(outcome, ""),
             obj.get_effective_outcome_display(),
+            SHORT_OUTCOMES.get(outcome, outcome),
         )
 
     @admin.display(description=_("message"))
     def message(self, obj: CancelAttempt) -> str:
         text = obj.response_message or obj.error_detail
-        return text if len(text) <= 120 else text[:119] + "…"
+        return text if len(text) <= 80 else text[:79] + "…"
 
     @admin.display(description=_("task"))
     def task_link(self, obj: CancelAttempt) -> str:
@@ -211,6 +219,19 @@ class CancelAttemptAdmin(admin.ModelAdmin):
         )
 
 
+SHORT_TYPES = {
+    CancelType.TASK: _("1 · task"),
+    CancelType.PARENT: _("2 · parent"),
+    CancelType.NODE: _("3 · from node"),
+}
+SHORT_OUTCOMES = {
+    Outcome.PENDING: _("In flight"),
+    Outcome.SKIPPED: _("Skipped"),
+    Outcome.SUCCEEDED: _("Succeeded"),
+    Outcome.REFUSED: _("Refused"),
+    Outcome.FAILED: _("Failed"),
+    Outcome.UNKNOWN: _("Unknown"),
+}
 # Inline so the badge is coloured even where the app's stylesheet is not loaded.
 OUTCOME_STYLES = {
     Outcome.SUCCEEDED: "background:#dcfce7;color:#14532d",

@@ -163,7 +163,10 @@ class CancelAdminBase:
             "ref": str(report.correlation_id)[:8],
             "counts": counts or _("nothing to do"),
         }
-        items = format_html_join("", "<li>{}</li>", ((r.describe(),) for r in report.results))
+        # <div>, not a nested <li>: the admin styles every li of the message list as a
+        # message of its own, with its own icon.
+        lines = ((r.describe(),) for r in report.results)
+        items = format_html_join("", '<div class="laaffic-cancel-result">{}</div>', lines)
         link = ""
         if request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
             url = reverse(f"{self.admin_site.name}:laaffic_recall_cancelattempt_changelist")
@@ -173,9 +176,7 @@ class CancelAdminBase:
                 report.correlation_id,
                 _("See the audit log."),
             )
-        self.message_user(
-            request, format_html("{}{}<ul>{}</ul>", head, link, items), LEVELS[report.level]
-        )
+        self.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[report.level])
 
     def response_action(self, request: HttpRequest, queryset):
         """Refuse malformed ``_selected_action`` ids with a message (Django would raise a 500
