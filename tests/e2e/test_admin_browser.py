@@ -27,6 +27,17 @@ def selected_pks(page) -> set[int]:
     return {int(v) for v in values}
 
 
+def cancel_controls(page) -> list[str]:
+    """Labels of the links, buttons and submits in the page body that say "cancel"."""
+    controls = page.locator("#content-main :is(a, button, input[type=submit])")
+    labels = controls.evaluate_all("els => els.map(e => e.innerText || e.value || '')")
+    return [label for label in labels if re.search(r"\bcancel\b", label, re.I)]
+
+
+def task_page(task) -> str:
+    return f"/admin/laaffic_recall/recalltask/{task.pk}/change/"
+
+
 def open_task_list(page) -> None:
     page.goto("/admin/")
     page.locator("#content-main").get_by_role("link", name="Recall tasks", exact=True).click()
@@ -61,19 +72,25 @@ def test_staff_without_cancel_permission_sees_no_cancel_action(page, login, e2e_
     page.goto("/admin/laaffic_recall/recallnode/")
     assert not any("cancel" in label.lower() for label in action_choices(page))
 
-    task = e2e_data.mirrored(e2e_data.in_progress)
-    page.goto(f"/admin/laaffic_recall/recalltask/{task.pk}/change/")
+    page.goto(task_page(e2e_data.mirrored(e2e_data.in_progress)))
     assert page.locator("#content-main").get_by_text("E2E in progress").count() >= 1
-    controls = page.locator("#content-main :is(a, button, input[type=submit])")
-    labels = controls.evaluate_all("els => els.map(e => e.innerText || e.value || '')")
-    assert not [label for label in labels if re.search(r"\bcancel\b", label, re.I)]
+    assert cancel_controls(page) == []
 
 
 def test_superuser_sees_the_task_actions(page, login, e2e_data, e2e_users):
     # Proves the page shape the test above relies on: the dropdown exists and is read.
     login(page, "admin")
     open_task_list(page)
-    assert REFRESH in action_choices(page)
+    assert {REFRESH, CANCEL_TASKS} <= set(action_choices(page))
+
+
+def test_agent_with_cancel_permission_sees_the_cancel_action(page, login, e2e_data, e2e_users):
+    # The control for the test without the permission: same pages, the controls are there.
+    login(page, "agent")
+    open_task_list(page)
+    assert CANCEL_TASKS in action_choices(page)
+    page.goto(task_page(e2e_data.mirrored(e2e_data.in_progress)))
+    assert cancel_controls(page)
 
 
 def test_refresh_shows_what_the_sandbox_says_now(page, login, e2e_data, e2e_users, sandbox_calls):
