@@ -318,8 +318,10 @@ def _after_call(
             fields["outcome"] = Outcome.SUCCEEDED
             fields["confirmed_by_reread"] = True
             notes.append(_("A re-read right after shows it Cancelled."))
-        elif state is None:
+        elif state is None and error:
             notes.append(_("The re-read right after failed too: %(error)s") % {"error": error})
+        elif state is None:
+            notes.append(_("A re-read right after no longer lists it."))
         else:
             notes.append(
                 _("A re-read right after shows it %(status)s.") % {"status": status_label(state)}

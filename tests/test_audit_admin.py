@@ -88,6 +88,7 @@ def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_
         response_message="timestamp expired",
     )
     html = auditor_client.get(LIST).content.decode()
+    assert "append-only" in html
     assert "ann" in html and "Whole task (by recall key)" in html
     assert "laaffic-outcome-refused" in html and "background:#fee2e2" in html
     assert "-16" in html and "timestamp expired" in html

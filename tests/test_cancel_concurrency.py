@@ -188,3 +188,42 @@ def test_a_batch_runs_in_worker_threads_that_close_their_connections(mocked_api,
     assert 1 < len(threads) <= 3
     assert backends() == before
     assert CancelAttempt.objects.filter(outcome=Outcome.SUCCEEDED).count() == 4
+
+
+@pytest.mark.parametrize("via", ["action", "button"])
+def test_under_atomic_requests_the_row_is_still_committed_before_the_call(mocked_api, client, via):
+    from django.contrib.auth import get_user_model
+    from django.urls import reverse
+
+    client.force_login(get_user_model().objects.create_superuser("boss"))
+    task = make_task(12)
+    seen = {}
+
+    def answer(request):
+        seen["rows"] = in_thread(
+            lambda: list(CancelAttempt.objects.values_list("outcome", "target_id"))
+        )()
+        return 200, {}, '{"code": 0, "msg": "success", "data": null}'
+
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel_callback(mocked_api, 1, 12, answer)
+    add_detail(mocked_api, 12, CANCELLED)
+
+    connection.settings_dict["ATOMIC_REQUESTS"] = True
+    try:
+        if via == "action":
+            response = client.post(
+                reverse("admin:laaffic_recall_recalltask_changelist"),
+                {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"},
+            )
+        else:
+            response = client.post(
+                reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk]),
+                {"post": "yes"},
+            )
+    finally:
+        connection.settings_dict["ATOMIC_REQUESTS"] = False
+
+    assert response.status_code == 302
+    assert seen["rows"] == [(Outcome.PENDING, 12)]
+    assert CancelAttempt.objects.get().outcome == Outcome.SUCCEEDED

@@ -194,6 +194,16 @@ class CancelAdminBase:
     def _integer_pk(self) -> bool:
         return self.model._meta.pk.get_internal_type() in INTEGER_PK_TYPES
 
+    def get_urls(self):
+        urls = super().get_urls()
+        # The actions run from the change list view: keep it out of ATOMIC_REQUESTS, so the
+        # audit row is committed before the request to LAAFFIC leaves there too.
+        changelist = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        for pattern in urls:
+            if getattr(pattern, "name", None) == changelist:
+                transaction.non_atomic_requests(pattern.callback)
+        return urls
+
     def _cancel_view(self, view):
         """Wrap an extra view: admin login, CSRF, never cached; never inside ATOMIC_REQUESTS
         (the audit row must be committed before the request to LAAFFIC leaves)."""
