@@ -173,8 +173,11 @@ def _upsert(model, objs: list, update_fields: list[str]) -> None:
         )
 
 
-def _copy_for_upsert(model, obj, fields: Iterable[str]):
-    """An unsaved copy holding ``fields`` (no pk), so one upsert covers new and old rows."""
+def _for_upsert(model, obj, fields: Iterable[str]):
+    """``obj`` itself when it is new, else an unsaved copy of ``fields`` without the pk, so
+    that one INSERT ... ON CONFLICT covers new and existing rows alike."""
+    if obj.pk is None:
+        return obj
     copy = model(key_id=obj.key_id)
     for name in fields:
         setattr(copy, name, getattr(obj, name))
@@ -222,7 +225,7 @@ def _store_records(
             needs_detail.add(key)
         if key in created or key in updated:
             task.synced_at = now
-            writes.append(_copy_for_upsert(RecallTask, task, [*TASK_LIST_FIELDS, "synced_at"]))
+            writes.append(_for_upsert(RecallTask, task, [*TASK_LIST_FIELDS, "synced_at"]))
         if task.status not in TERMINAL_STATUSES or not task.detail_synced_at or task.unconfirmed:
             needs_detail.add(key)
     _upsert(RecallTask, writes, [*TASK_LIST_FIELDS, "synced_at"])
@@ -272,7 +275,7 @@ def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
             stored.append(task)
         detail_fields = [*TASK_DETAIL_FIELDS, "detail_synced_at", "unconfirmed"]
         upserts = [
-            _copy_for_upsert(RecallTask, t, [*detail_fields, *TASK_LIST_FIELDS, "synced_at"])
+            _for_upsert(RecallTask, t, [*detail_fields, *TASK_LIST_FIELDS, "synced_at"])
             for t in writes
         ]
         _upsert(RecallTask, upserts, detail_fields)
@@ -322,7 +325,7 @@ def _store_node_lists(items: list[tuple[RecallTask, FetchedDetail]]) -> NodeChan
             updated += 1
         node.unconfirmed = False
         node.synced_at = received_at
-        writes.append(_copy_for_upsert(RecallNode, node, [*NODE_FIELDS[1:], "task_id"]))
+        writes.append(_for_upsert(RecallNode, node, [*NODE_FIELDS[1:], "task_id"]))
     _upsert(RecallNode, writes, [*NODE_FIELDS, "unconfirmed"])
     in_batch = set(task_pks)
     gone = [n.pk for k, n in existing.items() if k not in wanted and n.task_id in in_batch]

@@ -13,10 +13,7 @@ in the summary and the rest goes on.
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,7 +22,9 @@ from django.utils import timezone
 
 from .client import ApiError, ConfigurationError, LaafficClient, LaafficError, TaskRecord
 from .conf import app_settings, get_client
+from .fetcher import ClientFactory, DetailFetcher, Result
 from .mirror import (  # noqa: F401  (store_detail, store_nodes, to_aware: public API here)
+    DetailChanges,
     FetchedDetail,
     NodeChanges,
     remote_tz,
@@ -47,7 +46,6 @@ MAX_PAGES_PER_WINDOW = 1000  # a guard against a server that never ends a window
 # clock skew. Met on the first call, they end the run with the error.
 FATAL_CODES = frozenset({-1, -2, -16})
 
-ClientFactory = Callable[[], LaafficClient]
 # What a write of vendor data may raise (SQLite's driver overflows before the database).
 STORE_ERRORS = (DatabaseError, OverflowError)
 
@@ -146,60 +144,10 @@ def split_window(start: datetime, end: datetime, hours: float | None = None) -> 
 # --------------------------------------------------------------------------- the run
 
 
-class _DetailFetcher:
-    """queryDetail calls on a bounded pool; each worker thread has its own client."""
-
-    def __init__(self, factory: ClientFactory, workers: int):
-        self._factory = factory
-        self._local = threading.local()
-        self._clients: list[LaafficClient] = []
-        self._lock = threading.Lock()
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="laaffic-sync")
-        self.submitted: set[int] = set()
-        self.outstanding = 0
-
-    def submit(self, key_id: int) -> None:
-        if key_id in self.submitted:
-            return
-        self.submitted.add(key_id)
-        self.outstanding += 1
-        self._pool.submit(self._fetch, key_id)
-
-    def _client(self) -> LaafficClient:
-        client = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._factory()
-            with self._lock:
-                self._clients.append(client)
-        return client
-
-    def _fetch(self, key_id: int) -> None:
-        requested_at = timezone.now()
-        try:
-            detail = self._client().query_detail(key_id)
-        except Exception as exc:  # every submitted key must report back, whatever happens
-            if not isinstance(exc, LaafficError):
-                logger.exception("LAAFFIC sync: unexpected error reading task %s", key_id)
-            self._results.put((key_id, None, exc))
-        else:
-            self._results.put((key_id, FetchedDetail(detail, requested_at, timezone.now()), None))
-
-    def take(self, block: bool) -> tuple | None:
-        try:
-            result = self._results.get(block=block)
-        except queue.Empty:
-            return None
-        self.outstanding -= 1
-        return result
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        for client in self._clients:
-            client.close()
-
-
 class _Run:
+    """One sync: pages read and stored in this thread, details read by the fetcher's
+    workers and stored here in batches, counts and failures gathered for the summary."""
+
     def __init__(
         self,
         workers: int | None,
@@ -211,7 +159,7 @@ class _Run:
             raise ValueError("workers must be at least 1")
         self.factory = client_factory or get_client
         self.client = self.factory()  # fails fast on a configuration error
-        self.fetcher = _DetailFetcher(self.factory, workers)
+        self.fetcher = DetailFetcher(self.factory, workers)
         self.progress_callback = progress
         self.any_success = False
         self.seen: set[int] = set()
@@ -339,7 +287,7 @@ class _Run:
                 return
             self.receive(self.fetcher.take(block=True))
 
-    def receive(self, result: tuple) -> None:
+    def receive(self, result: Result) -> None:
         key_id, fetched, exc = result
         if exc is not None:
             self.details_done += 1
@@ -361,7 +309,7 @@ class _Run:
                     self.fail("detail", item.detail.key_id, exc)
         self.report()
 
-    def add(self, changes) -> None:
+    def add(self, changes: DetailChanges) -> None:
         count = len(changes.stored) + len(changes.stale)
         self.details_fetched += count
         self.details_done += count
