@@ -170,3 +170,26 @@ def test_tick_command_runs_steps_and_adds_pending_tasks():
 def test_tick_command_rejects_nonsense(args):
     with pytest.raises(CommandError):
         call_command("laaffic_sandbox_tick", *args)
+
+
+def test_admin_advance_action_moves_selected_tasks_one_step(admin_client):
+    chosen, other = create_task([P, P]), create_task([P])
+    response = admin_client.post(
+        "/admin/laaffic_sandbox/sandboxtask/",
+        {"action": "advance_tasks", "_selected_action": [chosen.pk], "index": 0},
+        follow=True,
+    )
+    assert "1 task advanced" in response.content.decode()
+    assert node_statuses(chosen) == [R, P]
+    assert node_statuses(other) == [P]
+
+
+@pytest.mark.parametrize("model", ["sandboxtask", "sandboxfault", "sandboxcall"])
+def test_sandbox_admin_pages_render(admin_client, model):
+    seed(5, seed=1)
+    inject_fault("latency", seconds=0.1)
+    assert admin_client.get(f"/admin/laaffic_sandbox/{model}/").status_code == 200
+    task = SandboxTask.objects.first()
+    assert (
+        admin_client.get(f"/admin/laaffic_sandbox/sandboxtask/{task.pk}/change/").status_code == 200
+    )

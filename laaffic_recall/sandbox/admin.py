@@ -1,6 +1,7 @@
 """Admin for the sandbox: look at its tasks, switch faults on and off, read the call log."""
 
 from django.contrib import admin, messages
+from django.db import transaction
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -33,7 +34,10 @@ class SandboxTaskAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Advance one step (as time passing would)"))
     def advance_tasks(self, request, queryset):
-        advanced = sum(1 for task in queryset if state.advance(task))
+        advanced = 0
+        for task in queryset:
+            with transaction.atomic():
+                advanced += state.advance(task)
         self.message_user(
             request,
             ngettext("%(count)d task advanced.", "%(count)d tasks advanced.", advanced)

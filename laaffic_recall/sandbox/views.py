@@ -74,7 +74,9 @@ def parse_body(request: HttpRequest) -> tuple[Any, Refusal | None]:
     return body, None
 
 
-def log_call(family: str, call: str, body: Any, status: int, code, message: str, fault: str):
+def log_call(
+    family: str, call: str, body: Any, status: int, code: int | None, message: str, fault: str
+) -> None:
     if not sandbox_settings.LOG_CALLS:
         return
     SandboxCall.objects.create(
@@ -115,7 +117,9 @@ def endpoint(request: HttpRequest, family: str, call: str) -> HttpResponse:
     return json_response(envelope(code, message, data))
 
 
-def answer_fault(fault, family: str, call: str, body: Any, real: dict | None) -> HttpResponse:
+def answer_fault(
+    fault: faults.Fault, family: str, call: str, body: Any, real: dict | None
+) -> HttpResponse:
     """Answer with a fault; ``real`` is the answer the call earned (None when it never ran)."""
     if fault.kind == FaultKind.CODE:
         code = fault.code if fault.code is not None else faults.DEFAULT_FAULT_CODE

@@ -10,6 +10,7 @@ from django.utils.translation import gettext as _
 
 from ...conf import client_uses_sandbox
 from ...demo import (
+    DEMO_LOGINS,
     ensure_demo_users,
     local_server,
     recall_base_url,
@@ -111,8 +112,6 @@ class Command(BaseCommand):
     def print_logins(self, url: str, sandbox: bool) -> None:
         lines = ["", _("LAAFFIC recall admin: %(url)s/admin/") % {"url": url}]
         if sandbox:
-            from ...demo import DEMO_LOGINS
-
             lines.append(_("Talking to the local LAAFFIC sandbox (demo data, nothing is real)."))
             for login in DEMO_LOGINS:
                 lines.append(
