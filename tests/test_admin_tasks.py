@@ -271,6 +271,15 @@ def test_the_node_list_shows_task_position_and_status_without_n_plus_1(admin_cli
     assert 'title="Campaign 1">#1</a>' in html
 
 
+def test_the_node_list_shows_the_latest_tasks_first_with_rounds_in_order(admin_client):
+    make_task(1, nodes=2)
+    make_task(2, nodes=3)
+
+    response = admin_client.get(NODES_URL)
+
+    assert [n.key_id for n in response.context["cl"].result_list] == [200, 201, 202, 100, 101]
+
+
 @pytest.mark.parametrize(("term", "expected"), [("101", [101]), ("2", [200, 201]), ("x", [])])
 def test_nodes_are_searched_by_node_key_and_task_key(admin_client, term, expected):
     make_task(1)
