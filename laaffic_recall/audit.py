@@ -262,6 +262,15 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
     Both are marked ``confirmed_by_reread`` and explained in ``error_detail``.
     """
     rows = list(CancelAttempt.objects.unresolved().filter(task_key_id=task.key_id))
+    if not rows:
+        # Nothing to settle; clear a flag left behind only if no attempt is open at all
+        # (one in flight right now, e.g. the cancel re-reading this very task, keeps it).
+        open_rows = CancelAttempt.objects.filter(
+            task_key_id=task.key_id, outcome__in=list(OPEN_OUTCOMES)
+        )
+        if not open_rows.exists():
+            settle_doubt(task.key_id)
+        return []
     node_keys = [r.target_id for r in rows if r.cancel_type == CancelType.NODE]
     node_status = dict(
         RecallNode.objects.filter(task=task, key_id__in=node_keys).values_list("key_id", "status")

@@ -11,7 +11,7 @@ mirror (or, if it fails after a success, marks the mirror Cancelled and ``unconf
 from __future__ import annotations
 
 import logging
-import threading
+import queue
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,27 +103,32 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
 def _run_threaded(
     targets: list[CancelTarget], submission: Submission, workers: int
 ) -> list[AttemptResult]:
-    local = threading.local()
-    clients: list[LaafficClient] = []
-    lock = threading.Lock()
+    """``workers`` threads take targets from a queue, each with its own client (one HTTP
+    session) and its own DB connection, which it closes when the queue is empty."""
+    todo: queue.SimpleQueue = queue.SimpleQueue()
+    for index, target in enumerate(targets):
+        todo.put((index, target))
+    results: list[AttemptResult | None] = [None] * len(targets)
 
-    def job(target: CancelTarget) -> AttemptResult:
+    def worker() -> None:
         try:
-            client = getattr(local, "client", None)
-            if client is None:
-                client = local.client = get_client()
-                with lock:
-                    clients.append(client)
-            return _guarded(target, submission, client)
+            with get_client() as client:
+                while True:
+                    try:
+                        index, target = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    results[index] = _guarded(target, submission, client)
         finally:
-            connections.close_all()  # this worker thread's own connections
+            connections.close_all()  # this thread's own connections
 
-    try:
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="laaffic-cancel") as pool:
-            return list(pool.map(job, targets))
-    finally:
-        for client in clients:
-            client.close()
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="laaffic-cancel") as pool:
+        for future in [pool.submit(worker) for _ in range(workers)]:
+            future.result()
+    return [
+        result or AttemptResult(target, Outcome.FAILED, detail=_("not run"), recorded=False)
+        for result, target in zip(results, targets, strict=True)
+    ]
 
 
 @dataclass

@@ -152,3 +152,24 @@ def test_finished_attempts_are_never_touched_by_a_sync(mocked_api):
     assert (refused.outcome, refused.response_code) == (Outcome.REFUSED, -18)
     task.refresh_from_db()
     assert task.cancel_in_doubt is False
+
+
+def test_a_flag_left_without_any_open_attempt_is_cleared_by_the_next_sync(mocked_api):
+    task = make_task(12, cancel_in_doubt=True)
+    CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK, target_id=12, task_key_id=12, outcome=Outcome.SUCCEEDED
+    )
+    add_detail(mocked_api, 12, CANCELLED)
+    sync.refresh_task(12)
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is False
+
+
+def test_an_attempt_in_flight_keeps_the_flag_through_a_sync(mocked_api):
+    task = make_task(12, cancel_in_doubt=True)
+    live = CancelAttempt.objects.create(cancel_type=CancelType.TASK, target_id=12, task_key_id=12)
+    add_detail(mocked_api, 12, PENDING)
+    sync.refresh_task(12)
+    task.refresh_from_db()
+    live.refresh_from_db()
+    assert task.cancel_in_doubt is True and live.outcome == Outcome.PENDING
