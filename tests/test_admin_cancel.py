@@ -182,6 +182,23 @@ def test_a_refusal_is_an_error_message_with_the_vendor_hint(mocked_api, agent_cl
     assert "test-secret-do-not-leak" not in text
 
 
+def test_vendor_text_in_the_summary_is_escaped(mocked_api, agent_client):
+    task = make_task(12, task_name="<i>Spring</i>")
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12, json={"code": -99, "msg": "<script>alert(1)</script>"})
+    add_detail(mocked_api, 12, PENDING)
+
+    response = agent_client.post(
+        TASKS, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}, follow=True
+    )
+
+    html = response.content.decode()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "&lt;i&gt;Spring&lt;/i&gt;" in html
+    attempt = CancelAttempt.objects.get()
+    assert attempt.response_message == "<script>alert(1)</script>"  # stored verbatim
+
+
 def test_unexpected_error_in_the_transport_is_a_message_not_a_500(mocked_api, agent_client):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)
