@@ -67,7 +67,11 @@ class SyncFailure:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """Where a running sync is; ``pages_total`` counts only the windows already opened."""
+    """Where a running sync is, reported after each page and each detail received.
+
+    ``pages_total`` counts only the windows already opened; ``details_total`` grows as
+    pages reveal tasks to read.
+    """
 
     windows_done: int
     windows_total: int
@@ -289,12 +293,13 @@ class _Run:
 
     def receive(self, result: Result) -> None:
         key_id, fetched, exc = result
+        self.details_done += 1
         if exc is not None:
-            self.details_done += 1
             self.fail("detail", key_id, exc)
-            return
-        self.any_success = True
-        self.ready.append(fetched)
+        else:
+            self.any_success = True
+            self.ready.append(fetched)
+        self.report()
 
     def write(self, batch: list[FetchedDetail]) -> None:
         try:
@@ -305,14 +310,10 @@ class _Run:
                 try:
                     self.add(store_details([item]))
                 except STORE_ERRORS as exc:
-                    self.details_done += 1
                     self.fail("detail", item.detail.key_id, exc)
-        self.report()
 
     def add(self, changes: DetailChanges) -> None:
-        count = len(changes.stored) + len(changes.stale)
-        self.details_fetched += count
-        self.details_done += count
+        self.details_fetched += len(changes.stored) + len(changes.stale)
         self.seen.update(t.key_id for t in changes.stored)
         self.seen.update(changes.stale)
         self.created |= changes.created

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -97,7 +98,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
-        self._progress_shown = False
+        self._progress: SyncProgress | None = None
+        self._progress_at = float("-inf")
+        self._progress_written = ""
+        self._progress_open = False
         key_ids: list[int] = options["key_id"]
         window_given = any(options[name] for name in ("since", "days", "until", "task_name"))
         common = {"workers": options["workers"], "progress": self.show_progress}
@@ -109,7 +113,8 @@ class Command(BaseCommand):
                 if self.verbosity >= 1:
                     self.stderr.write(
                         _("Syncing tasks created from %(start)s to %(end)s.")
-                        % {"start": _display(start), "end": _display(end)}
+                        % {"start": _display(start), "end": _display(end)},
+                        style_func=plain,
                     )
                 summary = sync_tasks(start, end, options["task_name"], key_ids=key_ids, **common)
         except (ConfigurationError, ApiError) as exc:
@@ -148,34 +153,30 @@ class Command(BaseCommand):
     # ---- output
 
     def show_progress(self, progress: SyncProgress) -> None:
-        if self.verbosity < 1:
-            return
-        parts = []
-        if progress.windows_total:
-            parts.append(
-                _("windows %(done)d/%(total)d")
-                % {"done": progress.windows_done, "total": progress.windows_total}
-            )
-            parts.append(
-                _("pages %(done)d/%(total)d")
-                % {"done": progress.pages_done, "total": progress.pages_total}
-            )
-        parts.append(
-            _("details %(done)d/%(total)d")
-            % {"done": progress.details_done, "total": progress.details_total}
-        )
-        line = ", ".join(parts)
+        """Redraw one line on a terminal (10 times a second at most), else a line a second."""
+        self._progress = progress
+        interval = 0.1 if self.stderr.isatty() else 1.0
+        if self.verbosity >= 1 and time.monotonic() - self._progress_at >= interval:
+            self.render_progress()
+
+    def render_progress(self) -> None:
+        line = format_progress(self._progress)
         if self.stderr.isatty():
-            self.stderr.write(f"\r{line}\033[K", ending="")
+            self.stderr.write(f"\r{line}\033[K", style_func=plain, ending="")
             self.stderr.flush()
-            self._progress_shown = True
-        else:
-            self.stderr.write(line)
+            self._progress_open = True
+        elif line != self._progress_written:
+            self.stderr.write(line, style_func=plain)
+        self._progress_written, self._progress_at = line, time.monotonic()
 
     def end_progress(self) -> None:
-        if self._progress_shown:
-            self.stderr.write("")
-            self._progress_shown = False
+        """Show the final state if it was throttled away, and end the terminal's line."""
+        if self.verbosity >= 1 and self._progress is not None:
+            if format_progress(self._progress) != self._progress_written:
+                self.render_progress()
+        if self._progress_open:
+            self.stderr.write("", style_func=plain)
+            self._progress_open = False
 
     def print_summary(self, summary: SyncSummary) -> None:
         if self.verbosity < 1 and summary.ok:
@@ -207,6 +208,29 @@ class Command(BaseCommand):
         )
         if summary.ok:
             out.write(self.style.SUCCESS(_("Sync complete.")))
+
+
+def plain(text: str) -> str:
+    """Progress is not an error: no red (Django styles stderr as errors on a terminal)."""
+    return text
+
+
+def format_progress(progress: SyncProgress) -> str:
+    parts = []
+    if progress.windows_total:
+        parts.append(
+            _("windows %(done)d/%(total)d")
+            % {"done": progress.windows_done, "total": progress.windows_total}
+        )
+        parts.append(
+            _("pages %(done)d/%(total)d")
+            % {"done": progress.pages_done, "total": progress.pages_total}
+        )
+    parts.append(
+        _("details %(done)d/%(total)d")
+        % {"done": progress.details_done, "total": progress.details_total}
+    )
+    return ", ".join(parts)
 
 
 def _display(value: datetime) -> str:
