@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -170,6 +171,7 @@ def main() -> None:
 
     end = datetime.now(UTC).replace(microsecond=0)
     start = end - timedelta(days=7)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # still stop the server
     server, base_url = start_server(args, end)
     try:
         with tempfile.TemporaryDirectory(prefix="laaffic-bench-") as tmp:

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from responses import matchers
 
-from laaffic_recall.client import ApiError, ConfigurationError, parse_detail
+from laaffic_recall.client import ApiError, ConfigurationError, parse_detail, parse_task_record
 from laaffic_recall.conf import get_client
-from laaffic_recall.mirror import FetchedDetail, store_detail, store_details
+from laaffic_recall.mirror import FetchedDetail, store_detail, store_details, store_records
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import split_window, sync_task_details, sync_tasks
@@ -613,3 +614,65 @@ def test_each_worker_thread_uses_its_own_client(fake):
     threads = [ident for ident, _ in made]
     assert len(threads) == len(set(threads))  # never two clients in one thread, nor shared
     assert 2 <= len(made) <= 5  # the pages' client plus at most one per worker
+
+
+# --------------------------------------------------------------------------- races
+
+
+def wait_for_a_lock_waiter(timeout: float = 10.0) -> bool:
+    """True once another connection of this database waits on a row lock."""
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_syncs_racing_to_create_the_same_tasks_leave_one_row_each():
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL: two connections blocking on each other's rows")
+    records = [
+        parse_task_record({"keyId": key, "taskName": f"T{key}", "status": 1}) for key in range(1, 6)
+    ]
+    first_inserted, first_may_commit = threading.Event(), threading.Event()
+    results, errors = {}, []
+
+    def first():
+        try:
+            with transaction.atomic():
+                results["first"] = store_records(records, requested_at=timezone.now())
+                first_inserted.set()
+                first_may_commit.wait(10)
+        except Exception as exc:  # reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def second():
+        try:
+            first_inserted.wait(10)
+            results["second"] = store_records(records, requested_at=timezone.now())
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    blocked = wait_for_a_lock_waiter()  # the second insert waits on the first's rows
+    first_may_commit.set()
+    for thread in threads:
+        thread.join(20)
+
+    assert blocked and errors == []
+    assert results["first"].created == results["second"].created == {1, 2, 3, 4, 5}
+    assert RecallTask.objects.count() == 5
