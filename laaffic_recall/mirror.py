@@ -207,7 +207,7 @@ def _store_records(
     existing = {
         t.key_id: t
         for t in RecallTask.objects.filter(key_id__in=list(latest)).only(
-            "key_id", "detail_synced_at", "unconfirmed", *TASK_LIST_FIELDS
+            "key_id", "detail_synced_at", "unconfirmed", "cancel_in_doubt", *TASK_LIST_FIELDS
         )
     }
     created, updated, needs_detail, writes = set(), set(), set(), []
@@ -226,7 +226,12 @@ def _store_records(
         if key in created or key in updated:
             task.synced_at = now
             writes.append(_for_upsert(RecallTask, task, [*TASK_LIST_FIELDS, "synced_at"]))
-        if task.status not in TERMINAL_STATUSES or not task.detail_synced_at or task.unconfirmed:
+        if (
+            task.status not in TERMINAL_STATUSES
+            or not task.detail_synced_at
+            or task.unconfirmed
+            or task.cancel_in_doubt  # an unknown cancel is settled from the next detail
+        ):
             needs_detail.add(key)
     _upsert(RecallTask, writes, [*TASK_LIST_FIELDS, "synced_at"])
     return RecordChanges(frozenset(created), frozenset(updated), frozenset(needs_detail))

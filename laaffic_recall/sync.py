@@ -122,6 +122,12 @@ class Window:
         return f"{self.start:%Y-%m-%d %H:%M:%S}..{self.end:%Y-%m-%d %H:%M:%S}"
 
 
+def _ceil_second(value: datetime) -> datetime:
+    if value.microsecond:
+        return value.replace(microsecond=0) + timedelta(seconds=1)
+    return value
+
+
 def split_window(start: datetime, end: datetime, hours: float | None = None) -> list[Window]:
     """``start`` up to (not including) ``end`` as remote windows of at most ``hours``.
 
@@ -132,8 +138,9 @@ def split_window(start: datetime, end: datetime, hours: float | None = None) -> 
     hours = float(app_settings.SYNC_WINDOW_HOURS if hours is None else hours)
     if hours <= 0:
         raise ValueError("SYNC_WINDOW_HOURS must be positive")
-    first = to_remote(start).replace(microsecond=0)
-    stop = to_remote(end).replace(microsecond=0)
+    # Both ends round up to whole seconds, so "until now" includes tasks created in the
+    # current second and "the last 7 days" stays exactly 7 days long.
+    first, stop = _ceil_second(to_remote(start)), _ceil_second(to_remote(end))
     if stop <= first:
         raise ValueError("the sync window is empty: it must start before it ends")
     step, second = timedelta(hours=hours), timedelta(seconds=1)

@@ -80,6 +80,15 @@ def test_windows_are_written_in_the_remote_time_zone(laaffic_settings):
     assert str(window) == "2024-05-18 08:00:00..2024-05-19 07:59:59"
 
 
+def test_until_now_includes_the_current_second_and_keeps_the_length():
+    now = DAY + timedelta(hours=5, seconds=7, microseconds=400_000)
+    windows = split_window(now - timedelta(days=1), now)
+
+    assert len(windows) == 1
+    # A task created at 05:00:07, the current second, is inside the window.
+    assert str(windows[0]) == "2024-05-17 05:00:08..2024-05-18 05:00:07"
+
+
 def test_an_empty_or_reversed_window_is_refused():
     with pytest.raises(ValueError):
         split_window(DAY, DAY)
@@ -258,6 +267,18 @@ def test_terminal_tasks_with_synced_nodes_are_not_read_again(fake):
 
     assert fake.detail_keys() == [4, 5]
     assert summary.details_fetched == 2
+
+
+def test_a_terminal_task_with_a_cancel_in_doubt_is_read_again(fake):
+    fake.add_task(1, status=3)  # cancelled, perhaps by our own unknown attempt
+    fake.add_task(2, status=3)
+    sync_tasks(DAY, NEXT_DAY)
+    RecallTask.objects.filter(key_id=1).update(cancel_in_doubt=True)
+    fake.calls.clear()
+
+    sync_tasks(DAY, NEXT_DAY)
+
+    assert fake.detail_keys() == [1]
 
 
 def test_a_task_that_just_finished_is_read_once_more(fake):
