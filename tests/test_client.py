@@ -20,6 +20,7 @@ from laaffic_recall.client import (
     ProtocolError,
     TransportError,
     excerpt,
+    new_session,
     parse_code,
     sign,
 )
@@ -528,3 +529,27 @@ def test_secret_and_sign_absent_from_errors_logs_and_repr(mocked_api, caplog):
     for text in texts:
         assert SECRET not in text
         assert sign_value not in text
+
+
+# --------------------------------------------------------------------------- session
+
+
+def test_session_takes_proxy_and_ca_settings_from_the_environment_once(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    session = new_session("https://api.laaffic.com")
+    assert session.trust_env is False
+    assert session.proxies["https"] == "http://proxy.internal:3128"
+    assert session.verify == "/etc/ssl/company-ca.pem"
+
+
+def test_session_honours_no_proxy_for_the_api_host(monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "api.laaffic.com")
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    session = new_session("https://api.laaffic.com")
+    assert "https" not in session.proxies
+    assert session.verify is True
