@@ -86,8 +86,10 @@ def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_
         outcome=Outcome.REFUSED,
         response_code=-16,
         response_message="timestamp expired",
+        reason="Ticket 4711: customer asked to stop calls",
     )
     html = auditor_client.get(LIST).content.decode()
+    assert "Ticket 4711: customer asked to stop calls" in html
     assert "append-only" in html
     assert "ann" in html and "Whole task (by recall key)" in html
     assert "laaffic-outcome-refused" in html and "background:#fee2e2" in html
@@ -109,7 +111,7 @@ def test_a_stale_pending_row_is_shown_and_filtered_as_unknown(auditor_client, se
 
 
 def test_filters_date_hierarchy_and_search(auditor_client):
-    a = attempt(target_id=12, task_key_id=12, username="ann", response_code=0)
+    a = attempt(target_id=12, task_key_id=12, username="ann", response_code=0, reason="Ticket 4711")
     b = attempt(
         cancel_type=CancelType.NODE,
         target_id=555,
@@ -133,6 +135,7 @@ def test_filters_date_hierarchy_and_search(auditor_client):
     assert results(q="77") == {b}  # the task key
     assert results(q="ann") == {a}
     assert results(q="not-a-number") == set()
+    assert results(q="ticket 4711") == {a}  # words of the reason
     assert results(task_key_id=12) == {a}
     assert results(correlation_id=a.correlation_id) == {a}
 

@@ -104,6 +104,7 @@ class CancelAttemptAdmin(admin.ModelAdmin):
         "outcome_badge",
         "response_code",
         "message",
+        "reason_short",
     ]
     list_display_links = ["started_at"]
     list_filter = [
@@ -114,8 +115,8 @@ class CancelAttemptAdmin(admin.ModelAdmin):
         "started_at",
     ]
     date_hierarchy = "started_at"
-    search_fields = ["=target_id", "=task_key_id", "username"]
-    search_help_text = _("Id sent or task key (exact), or username.")
+    search_fields = ["=target_id", "=task_key_id", "username", "reason"]
+    search_help_text = _("Id sent or task key (exact), username, or words of the reason.")
     list_select_related = ["task"]
     list_per_page = 100
     show_full_result_count = False
@@ -199,6 +200,10 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     def message(self, obj: CancelAttempt) -> str:
         text = obj.response_message or obj.error_detail
         return text if len(text) <= 80 else text[:79] + "…"
+
+    @admin.display(description=_("reason"))
+    def reason_short(self, obj: CancelAttempt) -> str:
+        return obj.reason if len(obj.reason) <= 60 else obj.reason[:59] + "…"
 
     @admin.display(description=_("task"))
     def task_link(self, obj: CancelAttempt) -> str:
