@@ -9,13 +9,12 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from io import StringIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.core.management import call_command, get_commands
+from django.core.management import call_command
 from django.core.servers.basehttp import (
     ThreadedWSGIServer,
     WSGIRequestHandler,
@@ -23,7 +22,6 @@ from django.core.servers.basehttp import (
 )
 from django.db import connections
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -142,33 +140,12 @@ class SyncReport:
 def sync_mirror(days: int = 30) -> SyncReport:
     """Mirror the last ``days`` days from the configured API with the app's own sync.
 
-    ``laaffic_sync`` when the app has it; otherwise lists the tasks and refreshes each one.
     Never raises for a failed sync: the demo goes on and shows what it got.
     """
     out, err = StringIO(), StringIO()
     try:
-        if "laaffic_sync" in get_commands():
-            call_command("laaffic_sync", "--days", str(days), stdout=out, stderr=err)
-        else:
-            _list_and_refresh(days, out)
+        call_command("laaffic_sync", "--days", str(days), stdout=out, stderr=err)
     except (Exception, SystemExit) as exc:  # the demo must still start
         err.write(f"{type(exc).__name__}: {exc}\n")
         return SyncReport(ok=False, output=out.getvalue() + err.getvalue())
     return SyncReport(ok=True, output=out.getvalue())
-
-
-def _list_and_refresh(days: int, out: StringIO) -> None:
-    from laaffic_recall.conf import get_client
-    from laaffic_recall.sync import refresh_task, remote_tz
-
-    end = timezone.localtime(timezone.now(), remote_tz()).replace(tzinfo=None)
-    start = end - timedelta(days=days)
-    with get_client() as client:
-        current, pages, count = 1, 1, 0
-        while current <= pages:
-            page = client.query_page(current, 100, start, end)
-            for record in page.records:
-                refresh_task(record.key_id, client=client)
-                count += 1
-            pages, current = page.pages, current + 1
-    out.write(_("Synced %(count)d tasks.") % {"count": count} + "\n")
