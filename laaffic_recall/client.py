@@ -376,7 +376,7 @@ def new_session(base_url: str) -> requests.Session:
     session.trust_env = False
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
-    if bundle:
+    if bundle and urlsplit(base_url).scheme == "https":
         session.verify = bundle
     return session
 

@@ -553,3 +553,8 @@ def test_session_honours_no_proxy_for_the_api_host(monkeypatch):
     session = new_session("https://api.laaffic.com")
     assert "https" not in session.proxies
     assert session.verify is True
+
+
+def test_a_ca_bundle_only_concerns_https(monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
+    assert new_session("http://127.0.0.1:8000/sandbox").verify is True
