@@ -11,6 +11,8 @@ import hashlib
 import json
 import logging
 import os
+import re
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -75,6 +77,9 @@ def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
     return text
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() admits "³", "٠"
+
+
 def parse_code(value: Any) -> int | None:
     """An envelope code as an int (number or numeric string), or None when it is not one."""
     if isinstance(value, bool):
@@ -83,10 +88,8 @@ def parse_code(value: Any) -> int | None:
         return value
     if isinstance(value, float) and value.is_integer():
         return int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("+-").isdigit():
-            return int(text)
+    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
+        return int(value.strip())
     return None
 
 
@@ -228,11 +231,18 @@ def _int_or_none(value: Any) -> int | None:
     return parse_code(value)
 
 
-def _required_int(obj: dict, key: str) -> int:
+def _required_key(obj: dict, key: str) -> int:
+    """A primary key the product will act on: a positive integer, or the answer is bad."""
     value = parse_code(obj.get(key))
-    if value is None:
-        raise ProtocolError(f"LAAFFIC answer is missing a numeric {key!r}: {excerpt(repr(obj))}")
+    if value is None or value <= 0:
+        raise ProtocolError(f"LAAFFIC answer has no positive numeric {key!r}: {excerpt(repr(obj))}")
     return value
+
+
+def _id_or_none(value: Any) -> int | None:
+    """An optional id: None unless it is a positive integer."""
+    number = parse_code(value)
+    return number if number is not None and number > 0 else None
 
 
 def parse_remote_time(value: Any) -> datetime | None:
@@ -249,8 +259,8 @@ def parse_task_record(obj: Any) -> TaskRecord:
     if not isinstance(obj, dict):
         raise ProtocolError(f"queryPage record is not an object: {excerpt(repr(obj))}")
     return TaskRecord(
-        key_id=_required_int(obj, "keyId"),
-        task_id=_int_or_none(obj.get("taskId")),
+        key_id=_required_key(obj, "keyId"),
+        task_id=_id_or_none(obj.get("taskId")),
         task_name=str(obj.get("taskName") or ""),
         create_time=parse_remote_time(obj.get("createTime")),
         recall_type=_int_or_none(obj.get("recallType")),
@@ -267,8 +277,8 @@ def parse_node(obj: Any) -> NodeRecord:
         raise ProtocolError(f"nodeList entry is not an object: {excerpt(repr(obj))}")
     script = obj.get("scriptId")
     return NodeRecord(
-        key_id=_required_int(obj, "keyId"),
-        task_id=_int_or_none(obj.get("taskId")),
+        key_id=_required_key(obj, "keyId"),
+        task_id=_id_or_none(obj.get("taskId")),
         status=_int_or_none(obj.get("nodeStatus")),
         script_id=None if script in (None, "") else str(script),
         raw=obj,
@@ -282,7 +292,7 @@ def parse_detail(obj: Any) -> TaskDetail:
     if not isinstance(nodes, list):
         raise ProtocolError(f"queryDetail nodeList is not a list: {excerpt(repr(nodes))}")
     return TaskDetail(
-        key_id=_required_int(obj, "keyId"),
+        key_id=_required_key(obj, "keyId"),
         recall_interval=_int_or_none(obj.get("recallInterval")),
         recall_num=_int_or_none(obj.get("recallNum")),
         recall_type=_int_or_none(obj.get("recallType")),
@@ -307,6 +317,10 @@ def parse_page(obj: Any) -> Page:
     )
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
 def parse_envelope(body: bytes, http_status: int) -> Envelope:
     """Both envelope shapes: ``code``/``msg`` or ``status``/``reason``; int or numeric string."""
     if not body.strip():
@@ -314,7 +328,7 @@ def parse_envelope(body: bytes, http_status: int) -> Envelope:
             f"LAAFFIC answered HTTP {http_status} with an empty body", http_status=http_status
         )
     try:
-        payload = json.loads(body.decode("utf-8"))
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError):
         raise ProtocolError(
             f"LAAFFIC answered HTTP {http_status} with a body that is not JSON: {excerpt(body)}",
@@ -327,8 +341,14 @@ def parse_envelope(body: bytes, http_status: int) -> Envelope:
             http_status=http_status,
             body_excerpt=excerpt(body),
         )
-    raw_code = payload["code"] if "code" in payload else payload.get("status")
-    code = parse_code(raw_code)
+    codes = {parse_code(payload[k]) for k in ("code", "status") if k in payload} - {None}
+    if len(codes) > 1:
+        raise ProtocolError(
+            f"LAAFFIC answer has conflicting codes: {excerpt(body)}",
+            http_status=http_status,
+            body_excerpt=excerpt(body),
+        )
+    code = codes.pop() if codes else None
     if code is None:
         raise ProtocolError(
             f"LAAFFIC answer has no numeric code: {excerpt(body)}",
@@ -349,9 +369,9 @@ def parse_envelope(body: bytes, http_status: int) -> Envelope:
 
 def _never_sent(exc: BaseException) -> bool:
     """True when a requests error proves the request never reached the server."""
-    if isinstance(exc, requests.ConnectTimeout | requests.exceptions.SSLError):
+    if isinstance(exc, requests.ConnectTimeout):
         return True
-    if isinstance(exc, requests.ConnectionError):
+    if isinstance(exc, requests.ConnectionError):  # SSLError is one too
         seen = set()
         stack = [exc]
         while stack:
@@ -359,7 +379,15 @@ def _never_sent(exc: BaseException) -> bool:
             if id(err) in seen or err is None:
                 continue
             seen.add(id(err))
-            if isinstance(err, NewConnectionError | NameResolutionError | ConnectionRefusedError):
+            if isinstance(
+                err,
+                NewConnectionError
+                | NameResolutionError
+                | ConnectionRefusedError
+                # Certificate checks happen in the handshake, before anything is sent;
+                # any other TLS error may come while reading the answer.
+                | ssl.SSLCertVerificationError,
+            ):
                 return True
             stack.extend([err.__cause__, err.__context__, getattr(err, "reason", None)])
             stack.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
@@ -580,7 +608,13 @@ class LaafficClient:
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         try:
             response = self.session.post(
-                url, data=data, headers=self._headers(), timeout=self.timeout, stream=True
+                url,
+                data=data,
+                headers=self._headers(),
+                timeout=self.timeout,
+                stream=True,
+                # A redirect would carry Api-Key, Timestamp and Sign to another URL.
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
             sent = not _never_sent(exc)

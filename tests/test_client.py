@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 from datetime import datetime
 
 import pytest
 import requests
 import responses
+import urllib3
 from responses import matchers
 
 from laaffic_recall.client import (
@@ -558,3 +560,105 @@ def test_session_honours_no_proxy_for_the_api_host(monkeypatch):
 def test_a_ca_bundle_only_concerns_https(monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
     assert new_session("http://127.0.0.1:8000/sandbox").verify is True
+
+
+# --------------------------------------------------------------------------- review findings
+
+
+def _tls_error(cause: BaseException) -> requests.exceptions.SSLError:
+    """What requests raises for a TLS failure: the ssl error deep in urllib3's chain."""
+    reason = urllib3.exceptions.SSLError(cause)
+    return requests.exceptions.SSLError(
+        urllib3.exceptions.MaxRetryError(None, "/voice/recallFlow/cancel", reason=reason)
+    )
+
+
+def test_certificate_failure_is_not_sent(mocked_api):
+    cert = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
+    mocked_api.post(api_url("cancel"), body=_tls_error(cert))
+    with pytest.raises(TransportError) as info:
+        make_client().cancel(1, 12)
+    assert not isinstance(info.value, OutcomeUnknownError)
+    assert info.value.sent is False
+
+
+def test_other_tls_failure_on_cancel_may_have_been_sent(mocked_api):
+    bad_record = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
+    mocked_api.post(api_url("cancel"), body=_tls_error(bad_record))
+    with pytest.raises(OutcomeUnknownError):
+        make_client().cancel(1, 12)
+    assert len(mocked_api.calls) == 1
+
+
+def test_redirects_are_not_followed_and_credentials_stay_home(mocked_api):
+    mocked_api.post(
+        api_url("cancel"),
+        status=307,
+        headers={"Location": "https://elsewhere.test/collect"},
+        body="",
+    )
+    mocked_api.post("https://elsewhere.test/collect", json={"code": 0, "data": None})
+    with pytest.raises(TransportError) as info:
+        make_client().cancel(1, 12)
+    assert not isinstance(info.value, OutcomeUnknownError)
+    assert info.value.http_status == 307
+    assert [c.request.url for c in mocked_api.calls] == [api_url("cancel")]
+
+
+def test_redirect_on_a_read_is_not_retried_or_followed(mocked_api):
+    mocked_api.post(
+        api_url("queryDetail"), status=302, headers={"Location": "https://x.test/"}, body=""
+    )
+    with pytest.raises(TransportError) as info:
+        make_client().query_detail(12)
+    assert info.value.http_status == 302
+    assert len(mocked_api.calls) == 1
+
+
+@pytest.mark.parametrize("value", ["³", "٠", "-٢", "1_000", " ", "0x10", "1.0"])
+def test_only_ascii_integers_are_codes(value):
+    assert parse_code(value) is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"code": "0", "status": "-1", "msg": "which one?"}',
+        rb'{"code": "\u0660", "msg": "arabic-indic zero"}',
+        b'{"code": NaN, "msg": "x"}',
+        b'{"code": 0, "data": {"keyId": 12, "recallNum": Infinity, "nodeList": []}}',
+    ],
+)
+def test_conflicting_or_exotic_codes_and_constants_are_protocol_errors(mocked_api, body):
+    mocked_api.post(api_url("queryDetail"), body=body)
+    with pytest.raises(ProtocolError):
+        make_client().query_detail(12)
+
+
+def test_agreeing_code_and_status_are_accepted(mocked_api):
+    mocked_api.post(api_url("cancel"), json={"code": 0, "status": "0", "msg": "success"})
+    assert make_client().cancel(1, 12).code == 0
+
+
+@pytest.mark.parametrize("key", [0, -5, "0", None, "abc"])
+def test_a_record_without_a_positive_key_is_a_protocol_error(mocked_api, key):
+    record = {"keyId": key, "taskId": 1, "status": 0}
+    mocked_api.post(api_url("queryPage"), json={"code": 0, "data": {"records": [record]}})
+    with pytest.raises(ProtocolError):
+        make_client().query_page(1, 100, datetime(2024, 5, 18), datetime(2024, 5, 19))
+
+
+@pytest.mark.parametrize("task_id", [0, -3, "", None])
+def test_a_non_positive_parent_id_is_stored_as_none(mocked_api, task_id):
+    record = {"keyId": 12, "taskId": task_id, "status": 0}
+    mocked_api.post(api_url("queryPage"), json={"code": 0, "data": {"records": [record]}})
+    page = make_client().query_page(1, 100, datetime(2024, 5, 18), datetime(2024, 5, 19))
+    assert page.records[0].task_id is None
+
+
+def test_a_node_without_a_positive_key_is_a_protocol_error(mocked_api):
+    payload = detail_payload()
+    payload["nodeList"][1]["keyId"] = 0
+    mocked_api.post(api_url("queryDetail"), json={"code": 0, "data": payload})
+    with pytest.raises(ProtocolError):
+        make_client().query_detail(12)
