@@ -1,21 +1,19 @@
 """A small, Django-free client for the LAAFFIC auto-recall API.
 
 It knows HTTP and the vendor's wire format (signing, both response envelopes, codes)
-and nothing of Django models, so it can be lifted into a script. Its exceptions are the
-vocabulary the services speak.
+and nothing of Django models, so it can be lifted into a script. Its exceptions
+(``errors.py``) are the vocabulary the services speak; the wire format is in ``wire.py``.
+Everything public is importable from here.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import ssl
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,345 +21,69 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
+from .errors import (
+    KNOWN_CODES,
+    ApiError,
+    ConfigurationError,
+    LaafficError,
+    OutcomeUnknownError,
+    ProtocolError,
+    TransportError,
+)
+from .wire import (
+    REMOTE_TIME_FORMAT,
+    CancelResult,
+    Envelope,
+    NodeRecord,
+    Page,
+    TaskDetail,
+    TaskRecord,
+    excerpt,
+    parse_code,
+    parse_detail,
+    parse_envelope,
+    parse_node,
+    parse_page,
+    parse_remote_time,
+    parse_task_record,
+    sign,
+)
+
+__all__ = [
+    "KNOWN_CODES",
+    "PRODUCT_PATHS",
+    "REMOTE_TIME_FORMAT",
+    "ApiError",
+    "CancelResult",
+    "ConfigurationError",
+    "Envelope",
+    "LaafficClient",
+    "LaafficError",
+    "NodeRecord",
+    "OutcomeUnknownError",
+    "Page",
+    "ProtocolError",
+    "TaskDetail",
+    "TaskRecord",
+    "TransportError",
+    "excerpt",
+    "new_session",
+    "parse_code",
+    "parse_detail",
+    "parse_envelope",
+    "parse_node",
+    "parse_page",
+    "parse_remote_time",
+    "parse_task_record",
+    "sign",
+]
+
 logger = logging.getLogger("laaffic_recall")
 
 PRODUCT_PATHS = {
     "ai_agent": "/voice/recallFlow",
     "ivr": "/v3/voice/recallFlow",
 }
-
-REMOTE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-EXCERPT_CHARS = 300
-
-# Documented codes: name and a plain-language hint for a support agent or developer.
-KNOWN_CODES: dict[int, tuple[str, str]] = {
-    0: ("success", ""),
-    -1: (
-        "authentication error",
-        "LAAFFIC refused the credentials: check the API key and secret in LAAFFIC_RECALL.",
-    ),
-    -2: (
-        "IP not allowed",
-        "This server's IP address is not on the LAAFFIC account's IP allow-list.",
-    ),
-    -16: (
-        "timestamp expired",
-        "LAAFFIC says the request time is off: check this server's clock (NTP).",
-    ),
-    -18: (
-        "vendor program failure",
-        "LAAFFIC reported an internal failure: try again later or contact LAAFFIC.",
-    ),
-    -22: (
-        "parameter exception",
-        "LAAFFIC rejected the request parameters: check the id and that the target exists.",
-    ),
-}
-
-
-def sign(api_key: str, api_secret: str, timestamp: str) -> str:
-    """The ``Sign`` header: lowercase hex MD5 of key + secret + timestamp."""
-    return hashlib.md5(f"{api_key}{api_secret}{timestamp}".encode()).hexdigest()
-
-
-def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
-    """A short, escaped, printable excerpt of a response body for errors and the audit log."""
-    if body is None:
-        return ""
-    if isinstance(body, bytes):
-        body = body[: limit * 4].decode("utf-8", errors="backslashreplace")
-    text = body[:limit]
-    text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
-    if len(body) > limit:
-        text += "…"
-    return text
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() admits "³", "٠"
-
-
-def parse_code(value: Any) -> int | None:
-    """An envelope code as an int (number or numeric string), or None when it is not one."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and _INTEGER.fullmatch(value.strip()):
-        return int(value.strip())
-    return None
-
-
-# --------------------------------------------------------------------------- errors
-
-
-class LaafficError(Exception):
-    """Base of every error this client raises."""
-
-
-class ConfigurationError(LaafficError):
-    """The client cannot be used as configured (missing key, unknown product, bad URL)."""
-
-
-class ApiError(LaafficError):
-    """LAAFFIC answered with a well-formed envelope whose code is not 0 (a refusal)."""
-
-    def __init__(self, code: int, message: str, *, http_status: int | None = None, data=None):
-        self.code = code
-        self.message = message
-        self.http_status = http_status
-        self.data = data
-        name, self.hint = KNOWN_CODES.get(code, ("unknown code", ""))
-        self.code_name = name
-        text = f"LAAFFIC refused the request: code {code} ({name})"
-        if message:
-            text += f": {message}"
-        if self.hint:
-            text += f". {self.hint}"
-        super().__init__(text)
-
-
-class TransportError(LaafficError, requests.RequestException):
-    """No usable API answer: network failure, non-2xx HTTP, or a body that is not the envelope.
-
-    Also a ``requests.RequestException`` so callers may catch it as the network
-    library's error. ``sent`` is False when the request certainly never reached the
-    server (refused connection, DNS, connect timeout, TLS).
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        http_status: int | None = None,
-        body_excerpt: str = "",
-        sent: bool = True,
-        cause: BaseException | None = None,
-    ):
-        self.http_status = http_status
-        self.body_excerpt = body_excerpt
-        self.sent = sent
-        self.cause = cause
-        super().__init__(message)
-
-
-class ProtocolError(TransportError):
-    """A 2xx answer whose body is not a LAAFFIC envelope (HTML, empty, no code, ...)."""
-
-
-class OutcomeUnknownError(TransportError):
-    """A cancel that may have reached LAAFFIC but got no clear answer (never resend blindly)."""
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class Envelope:
-    code: int
-    message: str
-    data: Any
-    http_status: int
-
-
-@dataclass(frozen=True)
-class TaskRecord:
-    """One record of ``queryPage``."""
-
-    key_id: int
-    task_id: int | None
-    task_name: str
-    create_time: datetime | None
-    recall_type: int | None
-    recall_interval: int | None
-    recall_num: int | None
-    finish_num: int | None
-    status: int | None
-    raw: dict = field(repr=False)
-
-
-@dataclass(frozen=True)
-class Page:
-    total: int
-    size: int
-    current: int
-    pages: int
-    records: list[TaskRecord]
-
-
-@dataclass(frozen=True)
-class NodeRecord:
-    """One entry of a detail's ``nodeList``."""
-
-    key_id: int
-    task_id: int | None
-    status: int | None
-    script_id: str | None
-    raw: dict = field(repr=False)
-
-
-@dataclass(frozen=True)
-class TaskDetail:
-    """The ``queryDetail`` answer: the task and its ordered node list."""
-
-    key_id: int
-    recall_interval: int | None
-    recall_num: int | None
-    recall_type: int | None
-    status: int | None
-    nodes: list[NodeRecord]
-    raw: dict = field(repr=False)
-
-
-@dataclass(frozen=True)
-class CancelResult:
-    """A cancel that LAAFFIC accepted (code 0)."""
-
-    code: int
-    message: str
-    http_status: int
-    request_body: dict
-
-
-# --------------------------------------------------------------------------- parsing
-
-
-def _int_or_none(value: Any) -> int | None:
-    return parse_code(value)
-
-
-def _required_key(obj: dict, key: str) -> int:
-    """A primary key the product will act on: a positive integer, or the answer is bad."""
-    value = parse_code(obj.get(key))
-    if value is None or value <= 0:
-        raise ProtocolError(f"LAAFFIC answer has no positive numeric {key!r}: {excerpt(repr(obj))}")
-    return value
-
-
-def _id_or_none(value: Any) -> int | None:
-    """An optional id: None unless it is a positive integer."""
-    number = parse_code(value)
-    return number if number is not None and number > 0 else None
-
-
-def parse_remote_time(value: Any) -> datetime | None:
-    """The vendor's naive ``YYYY-MM-DD HH:mm:ss`` as a naive datetime (None if absent/bad)."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return datetime.strptime(value.strip(), REMOTE_TIME_FORMAT)
-    except ValueError:
-        return None
-
-
-def parse_task_record(obj: Any) -> TaskRecord:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"queryPage record is not an object: {excerpt(repr(obj))}")
-    return TaskRecord(
-        key_id=_required_key(obj, "keyId"),
-        task_id=_id_or_none(obj.get("taskId")),
-        task_name=str(obj.get("taskName") or ""),
-        create_time=parse_remote_time(obj.get("createTime")),
-        recall_type=_int_or_none(obj.get("recallType")),
-        recall_interval=_int_or_none(obj.get("recallInterval")),
-        recall_num=_int_or_none(obj.get("recallNum")),
-        finish_num=_int_or_none(obj.get("finishNum")),
-        status=_int_or_none(obj.get("status")),
-        raw=obj,
-    )
-
-
-def parse_node(obj: Any) -> NodeRecord:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"nodeList entry is not an object: {excerpt(repr(obj))}")
-    script = obj.get("scriptId")
-    return NodeRecord(
-        key_id=_required_key(obj, "keyId"),
-        task_id=_id_or_none(obj.get("taskId")),
-        status=_int_or_none(obj.get("nodeStatus")),
-        script_id=None if script in (None, "") else str(script),
-        raw=obj,
-    )
-
-
-def parse_detail(obj: Any) -> TaskDetail:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"queryDetail data is not an object: {excerpt(repr(obj))}")
-    nodes = obj.get("nodeList") or []
-    if not isinstance(nodes, list):
-        raise ProtocolError(f"queryDetail nodeList is not a list: {excerpt(repr(nodes))}")
-    return TaskDetail(
-        key_id=_required_key(obj, "keyId"),
-        recall_interval=_int_or_none(obj.get("recallInterval")),
-        recall_num=_int_or_none(obj.get("recallNum")),
-        recall_type=_int_or_none(obj.get("recallType")),
-        status=_int_or_none(obj.get("status")),
-        nodes=[parse_node(n) for n in nodes],
-        raw=obj,
-    )
-
-
-def parse_page(obj: Any) -> Page:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"queryPage data is not an object: {excerpt(repr(obj))}")
-    records = obj.get("records") or []
-    if not isinstance(records, list):
-        raise ProtocolError(f"queryPage records is not a list: {excerpt(repr(records))}")
-    return Page(
-        total=_int_or_none(obj.get("total")) or 0,
-        size=_int_or_none(obj.get("size")) or 0,
-        current=_int_or_none(obj.get("current")) or 0,
-        pages=_int_or_none(obj.get("pages")) or 0,
-        records=[parse_task_record(r) for r in records],
-    )
-
-
-def _reject_constant(name: str):
-    raise ValueError(f"{name} is not valid JSON")
-
-
-def parse_envelope(body: bytes, http_status: int) -> Envelope:
-    """Both envelope shapes: ``code``/``msg`` or ``status``/``reason``; int or numeric string."""
-    if not body.strip():
-        raise ProtocolError(
-            f"LAAFFIC answered HTTP {http_status} with an empty body", http_status=http_status
-        )
-    try:
-        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
-        raise ProtocolError(
-            f"LAAFFIC answered HTTP {http_status} with a body that is not JSON: {excerpt(body)}",
-            http_status=http_status,
-            body_excerpt=excerpt(body),
-        ) from None
-    if not isinstance(payload, dict):
-        raise ProtocolError(
-            f"LAAFFIC answered HTTP {http_status} with JSON that is not an object: {excerpt(body)}",
-            http_status=http_status,
-            body_excerpt=excerpt(body),
-        )
-    codes = {parse_code(payload[k]) for k in ("code", "status") if k in payload} - {None}
-    if len(codes) > 1:
-        raise ProtocolError(
-            f"LAAFFIC answer has conflicting codes: {excerpt(body)}",
-            http_status=http_status,
-            body_excerpt=excerpt(body),
-        )
-    code = codes.pop() if codes else None
-    if code is None:
-        raise ProtocolError(
-            f"LAAFFIC answer has no numeric code: {excerpt(body)}",
-            http_status=http_status,
-            body_excerpt=excerpt(body),
-        )
-    message = payload["msg"] if "msg" in payload else payload.get("reason")
-    return Envelope(
-        code=code,
-        message="" if message is None else str(message),
-        data=payload.get("data"),
-        http_status=http_status,
-    )
 
 
 # --------------------------------------------------------------------------- client
