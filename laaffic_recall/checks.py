@@ -6,8 +6,8 @@ from urllib.parse import urlsplit
 
 from django.core.checks import Tags, Warning, register
 
-from .client import PRODUCT_PATHS
-from .conf import SETTING_NAME, app_settings
+from .client import PRODUCT_PATHS, ConfigurationError
+from .conf import SETTING_NAME, app_settings, remote_timezone, remote_timezone_hint
 
 
 def configuration_problems() -> list[Warning]:
@@ -44,6 +44,16 @@ def configuration_problems() -> list[Warning]:
                 f"The LAAFFIC base URL {app_settings.BASE_URL!r} is not an http(s) URL.",
                 hint=f"Set {SETTING_NAME}['BASE_URL'], e.g. 'https://api.laaffic.com'.",
                 id="laaffic_recall.W004",
+            )
+        )
+    try:
+        remote_timezone()
+    except ConfigurationError:
+        problems.append(
+            Warning(
+                f"The LAAFFIC remote time zone {app_settings.REMOTE_TIMEZONE!r} is unknown.",
+                hint=remote_timezone_hint(),
+                id="laaffic_recall.W005",
             )
         )
     return problems

@@ -6,17 +6,14 @@ in tests and in host projects takes effect immediately.
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings as django_settings
+from django.utils.translation import gettext
 
 SETTING_NAME = "LAAFFIC_RECALL"
-
-PRODUCTS = {
-    # product family -> path prefix of the three recall-flow calls
-    "ai_agent": "/voice/recallFlow",
-    "ivr": "/v3/voice/recallFlow",
-}
 
 DEFAULTS: dict[str, Any] = {
     # Credentials of the LAAFFIC account (Api-Key header; the secret only signs).
@@ -35,7 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_RETRY_AFTER": 10.0,
     # Largest response body read, in bytes; larger is a transport error.
     "MAX_RESPONSE_BYTES": 2_000_000,
-    # Zone in which the vendor's naive "YYYY-MM-DD HH:mm:ss" times are interpreted.
+    # Zone in which the vendor's naive "YYYY-MM-DD HH:mm:ss" times are interpreted: an
+    # IANA name (or a tzinfo). An unknown name is check W005 and fails a sync fast.
     "REMOTE_TIMEZONE": "UTC",
     # Parallel queryDetail calls during a sync.
     "SYNC_WORKERS": 8,
@@ -94,3 +92,28 @@ def get_client(**overrides: Any):
     }
     options.update(overrides)
     return LaafficClient(**options)
+
+
+def remote_timezone_hint() -> str:
+    return gettext(
+        "Set %(setting)s['REMOTE_TIMEZONE'] to an IANA time zone name such as 'UTC' or "
+        "'Asia/Shanghai' (LAAFFIC_REMOTE_TIMEZONE in the bundled site)."
+    ) % {"setting": SETTING_NAME}
+
+
+def remote_timezone() -> tzinfo:
+    """REMOTE_TIMEZONE as a time zone; an unknown name raises the client's
+    ``ConfigurationError`` with the hint (never a bare ``ZoneInfoNotFoundError``)."""
+    value = app_settings.REMOTE_TIMEZONE
+    if isinstance(value, tzinfo):
+        return value
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, TypeError, OSError):
+        from .client import ConfigurationError
+
+        raise ConfigurationError(
+            gettext("Unknown LAAFFIC remote time zone %(value)r.") % {"value": value}
+            + " "
+            + remote_timezone_hint()
+        ) from None

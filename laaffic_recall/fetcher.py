@@ -7,7 +7,6 @@ and writes from its own thread, so no database connection is opened in a worker.
 
 from __future__ import annotations
 
-import logging
 import queue
 import threading
 from collections.abc import Callable
@@ -15,10 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.utils import timezone
 
-from .client import LaafficClient, LaafficError
+from .client import LaafficClient
 from .mirror import FetchedDetail
-
-logger = logging.getLogger("laaffic_recall")
 
 ClientFactory = Callable[[], LaafficClient]
 # (task key, the detail or None, the error or None)
@@ -58,8 +55,7 @@ class DetailFetcher:
         try:
             detail = self._client().query_detail(key_id)
         except Exception as exc:  # every submitted key must report back, whatever happens
-            if not isinstance(exc, LaafficError):
-                logger.exception("LAAFFIC sync: unexpected error reading task %s", key_id)
+            # The caller counts it and logs it (with the worker's traceback, kept on exc).
             self._results.put((key_id, None, exc))
         else:
             self._results.put((key_id, FetchedDetail(detail, requested_at, timezone.now()), None))

@@ -8,19 +8,21 @@ The sync service (``sync.py``) decides what to fetch; this module only stores it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime, tzinfo
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from .client import NodeRecord, TaskDetail, TaskRecord
-from .conf import app_settings
+from .conf import remote_timezone
 from .models import TERMINAL_STATUSES, RecallNode, RecallTask, Status
 from .signals import task_synced
+
+logger = logging.getLogger("laaffic_recall")
 
 NODE_FIELDS = ["task", "position", "group_task_id", "status", "script_id", "raw", "synced_at"]
 # Columns a queryPage record owns, and those a queryDetail answer owns.
@@ -93,8 +95,9 @@ class DetailChanges:
 # --------------------------------------------------------------------------- times
 
 
-def remote_tz() -> ZoneInfo:
-    return ZoneInfo(str(app_settings.REMOTE_TIMEZONE))
+def remote_tz() -> tzinfo:
+    """REMOTE_TIMEZONE; an unknown zone raises ``ConfigurationError`` with a hint."""
+    return remote_timezone()
 
 
 def to_aware(value: datetime | None) -> datetime | None:
@@ -287,7 +290,7 @@ def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
         _assign_pks(stored, upserts)
         nodes = _store_node_lists([(t, latest[t.key_id]) for t in stored])
     for task in stored:
-        task_synced.send(sender=RecallTask, task=task)
+        announce(task)
     return DetailChanges(
         tuple(stored), frozenset(created), frozenset(updated), nodes, frozenset(stale)
     )
@@ -338,6 +341,32 @@ def _store_node_lists(items: list[tuple[RecallTask, FetchedDetail]]) -> NodeChan
     return NodeChanges(created=created, updated=updated, removed=removed)
 
 
+# --------------------------------------------------------------------------- signal
+
+
+def announce(task: RecallTask) -> None:
+    """Send ``task_synced`` to every receiver, logging those that fail.
+
+    The task is already stored: a broken receiver (a host project's, say) must neither undo
+    that for the caller (a sync, a cancel's re-read) nor keep the other receivers, among
+    them the app's own reconcile of cancel attempts, from running.
+    """
+    for receiver, result in task_synced.send_robust(sender=RecallTask, task=task):
+        if isinstance(result, Exception):
+            logger.error(
+                "A task_synced receiver (%s) failed for task %s",
+                _receiver_name(receiver),
+                task.key_id,
+                exc_info=result,
+            )
+
+
+def _receiver_name(receiver) -> str:
+    name = getattr(receiver, "__qualname__", None)
+    module = getattr(receiver, "__module__", None)
+    return f"{module}.{name}" if name and module else repr(receiver)
+
+
 # --------------------------------------------------------------------------- one task
 
 
@@ -367,7 +396,7 @@ def store_detail(
         task.unconfirmed = False
         task.save()
         changes = store_nodes(task, detail, now)
-    task_synced.send(sender=RecallTask, task=task)
+    announce(task)
     return task, changes
 
 

@@ -6,8 +6,9 @@ task that is new, changed, not terminal or never read, with ``SYNC_WORKERS`` par
 calls (one client, hence one HTTP session, per worker thread). The database is written
 from the calling thread only, in batches, so no connection leaks from the workers.
 ``sync_task_details(key_ids)`` re-reads named tasks. Both return a ``SyncSummary`` and are
-callable from a scheduler (cron, Celery beat, ...); one failing page or detail is recorded
-in the summary and the rest goes on.
+callable from a scheduler (cron, Celery beat, ...); one failing page, list record or detail
+(whatever it raised) is recorded in the summary and the rest goes on. Only a configuration
+error, or a refusal of the first call that no other call can get past, ends a run early.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import DatabaseError
 from django.utils import timezone
 
 from .client import ApiError, ConfigurationError, LaafficClient, LaafficError, TaskRecord
@@ -27,6 +27,7 @@ from .mirror import (  # noqa: F401  (store_detail, store_nodes, to_aware: publi
     DetailChanges,
     FetchedDetail,
     NodeChanges,
+    RecordChanges,
     remote_tz,
     store_detail,
     store_details,
@@ -46,18 +47,15 @@ MAX_PAGES_PER_WINDOW = 1000  # a guard against a server that never ends a window
 # clock skew. Met on the first call, they end the run with the error.
 FATAL_CODES = frozenset({-1, -2, -16})
 
-# What a write of vendor data may raise (SQLite's driver overflows before the database).
-STORE_ERRORS = (DatabaseError, OverflowError)
-
 
 # --------------------------------------------------------------------------- results
 
 
 @dataclass(frozen=True)
 class SyncFailure:
-    """One page or detail that could not be read or stored."""
+    """One page, list record or detail that could not be read or stored."""
 
-    what: str  # "page" or "detail"
+    what: str  # "page", "task" (a list record) or "detail"
     key: str  # the window and page number, or the task key
     message: str
 
@@ -185,14 +183,19 @@ class _Run:
 
     # ---- outcome bookkeeping
 
-    def fail(self, what: str, key: object, exc: BaseException) -> None:
-        if not self.any_success and (
-            isinstance(exc, ConfigurationError)
-            or (isinstance(exc, ApiError) and exc.code in FATAL_CODES)
+    def fail(self, what: str, key: object, exc: Exception) -> None:
+        """Count a failure, or re-raise it when the whole run cannot succeed: a configuration
+        error at any time, a -1/-2/-16 refusal before anything succeeded."""
+        if isinstance(exc, ConfigurationError) or (
+            not self.any_success and isinstance(exc, ApiError) and exc.code in FATAL_CODES
         ):
             raise exc
-        message = str(exc) if isinstance(exc, LaafficError) else f"{type(exc).__name__}: {exc}"
-        logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message)
+        if isinstance(exc, LaafficError):
+            message = str(exc)
+            logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message)
+        else:  # a database error or a bug: keep the traceback in the log
+            message = f"{type(exc).__name__}: {exc}"
+            logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message, exc_info=exc)
         self.failures.append(SyncFailure(what, str(key), message))
 
     def report(self) -> None:
@@ -232,7 +235,7 @@ class _Run:
                 page = self.client.query_page(
                     current, PAGE_SIZE, window.start, window.end, task_name
                 )
-            except LaafficError as exc:
+            except Exception as exc:  # counted (or fatal, see fail); the run goes on
                 self.fail("page", f"{window} page {current}", exc)
                 self.pages_done += 1
                 if current < pages:  # the rest of the window is still worth reading
@@ -270,14 +273,33 @@ class _Run:
         self.seen.update(r.key_id for r in records)
         try:
             changes = store_records(records, requested_at=requested_at)
-        except STORE_ERRORS as exc:
-            self.fail("page", f"{window} page {current}", exc)
-            return new
+        except Exception as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            # One bad record must not sink its page: store them one by one.
+            logger.info("LAAFFIC sync: %s page %s stored record by record", window, current)
+            changes = self.store_one_by_one(records, requested_at)
         self.created |= changes.created
         self.updated |= changes.updated
         for key_id in sorted(changes.needs_detail):
             self.fetcher.submit(key_id)
         return new
+
+    def store_one_by_one(self, records: list[TaskRecord], requested_at: datetime) -> RecordChanges:
+        """Each record in its own transaction; one that fails is counted with its key (its
+        row, if any, stays as it was and its detail is not read this time)."""
+        latest = {r.key_id: r for r in records}  # duplicates: last wins, as in a batch
+        created, updated, needs_detail = set(), set(), set()
+        for key_id, record in latest.items():
+            try:
+                changes = store_records([record], requested_at=requested_at)
+            except Exception as exc:
+                self.fail("task", key_id, exc)
+                continue
+            created |= changes.created
+            updated |= changes.updated
+            needs_detail |= changes.needs_detail
+        return RecordChanges(frozenset(created), frozenset(updated), frozenset(needs_detail))
 
     # ---- details
 
@@ -311,12 +333,14 @@ class _Run:
     def write(self, batch: list[FetchedDetail]) -> None:
         try:
             self.add(store_details(batch))
-        except STORE_ERRORS:
+        except Exception as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
             # One bad answer must not sink its batch: store them one by one.
             for item in batch:
                 try:
                     self.add(store_details([item]))
-                except STORE_ERRORS as exc:
+                except Exception as exc:
                     self.fail("detail", item.detail.key_id, exc)
 
     def add(self, changes: DetailChanges) -> None:
@@ -356,10 +380,15 @@ def _run(
     return summary
 
 
+def is_task_key(value: object) -> bool:
+    """True for what LAAFFIC can be asked about: a positive integer (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
 def _clean_keys(key_ids: Iterable[int]) -> list[int]:
     keys = []
     for key in key_ids:
-        if isinstance(key, bool) or not isinstance(key, int) or key <= 0:
+        if not is_task_key(key):
             raise ValueError(f"a task key must be a positive integer, not {key!r}")
         if key not in keys:
             keys.append(key)
@@ -443,6 +472,7 @@ __all__ = [
     "SyncProgress",
     "SyncSummary",
     "Window",
+    "is_task_key",
     "refresh_task",
     "remote_tz",
     "split_window",

@@ -4,6 +4,7 @@ import pytest
 from django.core.checks import Warning, run_checks
 from django.core.management import call_command
 
+from laaffic_recall import conf
 from laaffic_recall.conf import DEFAULTS, app_settings
 
 from .conftest import TEST_SETTINGS
@@ -25,6 +26,8 @@ def test_complete_settings_raise_no_warning():
         ({"PRODUCT": "sms"}, {"laaffic_recall.W003"}),
         ({"BASE_URL": "ftp://api.laaffic.com"}, {"laaffic_recall.W004"}),
         ({"BASE_URL": ""}, {"laaffic_recall.W004"}),
+        ({"REMOTE_TIMEZONE": "Asia/Shangai"}, {"laaffic_recall.W005"}),
+        ({"REMOTE_TIMEZONE": ""}, {"laaffic_recall.W005"}),
     ],
 )
 def test_each_problem_has_its_own_check(settings, override, expected):
@@ -56,3 +59,19 @@ def test_settings_are_read_at_call_time(settings):
 def test_unknown_setting_name_is_an_error():
     with pytest.raises(AttributeError):
         app_settings.NO_SUCH_SETTING  # noqa: B018
+
+
+def test_an_unknown_remote_time_zone_is_a_warning_with_a_hint(settings):
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "REMOTE_TIMEZONE": "Asia/Shangai"}
+    (message,) = [m for m in run_checks() if m.id == "laaffic_recall.W005"]
+    assert isinstance(message, Warning) and "'Asia/Shangai'" in message.msg
+    assert "LAAFFIC_RECALL['REMOTE_TIMEZONE']" in message.hint and "IANA" in message.hint
+
+
+def test_a_known_remote_time_zone_raises_no_warning(settings):
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "REMOTE_TIMEZONE": "Asia/Shanghai"}
+    assert check_ids() == set()
+
+
+def test_the_product_paths_live_in_the_client_only():
+    assert not hasattr(conf, "PRODUCTS")  # client.PRODUCT_PATHS is the one list

@@ -154,6 +154,18 @@ def test_missing_credentials_fail_fast_with_the_hint(fake, laaffic_settings):
     assert fake.calls == []
 
 
+def test_an_unknown_remote_time_zone_fails_fast_with_the_hint(fake, laaffic_settings):
+    laaffic_settings["REMOTE_TIMEZONE"] = "Asia/Shangai"
+    fake.add_task(1, created=timezone.now().replace(tzinfo=None) - timedelta(days=1))
+
+    error, _, err = run_failing()
+
+    assert "Unknown LAAFFIC remote time zone 'Asia/Shangai'" in str(error)
+    assert "LAAFFIC_RECALL['REMOTE_TIMEZONE']" in str(error)
+    assert "Traceback" not in err.getvalue()
+    assert fake.calls == [] and RecallTask.objects.count() == 0
+
+
 def test_a_refused_signature_fails_fast_with_the_hint_and_no_secret(fake, laaffic_settings):
     laaffic_settings["API_SECRET"] = "wrong-secret-value"
 
