@@ -147,6 +147,9 @@ def test_the_task_list_costs_the_same_queries_for_many_rows(admin_client):
         ("renewals", [12, 34]),  # part of the name
         ("no such thing", []),
         ("1", []),  # numbers match whole ids only
+        ("#12", [12]),  # as the site writes keys
+        (" #2024051800034 ", [34]),
+        ("#", []),
     ],
 )
 def test_search_by_key_parent_id_and_name(admin_client, term, expected):
@@ -175,6 +178,49 @@ def test_filters_by_status_recall_type_and_creation_date(admin_client):
     assert keys(status__exact=0, recall_type__exact=1) == [1]
     # As the "Past 7 days" link of the date filter writes it: an aware time.
     assert keys(created_at_remote__gte=str(DAY - timedelta(days=7))) == [1, 3]
+
+
+def test_the_banner_comes_after_the_object_tools_so_they_never_cover_it(admin_client):
+    make_task(1)
+
+    for url in (TASKS_URL, NODES_URL):
+        html = admin_client.get(url).content.decode()
+        assert (
+            html.index('class="object-tools"') < html.index(BANNER) < html.index('id="changelist"')
+        )
+    html = admin_client.get(TASKS_URL).content.decode()
+    assert html.index("Cancel by parent task id") < html.index(BANNER)
+
+
+def column_headers(response) -> list[str]:
+    return [str(header["text"]) for header in response.context["result_headers"]][1:]
+
+
+def test_the_lists_keep_to_short_columns_that_fit_beside_the_filters(admin_client):
+    make_task(1, recall_num=3, finish_num=1)
+
+    tasks = admin_client.get(TASKS_URL)
+    nodes = admin_client.get(NODES_URL)
+
+    assert column_headers(tasks) == [
+        "recall key",
+        "parent task id",
+        "task name",
+        "status",
+        "rounds",
+        "created",
+    ]
+    assert column_headers(nodes) == [
+        "node key",
+        "task",
+        "round",
+        "status",
+        "group-call task id",
+        "script id",
+    ]
+    html = tasks.content.decode()
+    assert '<span title="rounds done/required">1/3</span>' in html
+    assert '<time datetime="2024-05-18T00:01:00+00:00">' in html  # created, date and time
 
 
 # --------------------------------------------------------------------------- change page
@@ -232,6 +278,19 @@ def test_view_permission_is_enough_to_see_tasks_and_their_nodes(client):
     assert 'id="laaffic-node-100"' in html and 'id="laaffic-node-101"' in html
 
 
+def test_only_users_who_may_cancel_see_the_node_actions_column(client):
+    task = make_task(1)
+
+    client.force_login(staff("task-viewer", "view_recalltask"))
+    html = client.get(change_url(task)).content.decode()
+    assert 'id="laaffic-node-101"' in html
+    assert "column-node_actions" not in html and "field-node_actions" not in html
+
+    client.force_login(staff("agent", "view_recalltask", "cancel_recalltask"))
+    html = client.get(change_url(task)).content.decode()
+    assert "column-node_actions" in html and html.count('class="field-node_actions"') == 2
+
+
 def test_staff_without_view_permission_see_nothing(client):
     task = make_task(1)
     client.force_login(staff("nobody"))
@@ -280,7 +339,10 @@ def test_the_node_list_shows_the_latest_tasks_first_with_rounds_in_order(admin_c
     assert [n.key_id for n in response.context["cl"].result_list] == [200, 201, 202, 100, 101]
 
 
-@pytest.mark.parametrize(("term", "expected"), [("101", [101]), ("2", [200, 201]), ("x", [])])
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [("101", [101]), ("2", [200, 201]), ("x", []), ("#101", [101]), ("#2", [200, 201])],
+)
 def test_nodes_are_searched_by_node_key_and_task_key(admin_client, term, expected):
     make_task(1)
     make_task(2)
@@ -394,6 +456,49 @@ def test_refresh_refuses_more_than_the_batch_limit(admin_client, fake, laaffic_s
     ((level, text),) = messages_of(response)
     assert level == "error" and "at most 2 tasks" in text
     assert fake.calls == []
+
+
+def test_refresh_skips_tasks_whose_key_laaffic_cannot_know_with_a_message(admin_client, fake):
+    (good,) = synced(fake, 1)
+    bad = make_task(-5)
+    zero = make_task(0, nodes=0)
+
+    response = post_action(admin_client, "refresh_tasks", [good, bad, zero])
+
+    assert response.status_code == 302
+    (skipped, refreshed) = messages_of(response)
+    assert skipped == (
+        "warning",
+        "Skipped 2 tasks whose recall keys are not positive numbers, so LAAFFIC cannot be "
+        "asked about them: #-5, #0.",
+    )
+    assert refreshed[0] == "success" and refreshed[1].startswith("Refreshed 1 task")
+    assert fake.detail_keys() == [1]
+
+
+def test_refresh_of_only_invalid_keys_calls_nobody(admin_client, fake):
+    bad = make_task(-5)
+
+    response = post_action(admin_client, "refresh_tasks", [bad])
+
+    assert response.status_code == 302
+    ((level, text),) = messages_of(response)
+    assert level == "warning" and "#-5" in text
+    assert fake.calls == []
+
+
+def test_an_unknown_remote_time_zone_is_an_error_message_not_a_500(
+    admin_client, mocked_api, laaffic_settings
+):
+    laaffic_settings["REMOTE_TIMEZONE"] = "Asia/Shangai"
+    url = reverse("admin:laaffic_recall_recalltask_cancel_by_parent")
+
+    response = admin_client.post(url, {"parent_task_id": "5"})
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Unknown LAAFFIC remote time zone" in html and "REMOTE_TIMEZONE" in html
+    assert len(mocked_api.calls) == 0
 
 
 def test_a_viewer_may_refresh(viewer, fake):

@@ -20,6 +20,7 @@ Hooks for the cancel side (no edit of this module needed):
 from __future__ import annotations
 
 import json
+import re
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
@@ -27,6 +28,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.template.defaultfilters import truncatechars
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
@@ -34,8 +36,12 @@ from django.utils.translation import gettext_lazy as _
 from ..client import ApiError, ConfigurationError
 from ..conf import app_settings
 from ..models import RecallNode, RecallTask, Status
-from ..sync import sync_task_details
+from ..sync import is_task_key, sync_task_details
 from .cancel import NodeCancelAdminMixin, TaskCancelAdminMixin
+
+CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
+# "#131581", as the site writes keys, searches for 131581.
+KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
 
 STATUS_CLASSES = {
     Status.PENDING: "pending",
@@ -65,7 +71,11 @@ def pretty_json(value) -> str:
 
 
 class MirrorAdminMixin:
-    """Everything read-only: no add, change or delete; every field shown as text."""
+    """Everything read-only: no add, change or delete; every field shown as text. A search
+    ignores the "#" before a key, as the site writes keys ("#131581")."""
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        return super().get_search_results(request, queryset, KEY_MARK.sub("", search_term))
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
@@ -83,6 +93,10 @@ class TaskMirrorAdminMixin(MirrorAdminMixin):
     def node_action_html(self, request: HttpRequest, node: RecallNode) -> str:
         """HTML for a node's "actions" cell on the task page (the cancel side fills it)."""
         return ""
+
+    def node_actions_visible(self, request: HttpRequest) -> bool:
+        """Whether the node list has an "actions" column: only for those who may cancel."""
+        return request.user.has_perm(CANCEL_PERMISSION)
 
 
 class RecallNodeInline(admin.TabularInline):
@@ -119,6 +133,12 @@ class RecallNodeInline(admin.TabularInline):
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def get_fields(self, request, obj=None):
+        visible = getattr(self.task_admin, "node_actions_visible", None)
+        if visible is not None and visible(request):
+            return list(self.fields)
+        return [name for name in self.fields if name != "node_actions"]
+
     def has_view_permission(self, request, obj=None) -> bool:
         # The nodes are part of the task: whoever may view the task sees its node list.
         opts = RecallTask._meta
@@ -154,20 +174,23 @@ class RecallNodeInline(admin.TabularInline):
 
 @admin.register(RecallTask)
 class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdmin):
+    # Fits 1280 px beside the filters: ids on one line, names wrap, no sync time (it is on
+    # the task page).
     list_display = [
         "key_id",
         "parent_task_id",
         "task_name",
         "status_display",
         "rounds",
-        "created_at_remote",
-        "synced_at",
+        "created",
     ]
     list_display_links = ["key_id"]
     list_filter = ["status", "recall_type", "created_at_remote", "unconfirmed"]
     search_fields = ["key_id__exact", "parent_task_id__exact", "task_name"]
     search_help_text = _("Recall key or parent task id (exact), or part of the task name.")
-    ordering = ["-created_at_remote", "-key_id"]
+    # One sorted column: a second sort widget (priority number and arrows) would widen the
+    # key column past what fits at 1280 px. Ties follow the primary key (mirroring order).
+    ordering = ["-created_at_remote"]
     date_hierarchy = "created_at_remote"
     show_full_result_count = False
     list_per_page = 100
@@ -186,7 +209,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
         ),
         (
             _("Recall rounds"),
-            {"fields": [("recall_type", "recall_interval"), ("rounds",)]},
+            {"fields": [("recall_type", "recall_interval"), ("rounds_done",)]},
         ),
         (_("Sync"), {"fields": [("synced_at", "detail_synced_at"), "unconfirmed"]}),
         (
@@ -202,7 +225,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
         return [
             *(f.name for f in self.model._meta.concrete_fields),
             "status_display",
-            "rounds",
+            "rounds_done",
             "raw_pretty",
             "detail_raw_pretty",
         ]
@@ -218,11 +241,31 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
     def status_display(self, obj: RecallTask) -> str:
         return status_badge(obj)
 
-    @admin.display(description=_("rounds done/required"), ordering="finish_num")
+    @admin.display(description=_("rounds"), ordering="finish_num")
     def rounds(self, obj: RecallTask) -> str:
+        """Rounds done/required, under a short header for the list."""
+        return format_html(
+            '<span title="{}">{}</span>', gettext("rounds done/required"), self.rounds_done(obj)
+        )
+
+    @admin.display(description=_("rounds done/required"))
+    def rounds_done(self, obj: RecallTask) -> str:
         done = "?" if obj.finish_num is None else obj.finish_num
         required = "?" if obj.recall_num is None else obj.recall_num
         return f"{done}/{required}"
+
+    @admin.display(description=_("created"), ordering="created_at_remote")
+    def created(self, obj: RecallTask) -> str:
+        """Creation time at LAAFFIC, short: date and time may go on two lines."""
+        if obj.created_at_remote is None:
+            return "-"
+        value = timezone.localtime(obj.created_at_remote)
+        return format_html(
+            '<time datetime="{}"><span>{}</span> <span>{}</span></time>',
+            value.isoformat(),
+            formats.date_format(value, "SHORT_DATE_FORMAT"),
+            formats.time_format(value, "TIME_FORMAT"),
+        )
 
     @admin.display(description=_("list record as received"))
     def raw_pretty(self, obj: RecallTask) -> str:
@@ -247,6 +290,23 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
                 messages.ERROR,
             )
             return
+        invalid = sorted(key for key in keys if not is_task_key(key))
+        if invalid:
+            self.message_user(
+                request,
+                ngettext(
+                    "Skipped %(count)d task whose recall key is not a positive number, so "
+                    "LAAFFIC cannot be asked about it: %(keys)s.",
+                    "Skipped %(count)d tasks whose recall keys are not positive numbers, so "
+                    "LAAFFIC cannot be asked about them: %(keys)s.",
+                    len(invalid),
+                )
+                % {"count": len(invalid), "keys": ", ".join(f"#{key}" for key in invalid)},
+                messages.WARNING,
+            )
+            keys = [key for key in keys if is_task_key(key)]
+            if not keys:
+                return
         try:
             summary = sync_task_details(keys)
         except (ConfigurationError, ApiError) as exc:
@@ -302,15 +362,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
 
 @admin.register(RecallNode)
 class RecallNodeAdmin(NodeCancelAdminMixin, MirrorAdminMixin, admin.ModelAdmin):
-    list_display = [
-        "key_id",
-        "task_link",
-        "round",
-        "status_display",
-        "group_task_id",
-        "script_id",
-        "synced_at",
-    ]
+    list_display = ["key_id", "task_link", "round", "status_display", "group_task_id", "script_id"]
     list_filter = ["status", "unconfirmed"]
     list_select_related = ["task"]
     search_fields = ["key_id__exact", "task__key_id__exact", "group_task_id__exact"]
