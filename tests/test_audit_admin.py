@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -100,7 +101,7 @@ def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_
 def test_a_stale_pending_row_is_shown_and_filtered_as_unknown(auditor_client, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     stale = attempt(outcome=Outcome.PENDING, started_at=timezone.now() - timedelta(minutes=5))
-    live = attempt(outcome=Outcome.PENDING, target_id=13)
+    live = attempt(outcome=Outcome.PENDING, target_id=13, task_key_id=13)
 
     html = auditor_client.get(LIST).content.decode()
     assert "laaffic-outcome-unknown" in html and "laaffic-outcome-pending" in html
@@ -186,3 +187,62 @@ def test_csv_download_streams_the_selected_rows_with_formulas_escaped(auditor_cl
 )
 def test_csv_cell_escaping(value, expected):
     assert csv_cell(value) == expected
+
+
+def test_the_attempt_page_reads_plainly(auditor_client):
+    row = attempt(
+        duration=timedelta(microseconds=131103),
+        confirmed_by_reread=False,
+        mirror_confirmed=True,
+    )
+
+    html = auditor_client.get(change_url(row)).content.decode()
+
+    assert "0.13 s" in html and "0:00:00.131103" not in html
+    assert "icon-no.svg" not in html and "icon-yes.svg" not in html and "icon-unknown" not in html
+    assert re.search(r'<div class="readonly">No</div>', html)
+    assert "Yes (re-read from LAAFFIC after the cancel)" in html
+    link = f'href="{LIST}?correlation_id={row.correlation_id}"'
+    assert link in html and f">{row.correlation_id}</a>" in html
+    assert "/history/" not in html and "History" not in html
+
+
+def test_the_attempt_page_of_an_unsent_attempt_says_so(auditor_client):
+    row = attempt(outcome=Outcome.SKIPPED, mirror_confirmed=None, confirmed_by_reread=True)
+    html = auditor_client.get(change_url(row)).content.decode()
+    assert "Not applicable (nothing was sent)" in html
+    assert "Yes (settled by re-reading the task" in html
+    duration = (
+        r'fieldBox field-duration_text">\s*<label[^>]*>Duration:</label>\s*<div class="readonly">-<'
+    )
+    assert re.search(duration, html)
+
+
+def test_the_response_code_filter_says_what_0_and_no_code_mean(auditor_client):
+    ok = attempt(response_code=0)
+    refused = attempt(target_id=13, task_key_id=13, response_code=-16, outcome=Outcome.REFUSED)
+    unsent = attempt(target_id=14, task_key_id=14, response_code=None, outcome=Outcome.SKIPPED)
+
+    response = auditor_client.get(LIST)
+    html = response.content.decode()
+    assert "0 (success)" in html and "none (nothing sent / no answer)" in html
+    assert re.search(r'<a href="\?response_code=-16">-16</a>', html)
+
+    def results(value):
+        page = auditor_client.get(LIST, {"response_code": value})
+        assert page.status_code == 200
+        return set(page.context["cl"].result_list)
+
+    assert results("0") == {ok}
+    assert results("-16") == {refused}
+    assert results("none") == {unsent}
+    assert results("abc") == set()
+    assert results("99999999999999999999") == set()
+
+
+def test_the_type_column_is_short_and_does_not_wrap(auditor_client):
+    attempt(cancel_type=CancelType.NODE, target_id=555)
+    html = auditor_client.get(LIST).content.decode()
+    cell = re.search(r'<td class="field-type_short">(.*?)</td>', html).group(1)
+    assert "white-space:nowrap" in cell and ">from node</span>" in cell
+    assert 'title="From node onward"' in cell

@@ -15,9 +15,12 @@ from django.contrib import admin
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..cancel_results import MAX_ID
 from ..models import CancelAttempt, CancelType, Outcome
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -94,6 +97,42 @@ class EffectiveOutcomeFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ResponseCodeFilter(admin.SimpleListFilter):
+    """By LAAFFIC's response code, with 0 and "no code" said in words."""
+
+    title = _("response code")
+    parameter_name = "response_code"
+    NONE = "none"
+
+    def lookups(self, request, model_admin):
+        codes = (
+            model_admin.get_queryset(request)
+            .order_by("response_code")
+            .values_list("response_code", flat=True)
+            .distinct()
+        )
+        choices = []
+        for code in codes:
+            if code is None:
+                continue
+            label = gettext("%(code)s (success)") % {"code": code} if code == 0 else str(code)
+            choices.append((str(code), label))
+        if model_admin.get_queryset(request).filter(response_code__isnull=True).exists():
+            choices.append((self.NONE, _("none (nothing sent / no answer)")))
+        return choices
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.NONE:
+            return queryset.filter(response_code__isnull=True)
+        if value is None:
+            return queryset
+        digits = value[1:] if value.startswith("-") else value
+        if digits.isascii() and digits.isdigit() and abs(int(value)) <= MAX_ID:
+            return queryset.filter(response_code=int(value))
+        return queryset.none()
+
+
 @admin.register(CancelAttempt)
 class CancelAttemptAdmin(admin.ModelAdmin):
     list_display = [
@@ -110,7 +149,7 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     list_filter = [
         EffectiveOutcomeFilter,
         "cancel_type",
-        "response_code",
+        ResponseCodeFilter,
         "username",
         "started_at",
     ]
@@ -126,7 +165,7 @@ class CancelAttemptAdmin(admin.ModelAdmin):
             None,
             {
                 "fields": [
-                    ("outcome_badge", "confirmed_by_reread", "mirror_confirmed"),
+                    ("outcome_badge", "confirmed_by_reread_text", "mirror_confirmed_text"),
                     ("cancel_type", "target_id"),
                     ("task_link", "node"),
                     "reason",
@@ -138,8 +177,8 @@ class CancelAttemptAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     ("user", "username", "client_ip"),
-                    ("started_at", "finished_at", "duration"),
-                    "correlation_id",
+                    ("started_at", "finished_at", "duration_text"),
+                    "submission_link",
                 ]
             },
         ),
@@ -167,12 +206,56 @@ class CancelAttemptAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         names = [f.name for f in self.model._meta.concrete_fields]
-        return [*names, "outcome_badge", "task_link"]
+        return [
+            *names,
+            "outcome_badge",
+            "task_link",
+            "confirmed_by_reread_text",
+            "mirror_confirmed_text",
+            "duration_text",
+            "submission_link",
+        ]
 
     @admin.display(description=_("type"), ordering="cancel_type")
     def type_short(self, obj: CancelAttempt) -> str:
         label = SHORT_TYPES.get(obj.cancel_type, str(obj.cancel_type))
-        return format_html('<span title="{}">{}</span>', obj.get_cancel_type_display(), label)
+        return format_html(
+            '<span title="{}" style="white-space:nowrap">{}</span>',
+            obj.get_cancel_type_display(),
+            label,
+        )
+
+    @admin.display(description=_("confirmed by re-read"))
+    def confirmed_by_reread_text(self, obj: CancelAttempt) -> str:
+        if obj.confirmed_by_reread:
+            return gettext("Yes (settled by re-reading the task, not by the cancel's answer)")
+        return gettext("No")
+
+    @admin.display(description=_("mirror confirmed"))
+    def mirror_confirmed_text(self, obj: CancelAttempt) -> str:
+        if obj.mirror_confirmed is None:
+            return gettext("Not applicable (nothing was sent)")
+        if obj.mirror_confirmed:
+            return gettext("Yes (re-read from LAAFFIC after the cancel)")
+        return gettext("No (not re-read after the cancel; the next sync confirms it)")
+
+    @admin.display(description=_("duration"))
+    def duration_text(self, obj: CancelAttempt) -> str:
+        if obj.duration is None:
+            return "-"
+        seconds = number_format(round(obj.duration.total_seconds(), 2), 2)
+        return gettext("%(seconds)s s") % {"seconds": seconds}
+
+    @admin.display(description=_("submission"))
+    def submission_link(self, obj: CancelAttempt) -> str:
+        url = reverse("admin:laaffic_recall_cancelattempt_changelist")
+        return format_html(
+            '<a href="{}?correlation_id={}" title="{}">{}</a>',
+            url,
+            obj.correlation_id,
+            gettext("Every attempt of this submission"),
+            obj.correlation_id,
+        )
 
     @admin.display(description=_("target"), ordering="target_id")
     def target(self, obj: CancelAttempt) -> str:
@@ -225,9 +308,9 @@ class CancelAttemptAdmin(admin.ModelAdmin):
 
 
 SHORT_TYPES = {
-    CancelType.TASK: _("1 · task"),
-    CancelType.PARENT: _("2 · parent"),
-    CancelType.NODE: _("3 · from node"),
+    CancelType.TASK: _("task"),
+    CancelType.PARENT: _("parent"),
+    CancelType.NODE: _("from node"),
 }
 SHORT_OUTCOMES = {
     Outcome.PENDING: _("In flight"),

@@ -6,6 +6,7 @@ POSTs the same fields with ``post=yes`` and an optional reason, and only then do
 cancel service run. Buttons on the task page are links (GET) to confirmation pages that
 POST with CSRF. Every view re-checks the ``laaffic_recall.cancel_recalltask`` permission;
 a GET never changes anything, and every result ends as one summary message, never a 500.
+The change list's filters are kept through every page and redirect.
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.decorators import action
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import select_template
 from django.template.response import TemplateResponse
@@ -29,17 +29,28 @@ from .. import cancel as cancel_service
 from ..cancel import CancelTarget
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
-from ..models import CancelAttempt, RecallNode, RecallTask
+from ..models import CancelAttempt, RecallNode, RecallTask, Status
 from .cancel_base import (
     ATTEMPTS_ON_TASK_PAGE,
     CANCEL_PERMISSION,
     VIEW_ATTEMPTS_PERMISSION,
     CancelAdminBase,
     node_confirmation_context,
-    preview_row,
 )
+from .cancel_preview import cancel_blocks, safe_target, task_row
 
 __all__ = ["CANCEL_PERMISSION", "NodeCancelAdminMixin", "TaskCancelAdminMixin"]
+
+
+def _invalid_key_note(task: RecallTask) -> str:
+    return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
+
+
+def _invalid_key_line(task: RecallTask) -> str:
+    return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
+        "task": task,
+        "key": task.key_id,
+    }
 
 
 class TaskCancelAdminMixin(CancelAdminBase):
@@ -57,12 +68,28 @@ class TaskCancelAdminMixin(CancelAdminBase):
         if len(tasks) > limit:
             self.message_user(request, self.too_many_message(queryset.count()), messages.ERROR)
             return None
+        missing = self.not_in_selection(request, [t.pk for t in tasks])
+        targets = {t.pk: safe_target(CancelTarget.for_task, t) for t in tasks}
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            targets = [CancelTarget.for_task(t) for t in tasks]
-            self.run_cancel(request, targets, form.cleaned_data["reason"])
+            not_sent = [_invalid_key_line(t) for t in tasks if targets[t.pk] is None]
+            self.run_cancel(
+                request,
+                [target for target in targets.values() if target is not None],
+                form.cleaned_data["reason"],
+                not_sent + missing,
+            )
             return None
-        rows = [preview_row(str(t), t.status, self._task_url(t)) for t in tasks]
+        blocks = cancel_blocks(tasks)
+        rows = [
+            task_row(
+                t,
+                self._task_url(request, t),
+                blocks,
+                "" if targets[t.pk] else _invalid_key_note(t),
+            )
+            for t in tasks
+        ]
         return self.render_cancel_confirmation(
             request,
             {
@@ -72,6 +99,7 @@ class TaskCancelAdminMixin(CancelAdminBase):
                     "further recall rounds for them."
                 ),
                 "groups": [{"title": _("Recall tasks"), "rows": rows}],
+                "missing": missing,
                 "form": form,
                 "action": "cancel_tasks",
                 "selected": [t.pk for t in tasks],
@@ -90,41 +118,56 @@ class TaskCancelAdminMixin(CancelAdminBase):
         if len(tasks) > limit:
             self.message_user(request, self.too_many_message(queryset.count()), messages.ERROR)
             return None
+        missing = self.not_in_selection(request, [t.pk for t in tasks])
         by_parent: OrderedDict[int, list[RecallTask]] = OrderedDict()
-        without = []
+        without: list[tuple[RecallTask, str, str]] = []  # (task, row note, message line)
         for task in tasks:
             if task.parent_task_id is None:
-                without.append(task)
+                without.append(
+                    (
+                        task,
+                        _("skipped: no parent task id known"),
+                        _("%(task)s has no parent task id; nothing sent.") % {"task": task},
+                    )
+                )
+            elif safe_target(CancelTarget.for_parent, task.parent_task_id) is None:
+                without.append(
+                    (
+                        task,
+                        _("skipped: invalid parent task id %(id)s") % {"id": task.parent_task_id},
+                        _("%(task)s has an invalid parent task id (%(id)s); nothing sent.")
+                        % {"task": task, "id": task.parent_task_id},
+                    )
+                )
             else:
                 by_parent.setdefault(task.parent_task_id, []).append(task)
+        not_sent = [line for _task, _note, line in without] + missing
         if not by_parent:
-            self.message_user(
-                request,
-                _("None of the selected tasks has a parent task id; nothing was sent."),
-                messages.WARNING,
-            )
+            head = ""
+            if without:
+                head = _("None of the selected tasks has a valid parent task id; nothing was sent.")
+            self.message_nothing_sent(request, not_sent, head)
             return None
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
             targets = [CancelTarget.for_parent(pid, ts) for pid, ts in by_parent.items()]
-            self.run_cancel(request, targets, form.cleaned_data["reason"])
+            self.run_cancel(request, targets, form.cleaned_data["reason"], not_sent)
             return None
+        blocks = cancel_blocks(tasks)
         groups = [
             {
                 "title": _("Parent task %(id)s") % {"id": pid},
-                "rows": [preview_row(str(t), t.status, self._task_url(t)) for t in ts],
+                "rows": [task_row(t, self._task_url(request, t), blocks) for t in ts],
             }
             for pid, ts in by_parent.items()
         ]
         if without:
-            note = _("skipped: no parent task id known")
             groups.append(
                 {
-                    "title": _("Without a parent task id (nothing sent)"),
+                    "title": _("Without a valid parent task id (nothing sent)"),
                     "rows": [
-                        {**preview_row(str(t), t.status, self._task_url(t)), "will_send": False}
-                        | {"note": note}
-                        for t in without
+                        task_row(t, self._task_url(request, t), blocks, note)
+                        for t, note, _line in without
                     ],
                 }
             )
@@ -137,6 +180,7 @@ class TaskCancelAdminMixin(CancelAdminBase):
                     "the automatic recall of that parent task."
                 ),
                 "groups": groups,
+                "missing": missing,
                 "form": form,
                 "action": "cancel_tasks_by_parent",
                 "selected": [t.pk for t in tasks],
@@ -156,7 +200,7 @@ class TaskCancelAdminMixin(CancelAdminBase):
         )
         return format_html(
             '<a class="button laaffic-cancel-button" href="{}" title="{}">{}</a>',
-            url,
+            self.with_filters(request, url),
             _("Cancel this node and every later node of the task"),
             _("Cancel from here"),
         )
@@ -171,19 +215,30 @@ class TaskCancelAdminMixin(CancelAdminBase):
         )
 
     def cancel_change_context(self, request: HttpRequest, task: RecallTask) -> dict[str, Any]:
-        """Context for the task page's "Cancel this task" button and its attempts list."""
+        """Context for the task page's "Cancel this task" button (or the note saying why there
+        is none) and its attempts list."""
         context: dict[str, Any] = {
             "laaffic_object_tools_template": self.cancel_template_names("cancel_object_tools.html"),
             "laaffic_after_nodes_template": self.cancel_template_names(
                 "cancel_attempts_for_task.html"
             ),
             "cancel_task_url": "",
+            "cancel_task_note": "",
             "cancel_attempts": None,
         }
-        if task.is_pending and self.has_cancel_permission(request):
-            context["cancel_task_url"] = reverse(
-                f"{self.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
-            )
+        if self.has_cancel_permission(request):
+            if task.is_pending:
+                url = reverse(
+                    f"{self.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
+                )
+                context["cancel_task_url"] = self.with_filters(request, url)
+            elif task.nodes.filter(status=Status.PENDING).exists():
+                context["cancel_task_note"] = _(
+                    "Whole-task cancel only while Pending; use “Cancel from here” on a "
+                    "pending round."
+                )
+            else:
+                context["cancel_task_note"] = _("Whole-task cancel only while Pending.")
         if request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
             attempts = CancelAttempt.objects.filter(task_key_id=task.key_id).select_related("node")
             context["cancel_attempts"] = list(attempts[:ATTEMPTS_ON_TASK_PAGE])
@@ -203,8 +258,9 @@ class TaskCancelAdminMixin(CancelAdminBase):
             response.context_data["cancel_base_template"] = (
                 select_template(base) if isinstance(base, list | tuple) else base
             )
-            response.context_data["cancel_by_parent_url"] = reverse(
-                f"{self.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent"
+            response.context_data["cancel_by_parent_url"] = self.with_filters(
+                request,
+                reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent"),
             )
             response.template_name = self.cancel_template_names("cancel_change_list.html")
         return response
@@ -232,16 +288,27 @@ class TaskCancelAdminMixin(CancelAdminBase):
         ]
         return urls + super().get_urls()
 
-    def _task_url(self, task: RecallTask) -> str:
-        return reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
+    def _task_url(self, request: HttpRequest, task: RecallTask) -> str:
+        """The task's page, keeping the change list's filters of this request."""
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
+        return self.with_filters(request, url)
+
+    def _changelist_url(self, request: HttpRequest) -> str:
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
+        return self.with_filters(request, url)
 
     def _task_for_cancel(self, request: HttpRequest, object_id: str):
-        """The task, or a redirect when it does not exist or is not visible to this user."""
-        if not self.has_cancel_permission(request):
-            raise PermissionDenied
+        """(task, None), or (None, a redirect) when the user may not cancel (with a message
+        naming the permission) or the task does not exist or is not visible to them."""
+        if not self.has_view_permission(request):
+            return None, self.refuse_without_permission(
+                request, reverse(f"{self.admin_site.name}:index")
+            )
         task = self.get_object(request, unquote(object_id))
         if task is None or not self.has_view_permission(request, task):
             return None, self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_cancel_permission(request):
+            return None, self.refuse_without_permission(request, self._task_url(request, task))
         return task, None
 
     def cancel_task_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
@@ -249,10 +316,16 @@ class TaskCancelAdminMixin(CancelAdminBase):
         task, redirect = self._task_for_cancel(request, object_id)
         if redirect:
             return redirect
+        target = safe_target(CancelTarget.for_task, task)
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            self.run_cancel(request, [CancelTarget.for_task(task)], form.cleaned_data["reason"])
-            return HttpResponseRedirect(self._task_url(task))
+            if target is None:
+                self.run_cancel(request, [], "", [_invalid_key_line(task)])
+            else:
+                self.run_cancel(request, [target], form.cleaned_data["reason"])
+            return HttpResponseRedirect(self._task_url(request, task))
+        note = "" if target else _invalid_key_note(task)
+        row = task_row(task, "", cancel_blocks([task]), note)
         return self.render_cancel_confirmation(
             request,
             {
@@ -262,11 +335,9 @@ class TaskCancelAdminMixin(CancelAdminBase):
                     "Are you sure you want to cancel this recall task? LAAFFIC will make no "
                     "further recall rounds for it."
                 ),
-                "groups": [
-                    {"title": _("Recall task"), "rows": [preview_row(str(task), task.status)]}
-                ],
+                "groups": [{"title": _("Recall task"), "rows": [row]}],
                 "form": form,
-                "back_url": self._task_url(task),
+                "back_url": self._task_url(request, task),
             },
         )
 
@@ -282,20 +353,27 @@ class TaskCancelAdminMixin(CancelAdminBase):
             self.message_user(
                 request, _("That node is no longer in this task's node list."), messages.WARNING
             )
-            return HttpResponseRedirect(self._task_url(task))
+            return HttpResponseRedirect(self._task_url(request, task))
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            self.run_cancel(request, [CancelTarget.for_node(node)], form.cleaned_data["reason"])
-            return HttpResponseRedirect(self._task_url(task))
+            target = safe_target(CancelTarget.for_node, node)
+            if target is None:
+                line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
+                self.run_cancel(request, [], "", [line])
+            else:
+                self.run_cancel(request, [target], form.cleaned_data["reason"])
+            return HttpResponseRedirect(self._task_url(request, task))
         return self.render_cancel_confirmation(
-            request, node_confirmation_context(node, form, self._task_url(task), obj=task)
+            request, node_confirmation_context(node, form, self._task_url(request, task), obj=task)
         )
 
     def cancel_by_parent_view(self, request: HttpRequest) -> HttpResponse:
         """Type a parent task id (maybe not mirrored yet), see what LAAFFIC has, confirm."""
-        if not (self.has_cancel_permission(request) and self.has_view_permission(request)):
-            raise PermissionDenied
-        changelist = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
+        changelist = self._changelist_url(request)
+        if not self.has_view_permission(request):
+            return self.refuse_without_permission(request, reverse(f"{self.admin_site.name}:index"))
+        if not self.has_cancel_permission(request):
+            return self.refuse_without_permission(request, changelist)
         if request.method == "POST" and request.POST.get("post"):
             confirm = ParentCancelForm(request.POST)
             if confirm.is_valid():
@@ -321,13 +399,13 @@ class TaskCancelAdminMixin(CancelAdminBase):
             "form": form,
             "error": error,
             "back_url": changelist,
+            "preserved_filters": self.get_preserved_filters(request),
         }
         return TemplateResponse(
             request, self.cancel_template_names("cancel_by_parent.html"), context
         )
 
     def _confirm_parent(self, request: HttpRequest, parent_task_id: int) -> TemplateResponse:
-        changelist = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
         lookup = cancel_service.look_up_parent(parent_task_id)
         if lookup.error or not lookup.tasks:
             error = lookup.error or _(
@@ -335,8 +413,9 @@ class TaskCancelAdminMixin(CancelAdminBase):
                 "%(days)s days; nothing can be cancelled."
             ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
             form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
-            return self._parent_form_page(request, form, changelist, error=error)
-        rows = [preview_row(str(t), t.status, self._task_url(t)) for t in lookup.tasks]
+            return self._parent_form_page(request, form, self._changelist_url(request), error=error)
+        blocks = cancel_blocks(lookup.tasks)
+        rows = [task_row(t, self._task_url(request, t), blocks) for t in lookup.tasks]
         return self.render_cancel_confirmation(
             request,
             {
@@ -368,7 +447,11 @@ class NodeCancelAdminMixin(CancelAdminBase):
     def cancel_from_node(self, request: HttpRequest, queryset) -> HttpResponse | None:
         """Type 3 on exactly one selected node (``{"type": 3, "id": node.key_id}``)."""
         nodes = list(queryset.select_related("task")[:2])
-        if len(nodes) != 1:
+        missing = self.not_in_selection(request, [n.pk for n in nodes])
+        if len(nodes) != 1 or missing:
+            if len(nodes) + len(missing) == 1:
+                self.message_nothing_sent(request, missing)
+                return None
             self.message_user(
                 request,
                 _(
@@ -381,7 +464,12 @@ class NodeCancelAdminMixin(CancelAdminBase):
         [node] = nodes
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            self.run_cancel(request, [CancelTarget.for_node(node)], form.cleaned_data["reason"])
+            target = safe_target(CancelTarget.for_node, node)
+            if target is None:
+                line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
+                self.run_cancel(request, [], "", [line])
+            else:
+                self.run_cancel(request, [target], form.cleaned_data["reason"])
             return None
         context = node_confirmation_context(node, form, request.get_full_path())
         context.update({"action": "cancel_from_node", "selected": [node.pk]})

@@ -1,19 +1,23 @@
 """What the two cancel admin mixins share: the permission, the confirmation page, the run.
 
-See ``admin/cancel.py`` for the actions, buttons and extra views built on it.
+See ``admin/cancel.py`` for the actions, buttons and extra views built on it, and
+``admin/cancel_preview.py`` for the rows of the confirmation pages.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from functools import update_wrapper
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.contrib.admin import helpers
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
@@ -22,23 +26,30 @@ from django.utils.translation import gettext as _
 from .. import cancel as cancel_service
 from ..audit import Submission, status_label
 from ..cancel import BatchTooLarge, CancelReport, CancelTarget
+from ..cancel_results import MAX_ID
 from ..conf import app_settings
 from ..forms import CancelReasonForm
-from ..models import Outcome, RecallNode, RecallTask, Status
+from ..models import Outcome, RecallNode, RecallTask
+from .cancel_preview import cancel_blocks, node_rows, preview_row, status_css, tally
+
+__all__ = [
+    "ATTEMPTS_ON_TASK_PAGE",
+    "CANCEL_CSS",
+    "CANCEL_PERMISSION",
+    "VIEW_ATTEMPTS_PERMISSION",
+    "CancelAdminBase",
+    "node_confirmation_context",
+    "preview_row",
+    "status_css",
+]
 
 logger = logging.getLogger("laaffic_recall")
 
 CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
 VIEW_ATTEMPTS_PERMISSION = "laaffic_recall.view_cancelattempt"
 ATTEMPTS_ON_TASK_PAGE = 20
+CANCEL_CSS = "laaffic_recall/cancel.css"
 
-STATUS_CSS = {
-    Status.PENDING: "pending",
-    Status.IN_PROGRESS: "in-progress",
-    Status.COMPLETED: "completed",
-    Status.CANCELLED: "cancelled",
-    Status.EXCEPTION: "exception",
-}
 INTEGER_PK_TYPES = {
     "AutoField",
     "BigAutoField",
@@ -50,23 +61,30 @@ LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": mes
 
 
 def _is_db_int(value: str) -> bool:
-    return value.isascii() and value.isdigit() and int(value) <= 2**63 - 1
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
-def status_css(value: int | None) -> str:
-    return STATUS_CSS.get(value, "unknown")
+def posted_action(request: HttpRequest) -> str:
+    """The action name a changelist POST asks for, chosen as Django's ``response_action``
+    does (the ``action`` select of the form whose button was pressed)."""
+    names = request.POST.getlist("action")
+    if not names:
+        return ""
+    try:
+        index = int(request.POST.get("index", 0))
+    except ValueError:
+        index = 0
+    try:
+        return names[index]
+    except IndexError:
+        return names[-1]
 
 
-def preview_row(label: str, status: int | None, url: str = "", note: str = "") -> dict:
-    """One line of a confirmation page: what it is, its mirrored status, what will happen."""
-    return {
-        "label": label,
-        "url": url,
-        "status": status_label(status),
-        "status_css": status_css(status),
-        "will_send": status == Status.PENDING,
-        "note": note,
-    }
+def permission_message() -> str:
+    return _(
+        "You need the “%(permission)s” permission to cancel recall tasks or nodes; nothing "
+        "was sent."
+    ) % {"permission": _("Can cancel recall tasks")}
 
 
 class CancelAdminBase:
@@ -74,10 +92,22 @@ class CancelAdminBase:
 
     # Like ModelAdmin.delete_selected_confirmation_template: None means the lookup chain.
     cancel_confirmation_template: str | None = None
+    # The action names of the mixin (set by each mixin); used to refuse them politely.
+    cancel_actions: list[str] = []
+
+    @property
+    def media(self) -> forms.Media:
+        """The admin's media plus the cancel pages' and buttons' stylesheet."""
+        return super().media + forms.Media(css={"all": [CANCEL_CSS]})
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""
         return request.user.has_perm(CANCEL_PERMISSION)
+
+    def refuse_without_permission(self, request: HttpRequest, url: str) -> HttpResponseRedirect:
+        """Back to ``url`` with an error naming the permission; nothing is sent."""
+        self.message_user(request, permission_message(), messages.ERROR)
+        return HttpResponseRedirect(url)
 
     def cancel_template_names(self, name: str) -> list[str]:
         """``admin/<app>/<model>/<name>``, then ``admin/<app>/<name>``, then ``admin/<name>``."""
@@ -88,15 +118,28 @@ class CancelAdminBase:
             f"admin/{name}",
         ]
 
+    def with_filters(self, request: HttpRequest, url: str) -> str:
+        """``url`` with the change list's filters of this request kept (``_changelist_filters``
+        on a change or cancel page, the list's own query on the change list)."""
+        context = {
+            "opts": self.model._meta,
+            "preserved_filters": self.get_preserved_filters(request),
+        }
+        return add_preserved_filters(context, url)
+
     def render_cancel_confirmation(self, request: HttpRequest, context: dict) -> TemplateResponse:
         opts = self.model._meta
         request.current_app = self.admin_site.name
+        will, total = tally(context)
         context = {
             **self.admin_site.each_context(request),
             "opts": opts,
             "media": self.media,
             "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
             "max_batch": int(app_settings.MAX_CANCEL_BATCH),
+            "preserved_filters": self.get_preserved_filters(request),
+            "will_cancel_count": will,
+            "row_count": total,
             **context,
         }
         return TemplateResponse(
@@ -106,10 +149,25 @@ class CancelAdminBase:
             context,
         )
 
-    def run_cancel(self, request: HttpRequest, targets: list[CancelTarget], reason: str) -> None:
-        """Call the service once for a confirmed submission and report it in one message."""
+    # ---- the run and its summary
+
+    def run_cancel(
+        self,
+        request: HttpRequest,
+        targets: list[CancelTarget],
+        reason: str,
+        not_sent: Sequence[str] = (),
+    ) -> None:
+        """Call the service once for a confirmed submission and report it in one message.
+
+        ``not_sent`` are lines about selected rows the admin left out (no longer in the
+        list, an id that cannot be sent); they are named in the same message.
+        """
         if not self.has_cancel_permission(request):  # defence in depth: views check first
             raise PermissionDenied
+        if not targets:
+            self.message_nothing_sent(request, not_sent)
+            return
         submission = Submission.from_request(request, reason)
         try:
             report = cancel_service.cancel(targets, submission)
@@ -127,7 +185,7 @@ class CancelAdminBase:
                 messages.ERROR,
             )
             return
-        self.message_cancel_report(request, report)
+        self.message_cancel_report(request, report, not_sent)
 
     def too_many_message(self, count: int) -> str:
         return _(
@@ -135,30 +193,45 @@ class CancelAdminBase:
             "sent: narrow the selection (e.g. filter by status Pending) and try again."
         ) % {"count": count, "limit": int(app_settings.MAX_CANCEL_BATCH)}
 
-    def message_cancel_report(self, request: HttpRequest, report: CancelReport) -> None:
-        """ONE message naming each target and what happened, at the level that fits."""
-        parts = [
-            (Outcome.SUCCEEDED, _("%(count)d cancelled")),
-            (Outcome.SKIPPED, _("%(count)d skipped")),
-            (Outcome.REFUSED, _("%(count)d refused")),
-            (Outcome.FAILED, _("%(count)d failed")),
-            (Outcome.UNKNOWN, _("%(count)d unknown")),
-        ]
-        counts = ", ".join(
-            text % {"count": report.count(outcome)}
-            for outcome, text in parts
-            if report.count(outcome)
+    def message_nothing_sent(
+        self, request: HttpRequest, not_sent: Sequence[str], head: str = ""
+    ) -> None:
+        """Nothing was left to send: say why for each row, with no audit link (no record)."""
+        lines = format_html_join(
+            "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in not_sent)
         )
-        head = _("Cancel %(ref)s: %(counts)s.") % {
+        head = head or (_("Nothing sent.") if not_sent else _("Nothing sent: nothing selected."))
+        self.message_user(request, format_html("{}{}", head, lines), messages.WARNING)
+
+    def message_cancel_report(
+        self, request: HttpRequest, report: CancelReport, not_sent: Sequence[str] = ()
+    ) -> None:
+        """ONE message: "2 of 3 cancelled, 1 skipped (ref 603e6259).", a link to these
+        attempts in the audit log, then a line per target, at the level that fits."""
+        done = report.count(Outcome.SUCCEEDED)
+        total = len(report.results) + len(not_sent)
+        parts = [
+            (_("%(count)d skipped"), report.count(Outcome.SKIPPED) + len(not_sent)),
+            (_("%(count)d refused"), report.count(Outcome.REFUSED)),
+            (_("%(count)d failed"), report.count(Outcome.FAILED)),
+            (_("%(count)d unknown"), report.count(Outcome.UNKNOWN)),
+            (_("%(count)d in flight"), report.count(Outcome.PENDING)),
+        ]
+        head = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
+        others = [text % {"count": count} for text, count in parts if count]
+        if others:
+            head = ", ".join([head, *others])
+        head = _("%(summary)s (ref %(ref)s).") % {
+            "summary": head,
             "ref": str(report.correlation_id)[:8],
-            "counts": counts or _("nothing to do"),
         }
         # <div>, not a nested <li>: the admin styles every li of the message list as a
         # message of its own, with its own icon.
-        lines = ((r.describe(),) for r in report.results)
+        lines = [(r.describe(),) for r in report.results] + [(line,) for line in not_sent]
         items = format_html_join("", '<div class="laaffic-cancel-result">{}</div>', lines)
         link = ""
-        if request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        recorded = any(r.attempt_id is not None for r in report.results)
+        if recorded and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
             url = reverse(f"{self.admin_site.name}:laaffic_recall_cancelattempt_changelist")
             link = format_html(
                 ' <a href="{}?correlation_id={}">{}</a>',
@@ -166,7 +239,41 @@ class CancelAdminBase:
                 report.correlation_id,
                 _("See the audit log."),
             )
-        self.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[report.level])
+        level = report.level
+        if not_sent and level == "success":
+            level = "warning"
+        self.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
+
+    # ---- the selection
+
+    def not_in_selection(self, request: HttpRequest, acted: Sequence[Any]) -> list[str]:
+        """Lines naming the rows posted in ``_selected_action`` that the action did not get
+        (e.g. a task that dropped out of a filtered list since the page was shown)."""
+        if request.POST.get("select_across") == "1":
+            return []
+        acted_ids = {str(pk) for pk in acted}
+        posted = [v for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if v]
+        missing = [v for v in dict.fromkeys(posted) if v not in acted_ids]
+        if not missing:
+            return []
+        if self._integer_pk():
+            missing = [v for v in missing if _is_db_int(v)]
+        found = {str(obj.pk): obj for obj in self.get_queryset(request).filter(pk__in=missing)}
+        lines = []
+        for value in missing:
+            obj = found.get(value)
+            if obj is None:
+                lines.append(
+                    _("A selected row (id %(id)s) no longer exists; nothing sent.") % {"id": value}
+                )
+            else:
+                lines.append(
+                    _("%(object)s is no longer in this list (now %(status)s); nothing sent.")
+                    % {"object": obj, "status": status_label(getattr(obj, "status", None))}
+                )
+        return lines
+
+    # ---- refusals before Django's own handling
 
     def response_action(self, request: HttpRequest, queryset):
         """Refuse malformed ``_selected_action`` ids with a message (Django would raise a 500
@@ -180,6 +287,18 @@ class CancelAdminBase:
             )
             return None
         return super().response_action(request, queryset)
+
+    def changelist_view(self, request, extra_context=None):
+        """A cancel action posted by someone without the permission (a forged or stale form)
+        gets a message naming the permission, rather than Django's "No action selected."."""
+        if (
+            request.method == "POST"
+            and posted_action(request) in self.cancel_actions
+            and self.has_view_permission(request)
+            and not self.has_cancel_permission(request)
+        ):
+            return self.refuse_without_permission(request, request.get_full_path())
+        return super().changelist_view(request, extra_context)
 
     def _integer_pk(self) -> bool:
         return self.model._meta.pk.get_internal_type() in INTEGER_PK_TYPES
@@ -212,25 +331,11 @@ def node_confirmation_context(
     node: RecallNode, form: CancelReasonForm, back_url: str, obj: RecallTask | None = None
 ) -> dict[str, Any]:
     """The chosen node and every later node of its task, with what will happen to each."""
-    later = list(node.task.nodes.filter(position__gte=node.position).order_by("position"))
-    rows = []
-    for each in later:
-        row = preview_row(
-            _("round %(round)d: node #%(key)s") % {"round": each.position + 1, "key": each.key_id},
-            each.status,
-        )
-        row["chosen"] = each.pk == node.pk
-        row["group_task_id"] = each.group_task_id
-        rows.append(row)
+    rows = node_rows(node, cancel_blocks([node.task]))
     intro = _(
         "Are you sure you want to cancel %(node)s and every later node of task %(task)s? "
         "LAAFFIC will not run these recall rounds."
     ) % {"node": node, "task": node.task}
-    if not node.is_pending:
-        intro += " " + _(
-            "The local copy shows this node %(status)s: unless LAAFFIC still reports it "
-            "Pending, nothing will be sent."
-        ) % {"status": status_label(node.status)}
     return {
         "title": _("Cancel from a node onward"),
         "object": obj,
