@@ -1,11 +1,12 @@
 """The cancel audit trail: open, finish and reconcile ``CancelAttempt`` rows.
 
-An attempt that may send a request is inserted ``pending`` in its own committed
-transaction before the request leaves, so a crash, a killed worker or a lost connection
-still leaves a trace. The partial unique constraint on in-flight rows makes a second
-attempt for the same target fail in the database, whichever process it runs in.
-Attempts left open (unknown, or pending past ``STALE_ATTEMPT_SECONDS``) are settled from
-the real state by the next sync of their task (``on_task_synced``).
+An attempt that may send a request is inserted ``pending`` in its own committed (durable)
+transaction before its fresh read and its request, so a crash, a killed worker or a lost
+connection still leaves a trace, and a second attempt on the same task is refused
+whatever its cancel type (``cancel_guard``; partial unique constraints back this in the
+database, whichever process it runs in). Attempts left open (unknown, or pending past
+``STALE_ATTEMPT_SECONDS``) are settled from the real state by the next sync or refresh of
+their task (``on_task_synced``).
 """
 
 from __future__ import annotations
@@ -13,16 +14,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from .cancel_guard import CancelBlocked, blocking_attempt, concerned_task_keys, concerning
+from .cancel_guard import parent_ids as _parent_ids
 from .conf import app_settings
 from .models import (
     OPEN_OUTCOMES,
@@ -38,6 +41,8 @@ from .signals import cancel_attempted
 
 logger = logging.getLogger("laaffic_recall")
 
+# The error_detail of local refusals recorded before 0006; newer ones name the attempt
+# that blocked them (CancelBlocker.record_detail()).
 IN_PROGRESS_DETAIL = "already in progress"
 
 
@@ -96,12 +101,8 @@ def _ip(value: Any) -> str | None:
     return None
 
 
-class AlreadyInFlight(Exception):
-    """Another attempt for the same target is pending; nothing may be sent."""
-
-    def __init__(self, existing: CancelAttempt):
-        self.existing = existing
-        super().__init__(f"cancel {existing.cancel_type} {existing.target_id} already in flight")
+# The old name: raised for an attempt in flight, and now also for one in doubt.
+AlreadyInFlight = CancelBlocked
 
 
 def _base_fields(
@@ -111,7 +112,10 @@ def _base_fields(
     task: RecallTask | None,
     node: RecallNode | None,
     started_at: datetime,
+    task_key_id: int | None = None,
 ) -> dict[str, Any]:
+    if task_key_id is None and task is not None:
+        task_key_id = task.key_id
     return {
         "correlation_id": submission.correlation_id,
         "user": submission.user,
@@ -121,7 +125,7 @@ def _base_fields(
         "cancel_type": cancel_type,
         "target_id": target_id,
         "task": task,
-        "task_key_id": task.key_id if task is not None else None,
+        "task_key_id": task_key_id,
         "node": node,
         "started_at": started_at,
     }
@@ -136,39 +140,71 @@ def open_attempt(
     node: RecallNode | None,
     started_at: datetime,
     request_body: dict,
+    task_key_id: int | None = None,
+    task_keys: Iterable[int] = (),
 ) -> CancelAttempt:
-    """Commit a pending row for a cancel about to be sent, or raise ``AlreadyInFlight``.
+    """Commit a pending row for a cancel about to be checked and sent, or raise
+    ``CancelBlocked`` (alias ``AlreadyInFlight``) when another attempt on one of its tasks
+    is in flight or in doubt.
 
-    Pending rows of the same target left behind by a dead worker are first turned into
-    unknown, so they do not block forever.
+    ``task_key_id`` is the task the row is recorded on (default: ``task``'s key);
+    ``task_keys`` are every task the cancel concerns (a parent's several tasks). Pending
+    rows left behind by a dead worker are first turned into unknown (in doubt). Durable:
+    raises ``RuntimeError`` inside an outer ``atomic()`` (the row must really be committed).
     """
-    expire_stale(cancel_type, target_id)
-    attempt = CancelAttempt(
-        **_base_fields(submission, cancel_type, target_id, task, node, started_at),
-        outcome=Outcome.PENDING,
-        request_body=request_body,
-    )
-    try:
-        with transaction.atomic():
-            if task is not None:
-                # Lock order: task row, then the attempt; see settle_doubt().
-                _lock(RecallTask.objects.filter(pk=task.pk))
-            attempt.save(force_insert=True)
-            if task is not None:
-                RecallTask.objects.filter(pk=task.pk).update(cancel_in_doubt=True)
-    except IntegrityError:
-        existing = CancelAttempt.objects.filter(
-            cancel_type=cancel_type, target_id=target_id, outcome=Outcome.PENDING
-        ).first()
-        if existing is None:
-            raise
-        raise AlreadyInFlight(existing) from None
-    return attempt
+    fields = _base_fields(submission, cancel_type, target_id, task, node, started_at, task_key_id)
+    own = fields["task_key_id"]
+    keys = sorted({*task_keys, *([own] if own is not None else [])})
+    expire_stale(cancel_type, target_id, keys)
+    for last_try in (False, True):
+        attempt = CancelAttempt(**fields, outcome=Outcome.PENDING, request_body=request_body)
+        try:
+            with transaction.atomic(durable=True):
+                # Lock order: task rows by key, then the attempt; see settle_doubt(). Under
+                # the locks this statement sees every row committed by an earlier opener.
+                _lock(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
+                existing = blocking_attempt(cancel_type, target_id, keys)
+                if existing is not None:
+                    raise CancelBlocked(existing)
+                attempt.save(force_insert=True)
+                mark_in_doubt(keys)
+            return attempt
+        except CancelBlocked as exc:
+            _blocked(exc)
+        except IntegrityError:
+            # A concurrent opener of an unmirrored task got there first (no row to lock).
+            existing = blocking_attempt(cancel_type, target_id, keys)
+            if existing is not None:
+                _blocked(CancelBlocked(existing))
+            if last_try:
+                raise
+    raise AssertionError("unreachable")
 
 
-def expire_stale(cancel_type: int, target_id: int) -> None:
-    """Turn this target's pending rows older than STALE_ATTEMPT_SECONDS into unknown."""
-    for row in CancelAttempt.objects.stale().filter(cancel_type=cancel_type, target_id=target_id):
+def _blocked(exc: CancelBlocked) -> NoReturn:
+    if exc.in_doubt:
+        # Make sure a refresh of the task settles it (a row from before the flag existed).
+        mark_in_doubt(concerned_task_keys(exc.existing))
+    raise exc from None
+
+
+def mark_in_doubt(task_key_ids: Iterable[int]) -> None:
+    """Flag tasks whose cancel is in flight or unknown, so their next sync reconciles it."""
+    keys = list(task_key_ids)
+    if keys:
+        RecallTask.objects.filter(key_id__in=keys, cancel_in_doubt=False).update(
+            cancel_in_doubt=True
+        )
+
+
+def expire_stale(cancel_type: int, target_id: int, task_keys: Iterable[int] = ()) -> None:
+    """Turn pending rows older than STALE_ATTEMPT_SECONDS of this target or its tasks into
+    unknown: their worker most likely died, and the next refresh of the task settles them."""
+    keys = list(task_keys)
+    condition = Q(cancel_type=cancel_type, target_id=target_id)
+    if keys:
+        condition |= concerning(keys, _parent_ids(keys))
+    for row in CancelAttempt.objects.stale().filter(condition):
         row.outcome = Outcome.UNKNOWN
         row.error_detail = _join(
             row.error_detail,
@@ -182,6 +218,7 @@ def expire_stale(cancel_type: int, target_id: int) -> None:
             row.save()
         except AppendOnlyError:  # finished meanwhile by its own worker
             continue
+        mark_in_doubt(concerned_task_keys(row))
 
 
 def record_unsent(
@@ -194,12 +231,13 @@ def record_unsent(
     started_at: datetime,
     task: RecallTask | None = None,
     node: RecallNode | None = None,
+    task_key_id: int | None = None,
 ) -> CancelAttempt:
     """Append a finished row for an attempt that sent nothing (skipped, refused here, failed)."""
     now = timezone.now()
     with transaction.atomic():
         return CancelAttempt.objects.create(
-            **_base_fields(submission, cancel_type, target_id, task, node, started_at),
+            **_base_fields(submission, cancel_type, target_id, task, node, started_at, task_key_id),
             outcome=outcome,
             error_detail=error_detail,
             finished_at=now,
@@ -208,12 +246,17 @@ def record_unsent(
 
 
 def finish(attempt: CancelAttempt, **fields: Any) -> None:
-    """Write the outcome of a sent attempt on its own (pending) row."""
+    """Write the outcome of an attempt on its own (pending) row.
+
+    Only the given fields and the times are written, so a user, task or node deleted
+    meanwhile (their link set to NULL) is not written back.
+    """
     for name, value in fields.items():
         setattr(attempt, name, value)
     attempt.finished_at = timezone.now()
     attempt.duration = attempt.finished_at - attempt.started_at
-    attempt.save()
+    names = {attempt._meta.get_field(name).attname for name in fields}
+    attempt.save(update_fields=sorted(names | {"finished_at", "duration"}))
 
 
 def announce(attempt: CancelAttempt) -> None:
@@ -228,21 +271,34 @@ def announce(attempt: CancelAttempt) -> None:
             )
 
 
-def settle_doubt(task_key_id: int | None) -> None:
-    """Clear ``RecallTask.cancel_in_doubt`` once no attempt of the task is open any more."""
-    if task_key_id is None:
+def settle_doubt(task_key_ids: int | Iterable[int] | None) -> None:
+    """Clear ``RecallTask.cancel_in_doubt`` of these tasks once no open attempt concerns them."""
+    if task_key_ids is None:
+        return
+    keys = sorted({task_key_ids} if isinstance(task_key_ids, int) else set(task_key_ids))
+    if not keys:
         return
     with transaction.atomic():
-        # Lock the task row first, as open_attempt() does, so a pending row committed by a
+        # Lock the task rows first, as open_attempt() does, so a pending row committed by a
         # concurrent opener is seen by the statement below.
-        if not _lock(RecallTask.objects.filter(key_id=task_key_id, cancel_in_doubt=True)):
+        locked = _lock(
+            RecallTask.objects.filter(key_id__in=keys, cancel_in_doubt=True).order_by("key_id")
+        )
+        if not locked:
             return
         still_open = CancelAttempt.objects.filter(
-            task_key_id=OuterRef("key_id"), outcome__in=list(OPEN_OUTCOMES)
+            Q(task_key_id=OuterRef("key_id"))
+            | Q(cancel_type=CancelType.PARENT, target_id=OuterRef("parent_task_id")),
+            outcome__in=list(OPEN_OUTCOMES),
         )
-        RecallTask.objects.filter(key_id=task_key_id).exclude(Exists(still_open)).update(
+        RecallTask.objects.filter(pk__in=locked).exclude(Exists(still_open)).update(
             cancel_in_doubt=False
         )
+
+
+def settle_attempt_doubt(attempt: CancelAttempt) -> None:
+    """``settle_doubt`` for every task a finished attempt concerned."""
+    settle_doubt(concerned_task_keys(attempt))
 
 
 def status_label(value: int | None) -> str:
@@ -265,8 +321,9 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
     if not rows:
         # Nothing to settle; clear a flag left behind only if no attempt is open at all
         # (one in flight right now, e.g. the cancel re-reading this very task, keeps it).
+        parents = [task.parent_task_id] if task.parent_task_id is not None else []
         open_rows = CancelAttempt.objects.filter(
-            task_key_id=task.key_id, outcome__in=list(OPEN_OUTCOMES)
+            concerning([task.key_id], parents), outcome__in=list(OPEN_OUTCOMES)
         )
         if not open_rows.exists():
             settle_doubt(task.key_id)
@@ -303,7 +360,7 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
         except AppendOnlyError:
             continue
         resolved.append(row)
-    settle_doubt(task.key_id)
+    settle_doubt({task.key_id}.union(*(concerned_task_keys(r) for r in resolved)))
     for row in resolved:
         announce(row)
     return resolved

@@ -1,48 +1,59 @@
 """Cancel LAAFFIC auto-recall tasks for a person, audited, and never sent twice by accident.
 
 ``cancel(targets, submission)`` is the one entry point (the admin calls it). Per target:
-a fresh ``queryDetail`` (a parent task id typed by hand is first found with
-``queryPage``) -> skipped if not Pending -> a pending ``CancelAttempt`` committed -> one
-``cancel`` call, never retried -> the outcome on the same row -> a re-read that updates the
-mirror (or, if it fails after a success, marks the mirror Cancelled and ``unconfirmed``)
--> ``cancel_attempted``. Targets of one call run ``CANCEL_WORKERS`` at a time.
+its task(s) from the mirror (a parent task id typed by hand is first found with
+``queryPage``) -> a pending ``CancelAttempt`` committed, or a local refusal if another
+cancel of the task is in flight or in doubt -> a fresh ``queryDetail`` -> the row finished
+as skipped if not Pending, else one ``cancel`` call, never retried -> the outcome on the
+same row -> a re-read that updates the mirror (or, if it fails after a success, marks the
+mirror Cancelled and ``unconfirmed``) -> ``cancel_attempted``. Targets of one call run
+``CANCEL_WORKERS`` at a time. Committing the row before the fresh read is what makes a
+read answered before another agent's whole cancel harmless: that agent is refused.
 """
 
 from __future__ import annotations
 
 import logging
 import queue
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.db import DatabaseError, connections, transaction
+from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit, preflight, sync
-from .audit import Submission, status_label
-from .cancel_results import AttemptResult, BatchTooLarge, CancelReport, CancelTarget, ParentLookup
+from . import audit, cancel_call, cancel_guard, preflight
+from .audit import Submission
+from .cancel_results import (
+    AttemptResult,
+    BatchTooLarge,
+    CancelBlocker,
+    CancelReport,
+    CancelTarget,
+    ParentLookup,
+)
 from .client import (
-    ApiError,
     ConfigurationError,
     LaafficClient,
     LaafficError,
-    OutcomeUnknownError,
-    TransportError,
 )
 from .conf import app_settings, get_client
-from .models import CancelType, Outcome, RecallNode, RecallTask, Status
-from .preflight import Preflight
+from .models import CancelAttempt, CancelType, Outcome, RecallTask, fits_code
+from .preflight import Preflight, Scope
 
 __all__ = [
     "AttemptResult",
     "BatchTooLarge",
+    "CancelBlocker",
+    "CancelInTransactionError",
     "CancelReport",
     "CancelTarget",
     "ParentLookup",
     "Submission",
     "cancel",
+    "cancel_blockers",
     "look_up_parent",
 ]
 
@@ -52,11 +63,23 @@ logger = logging.getLogger("laaffic_recall")
 # --------------------------------------------------------------------------- entry points
 
 
+class CancelInTransactionError(TransactionManagementError):
+    """``cancel()`` was called inside a transaction; nothing was read, written or sent."""
+
+
 def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelReport:
     """Cancel each target once, with bounded concurrency; never raises for a target's failure.
 
-    Raises ``BatchTooLarge`` (before anything is done) past ``MAX_CANCEL_BATCH`` targets.
+    Must not run inside a transaction (``atomic()``, a view under ``ATOMIC_REQUESTS`` not
+    marked ``non_atomic_requests``, a task runner's transaction): each audit row has to be
+    committed before its request leaves, and inside the caller's transaction it would only
+    be a savepoint, lost with a rollback and invisible to other workers. So it raises
+    ``CancelInTransactionError`` there, before anything is done. (A test case's own
+    transaction, e.g. pytest-django's ``django_db``, is allowed, as for Django's
+    ``atomic(durable=True)``, which it relies on.) Raises ``BatchTooLarge`` (before
+    anything is done) past ``MAX_CANCEL_BATCH`` targets.
     """
+    _refuse_outer_transaction()
     unique = list({t.key: t for t in targets}.values())
     limit = int(app_settings.MAX_CANCEL_BATCH)
     if len(unique) > limit:
@@ -69,14 +92,37 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
     workers = max(1, min(int(app_settings.CANCEL_WORKERS), len(unique)))
     db = transaction.get_connection()
     if workers == 1 or db.in_atomic_block or db.vendor == "sqlite":
-        # Run here, one by one: inside the caller's transaction (ATOMIC_REQUESTS, a test)
-        # worker threads could not see its uncommitted rows and might wait on its locks;
-        # SQLite takes one writer at a time anyway.
+        # Run here, one by one: inside a test case's transaction worker threads could not
+        # see its uncommitted rows and might wait on its locks; SQLite takes one writer at
+        # a time anyway.
         with get_client() as client:
             results = [_guarded(t, submission, client) for t in unique]
     else:
         results = _run_threaded(unique, submission, workers)
     return CancelReport(submission.correlation_id, tuple(results))
+
+
+def cancel_blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
+    """The tasks (by key) a cancel would be refused for now, and why: another cancel in
+    flight, or one whose outcome is unknown (refresh the task first). For confirmation
+    pages; ``CancelBlocker.describe()`` says it for an agent."""
+    return cancel_guard.blockers(tasks)
+
+
+def _refuse_outer_transaction() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        return
+    try:
+        # Django's own test for "not nested in a caller's atomic block" (it lets a test
+        # case's transaction through); costs a savepoint only when in one.
+        with transaction.atomic(durable=True):
+            pass
+    except RuntimeError:
+        raise CancelInTransactionError(
+            "The cancel service must not run inside a database transaction: its audit row "
+            "has to be committed before the request to LAAFFIC leaves. Call it outside "
+            "atomic() (a view under ATOMIC_REQUESTS must be marked non_atomic_requests)."
+        ) from None
 
 
 def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) -> ParentLookup:
@@ -178,7 +224,7 @@ def _cancel_one(
 ) -> AttemptResult:
     started = timezone.now()
 
-    def unsent(outcome: str, row_detail: str, fresh: Preflight | None = None, **extra):
+    def unsent(outcome: str, row_detail: str, scope: Scope | None = None, **extra):
         row = audit.record_unsent(
             submission,
             cancel_type=target.cancel_type,
@@ -186,53 +232,104 @@ def _cancel_one(
             outcome=outcome,
             error_detail=row_detail,
             started_at=started,
-            task=fresh.task if fresh else None,
-            node=fresh.node if fresh else None,
+            task=scope.task if scope else None,
+            node=scope.node if scope else None,
+            task_key_id=scope.task_key_id if scope else None,
         )
         audit.announce(row)
         extra.setdefault("detail", row_detail)
         return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
 
-    # 1. The state right now, never the mirror's.
+    # 1. Which task(s) it concerns: the mirror, or queryPage for a parent id typed by hand.
     try:
-        fresh = preflight.check(target, client)
+        scope = preflight.resolve(target, client)
     except LaafficError as exc:
-        detail = _("it could not be re-read from LAAFFIC first, so nothing was sent: %(error)s")
+        detail = _("it could not be looked up at LAAFFIC, so nothing was sent: %(error)s")
         return unsent(Outcome.FAILED, detail % {"error": exc}, hint=getattr(exc, "hint", ""))
-    if not fresh.send:
-        return unsent(Outcome.SKIPPED, fresh.reason, fresh)
+    if scope.skip:
+        return unsent(Outcome.SKIPPED, scope.skip, scope)
 
-    # 2. The audit row, committed before the request leaves; one in flight per target.
-    body = {"type": int(target.cancel_type), "id": target.target_id}
+    # 2. The audit row, committed before the fresh read and the request; one per task.
     try:
         attempt = audit.open_attempt(
             submission,
             cancel_type=target.cancel_type,
             target_id=target.target_id,
-            task=fresh.task,
-            node=fresh.node,
+            task=scope.task,
+            node=scope.node,
+            task_key_id=scope.task_key_id,
+            task_keys=scope.task_keys,
             started_at=started,
-            request_body=body,
+            request_body={"type": int(target.cancel_type), "id": target.target_id},
         )
-    except audit.AlreadyInFlight as exc:
-        other = exc.existing
-        detail = _("It was started by %(user)s at %(when)s.") % {
-            "user": other.username or _("someone"),
-            "when": timezone.localtime(other.started_at).strftime("%Y-%m-%d %H:%M:%S"),
-        }
+    except cancel_guard.CancelBlocked as exc:
+        blocker = exc.blocker
         return unsent(
-            Outcome.REFUSED, audit.IN_PROGRESS_DETAIL, fresh, detail=detail, in_flight=True
+            Outcome.REFUSED,
+            blocker.record_detail(),
+            scope,
+            detail=blocker.describe(),
+            in_flight=not blocker.in_doubt,
+            in_doubt=blocker.in_doubt,
+            blocker=blocker,
         )
     progress.attempt_id = attempt.pk
 
-    # 3. The call, exactly once.
-    fields, hint, code_name = _send(client, target, progress)
+    # 3. The state right now, never the mirror's.
+    try:
+        fresh = preflight.check(target, scope, client)
+    except Exception as exc:
+        if isinstance(exc, LaafficError):
+            error = str(exc)
+        else:  # e.g. the mirror could not store what was read
+            logger.exception("Fresh read of %s %s failed", target.cancel_type, target.target_id)
+            error = _("unexpected %(error)s") % {"error": type(exc).__name__}
+        detail = _("it could not be re-read from LAAFFIC first, so nothing was sent: %(error)s")
+        fields = {
+            "outcome": Outcome.FAILED,
+            "error_detail": detail % {"error": error},
+            "request_body": None,  # nothing was sent
+        }
+        return _close(attempt, target, fields, hint=getattr(exc, "hint", ""))
+    if not fresh.send:
+        fields = {"outcome": Outcome.SKIPPED, "error_detail": fresh.reason, "request_body": None}
+        return _close(attempt, target, _on_fresh(fields, fresh, target))
 
-    # 4. What LAAFFIC now says: settles an unclear answer, and updates the mirror.
+    # 4. The call, exactly once.
+    progress.sent = True
+    fields, hint, code_name = cancel_call.send(client, target)
+
+    # 5. What LAAFFIC now says: settles an unclear answer, and updates the mirror.
     if fields["outcome"] in (Outcome.SUCCEEDED, Outcome.UNKNOWN, Outcome.REFUSED):
-        _after_call(fields, fresh, target, client)
+        cancel_call.after_call(fields, fresh, target, client)
+    return _close(
+        attempt,
+        target,
+        _on_fresh(fields, fresh, target),
+        hint=hint,
+        code_name=code_name,
+        covered_nodes=fresh.covered_nodes,
+    )
 
-    # 5. The outcome on the same row, then the signal.
+
+def _on_fresh(fields: dict, fresh: Preflight, target: CancelTarget) -> dict:
+    """Record the attempt on the task and node the fresh read found: a parent's Pending
+    task may differ from the one the mirror suggested; a node LAAFFIC no longer lists was
+    removed from the mirror."""
+    if fresh.task is not None:
+        fields.update(task=fresh.task, task_key_id=fresh.task.key_id)
+    if target.cancel_type == CancelType.NODE:
+        fields["node"] = fresh.node
+    return fields
+
+
+def _close(attempt: CancelAttempt, target: CancelTarget, fields: dict, **extra) -> AttemptResult:
+    """The outcome on the attempt's own row, the doubt on its tasks settled, the signal."""
+    code = fields.get("response_code")
+    if not fits_code(code):
+        fields["response_code"] = None
+        note = _("LAAFFIC answered code %(code)s.") % {"code": code}
+        fields["error_detail"] = " ".join(filter(None, [note, fields.get("error_detail", "")]))
     recorded = True
     try:
         audit.finish(attempt, **fields)
@@ -249,7 +346,7 @@ def _cancel_one(
     if recorded:
         if fields["outcome"] != Outcome.UNKNOWN:
             try:
-                audit.settle_doubt(attempt.task_key_id)
+                audit.settle_attempt_doubt(attempt)
             except DatabaseError:
                 logger.exception("Could not clear cancel_in_doubt of task %s", attempt.task_key_id)
         audit.announce(attempt)
@@ -258,133 +355,11 @@ def _cancel_one(
         fields["outcome"],
         attempt_id=attempt.pk,
         http_status=fields.get("http_status"),
-        response_code=fields.get("response_code"),
+        response_code=code,
         response_message=fields.get("response_message", ""),
-        code_name=code_name,
-        hint=hint,
         detail=fields.get("error_detail", ""),
         confirmed_by_reread=fields.get("confirmed_by_reread", False),
         mirror_confirmed=fields.get("mirror_confirmed"),
         recorded=recorded,
+        **extra,
     )
-
-
-def _send(client: LaafficClient, target: CancelTarget, progress: _Progress):
-    """One cancel call, classified: (row fields, hint for the agent, code name)."""
-    progress.sent = True
-    try:
-        answer = client.cancel(int(target.cancel_type), target.target_id)
-    except ApiError as exc:
-        detail = f"{exc.code_name}. {exc.hint}" if exc.hint else exc.code_name
-        fields = {
-            "outcome": Outcome.REFUSED,
-            "http_status": exc.http_status,
-            "response_code": exc.code,
-            "response_message": exc.message,
-            "error_detail": detail,
-        }
-        return fields, exc.hint, exc.code_name
-    except OutcomeUnknownError as exc:
-        return _transport_fields(Outcome.UNKNOWN, exc), "", ""
-    except TransportError as exc:
-        return _transport_fields(Outcome.FAILED, exc), "", ""
-    except Exception as exc:
-        logger.exception("Unexpected error while sending cancel %s", target.key)
-        detail = _("unexpected %(error)s while sending; the request may have reached LAAFFIC")
-        return (
-            {"outcome": Outcome.UNKNOWN, "error_detail": detail % {"error": type(exc).__name__}},
-            "",
-            "",
-        )
-    fields = {
-        "outcome": Outcome.SUCCEEDED,
-        "http_status": answer.http_status,
-        "response_code": answer.code,
-        "response_message": answer.message,
-    }
-    return fields, "", ""
-
-
-def _transport_fields(outcome: str, exc: TransportError) -> dict:
-    detail = str(exc)
-    if exc.body_excerpt and exc.body_excerpt not in detail:
-        detail += f" {exc.body_excerpt}"
-    return {"outcome": outcome, "http_status": exc.http_status, "error_detail": detail}
-
-
-def _after_call(
-    fields: dict, fresh: Preflight, target: CancelTarget, client: LaafficClient
-) -> None:
-    """Re-read the task(s); settle an unknown answer; mark the mirror if the re-read fails."""
-    state, error = _reread(fresh, target, client)
-    notes = [fields.get("error_detail", "")]
-    if fields["outcome"] == Outcome.UNKNOWN:
-        if state == Status.CANCELLED:
-            fields["outcome"] = Outcome.SUCCEEDED
-            fields["confirmed_by_reread"] = True
-            notes.append(_("A re-read right after shows it Cancelled."))
-        elif state is None and error:
-            notes.append(_("The re-read right after failed too: %(error)s") % {"error": error})
-        elif state is None:
-            notes.append(_("A re-read right after no longer lists it."))
-        else:
-            notes.append(
-                _("A re-read right after shows it %(status)s.") % {"status": status_label(state)}
-            )
-    if fields["outcome"] != Outcome.SUCCEEDED:
-        fields["mirror_confirmed"] = not error
-    elif state == Status.CANCELLED and not error:
-        fields["mirror_confirmed"] = True
-    else:
-        fields["mirror_confirmed"] = False
-        _mark_cancelled(fresh, target)
-        if error:
-            notes.append(_("The re-read after the cancel failed: %(error)s") % {"error": error})
-        else:
-            notes.append(
-                _("A re-read right after still shows it %(status)s.")
-                % {"status": status_label(state)}
-            )
-    fields["error_detail"] = " ".join(n for n in notes if n).strip()
-
-
-def _reread(
-    fresh: Preflight, target: CancelTarget, client: LaafficClient
-) -> tuple[int | None, str]:
-    """(the target's status at LAAFFIC now, or None; an error text if the re-read failed)."""
-    try:
-        details = [client.query_detail(key) for key in fresh.task_keys]
-    except LaafficError as exc:
-        return None, str(exc)
-    if not details:
-        return None, ""
-    main = details[0]
-    if target.cancel_type == CancelType.NODE:
-        state = next((n.status for n in main.nodes if n.key_id == target.target_id), None)
-    else:
-        state = main.status
-    try:
-        for detail in details:
-            sync.store_detail(detail)
-    except DatabaseError:
-        logger.exception("Could not store the re-read of task(s) %s", fresh.task_keys)
-        return state, _("the mirror could not be updated (database error)")
-    return state, ""
-
-
-def _mark_cancelled(fresh: Preflight, target: CancelTarget) -> None:
-    """Mark the mirror as LAAFFIC should now be, flagged ``unconfirmed`` until the next sync."""
-    try:
-        with transaction.atomic():
-            if target.cancel_type == CancelType.NODE and fresh.node is not None:
-                RecallNode.objects.filter(
-                    task__key_id=fresh.node.task.key_id,
-                    position__gte=fresh.node.position,
-                    status=Status.PENDING,
-                ).update(status=Status.CANCELLED, unconfirmed=True)
-            elif target.cancel_type != CancelType.NODE:
-                RecallTask.objects.filter(key_id__in=fresh.task_keys).update(
-                    status=Status.CANCELLED, unconfirmed=True
-                )
-    except DatabaseError:
-        logger.exception("Could not mark the mirror of %s %s", target.cancel_type, target.target_id)

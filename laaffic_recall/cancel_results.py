@@ -7,14 +7,32 @@ each result in plain words for a support agent.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import CancelType, Outcome, RecallNode, RecallTask
+from .models import MAX_ID, CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
-MAX_ID = 2**63 - 1
+__all__ = [
+    "MAX_ID",
+    "AttemptResult",
+    "BatchTooLarge",
+    "CancelBlocker",
+    "CancelReport",
+    "CancelTarget",
+    "ParentLookup",
+    "is_valid_id",
+]
+
+
+def is_valid_id(value: Any) -> bool:
+    """Whether ``value`` is an id LAAFFIC can have: a positive 64-bit integer (no bool)."""
+    return not isinstance(value, bool) and isinstance(value, int) and 0 < value <= MAX_ID
+
 
 # --------------------------------------------------------------------------- inputs
 
@@ -36,10 +54,21 @@ class CancelTarget:
         if self.cancel_type not in CancelType.values:
             raise ValueError(f"cancel type must be 1, 2 or 3, not {self.cancel_type!r}")
         target = self.target_id
-        if isinstance(target, bool) or not isinstance(target, int) or not 0 < target <= MAX_ID:
+        if not is_valid_id(target):
             raise ValueError(f"cancel id must be a positive 64-bit integer, not {target!r}")
         if not self.label:
             object.__setattr__(self, "label", default_label(self.cancel_type, target))
+
+    @classmethod
+    def safe(
+        cls, cancel_type: Any, target_id: Any, label: str = "", task_keys: Sequence[int] = ()
+    ) -> CancelTarget | None:
+        """The target, or None when the type or id cannot be sent (e.g. a mirrored parent
+        task id of 0, a negative key): for callers that show a message instead of failing."""
+        if cancel_type not in CancelType.values or not is_valid_id(target_id):
+            return None
+        keys = tuple(sorted({k for k in task_keys if is_valid_id(k)}))
+        return cls(cancel_type, target_id, label, keys)
 
     @classmethod
     def for_task(cls, task: RecallTask) -> CancelTarget:
@@ -67,6 +96,80 @@ def default_label(cancel_type: int, target_id: int) -> str:
     return _("task #%(id)s") % {"id": target_id}
 
 
+# --------------------------------------------------------------------------- blockers
+
+
+@dataclass(frozen=True)
+class CancelBlocker:
+    """An attempt that keeps a task from being cancelled now: one in flight, or one whose
+    outcome is unknown (in doubt) until a refresh of its task settles it."""
+
+    attempt_id: int
+    correlation_id: uuid.UUID
+    task_key_id: int | None
+    username: str
+    started_at: datetime
+    in_doubt: bool
+
+    @classmethod
+    def of(cls, attempt: CancelAttempt) -> CancelBlocker:
+        return cls(
+            attempt_id=attempt.pk,
+            correlation_id=attempt.correlation_id,
+            task_key_id=attempt.task_key_id,
+            username=attempt.username,
+            started_at=attempt.started_at,
+            in_doubt=attempt.effective_outcome != Outcome.PENDING,
+        )
+
+    @property
+    def submission(self) -> str:
+        """The short submission reference the admin shows (first 8 characters)."""
+        return str(self.correlation_id)[:8]
+
+    def record_detail(self) -> str:
+        """What the refused attempt's audit row says (``error_detail``)."""
+        values = {"id": self.attempt_id, "ref": self.submission, "task": self.task_key_id}
+        if self.in_doubt:
+            return (
+                _(
+                    "Not sent: the outcome of an earlier cancel of this task is unknown "
+                    '(attempt #%(id)s, submission %(ref)s). Use "Refresh from LAAFFIC" on '
+                    "task #%(task)s first: the refresh settles it."
+                )
+                % values
+            )
+        return (
+            _(
+                "Not sent: another cancel of this task is in flight (attempt #%(id)s, "
+                "submission %(ref)s)."
+            )
+            % values
+        )
+
+    def describe(self) -> str:
+        """For an agent: on the confirmation page and in the summary of a refused attempt."""
+        values = {
+            "id": self.attempt_id,
+            "user": self.username or _("someone"),
+            "when": timezone.localtime(self.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "task": self.task_key_id,
+        }
+        if self.in_doubt:
+            return (
+                _(
+                    "The outcome of an earlier cancel of this task (attempt #%(id)s by "
+                    '%(user)s at %(when)s) is unknown: use "Refresh from LAAFFIC" on task '
+                    "#%(task)s first; the refresh settles it."
+                )
+                % values
+            )
+        return (
+            _("A cancel of this task by %(user)s is in flight since %(when)s (attempt #%(id)s).")
+            % values
+        )
+
+
 # --------------------------------------------------------------------------- results
 
 
@@ -83,7 +186,13 @@ class AttemptResult:
     code_name: str = ""
     hint: str = ""
     detail: str = ""
+    # Refused here, nothing sent: another cancel of the task is in flight, or in doubt.
     in_flight: bool = False
+    in_doubt: bool = False
+    blocker: CancelBlocker | None = None
+    # A node cancel: (round, node key) of the chosen node and the later Pending nodes it
+    # stopped, as LAAFFIC listed them just before the call.
+    covered_nodes: tuple[tuple[int, int], ...] = ()
     confirmed_by_reread: bool = False
     mirror_confirmed: bool | None = None
     # False when the final write of the audit row failed: the pending row stays and the
@@ -102,22 +211,18 @@ class AttemptResult:
     def describe(self) -> str:
         label = self.target.label
         if self.outcome == Outcome.SUCCEEDED:
-            text = _("%(label)s: cancelled.") % {"label": label}
-            if self.confirmed_by_reread:
-                text += " " + _("(The answer was unclear; a re-read shows it Cancelled.)")
-            if self.mirror_confirmed is False:
-                text += " " + _(
-                    "The task could not be re-read, so it is shown Cancelled (unconfirmed) "
-                    "until the next sync."
-                )
+            text = self._succeeded(label)
         elif self.outcome == Outcome.SKIPPED:
             text = _("%(label)s: skipped, nothing sent: %(detail)s") % {
                 "label": label,
                 "detail": self.detail,
             }
+        elif self.in_doubt:
+            text = _("%(label)s: not sent. %(detail)s") % {"label": label, "detail": self.detail}
         elif self.in_flight:
             text = _(
-                "%(label)s: not sent: another cancel of it is already in progress. %(detail)s"
+                "%(label)s: not sent: another cancel of this task is already in progress. "
+                "%(detail)s"
             ) % {"label": label, "detail": self.detail}
         elif self.outcome == Outcome.REFUSED:
             text = _("%(label)s: refused by LAAFFIC with code %(code)s (%(name)s)") % {
@@ -141,7 +246,8 @@ class AttemptResult:
         else:
             text = _(
                 "%(label)s: outcome unknown, the request may have reached LAAFFIC (%(detail)s). "
-                "It was not resent; the next sync settles it. Check the task before trying again."
+                'It was not resent; the next sync settles it, or "Refresh from LAAFFIC" on '
+                "the task does now. Check the task before trying again."
             ) % {"label": label, "detail": self.detail}
         if not self.recorded:
             text += " " + _(
@@ -149,6 +255,42 @@ class AttemptResult:
                 "sync of the task settles it."
             )
         return text
+
+    def _succeeded(self, label: str) -> str:
+        if self.covered_nodes:
+            text = _("%(label)s: %(rounds)s.") % {
+                "label": label,
+                "rounds": rounds_cancelled(self.covered_nodes),
+            }
+        else:
+            text = _("%(label)s: cancelled.") % {"label": label}
+        if self.confirmed_by_reread:
+            text += " " + _("(The answer was unclear; a re-read shows it Cancelled.)")
+        if self.mirror_confirmed is False:
+            text += " " + _(
+                "The task could not be re-read, so it is shown Cancelled (unconfirmed) "
+                "until the next sync."
+            )
+        return text
+
+
+def rounds_cancelled(covered: Sequence[tuple[int, int]]) -> str:
+    """E.g. "rounds 2-4 cancelled (nodes #314049-#314051)" or "round 3 cancelled (node #7)"."""
+    rounds = [r for r, _key in covered]
+    keys = [k for _round, k in covered]
+    if len(covered) == 1:
+        return _("round %(round)s cancelled (node #%(key)s)") % {"round": rounds[0], "key": keys[0]}
+    return _("rounds %(rounds)s cancelled (nodes %(keys)s)") % {
+        "rounds": _span(rounds, ""),
+        "keys": _span(keys, "#"),
+    }
+
+
+def _span(values: list[int], prefix: str) -> str:
+    """``2-4`` for consecutive values, else ``2, 4, 5``."""
+    if values == list(range(values[0], values[0] + len(values))):
+        return f"{prefix}{values[0]}-{prefix}{values[-1]}"
+    return ", ".join(f"{prefix}{v}" for v in values)
 
 
 @dataclass(frozen=True)

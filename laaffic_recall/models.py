@@ -12,6 +12,14 @@ from django.utils.translation import gettext_lazy as _
 
 from .conf import app_settings
 
+# The largest id LAAFFIC may use (its ids are 64-bit; BigIntegerField holds up to this).
+MAX_ID = 2**63 - 1
+MIN_BIGINT = -(2**63)
+# Vendor texts and error details are cut to this many characters before they are stored,
+# so a huge message cannot break the write that finishes an audit row.
+TEXT_MAX = 2000
+CLIPPED_FIELDS = ("response_message", "error_detail", "reason")
+
 
 class Status(models.IntegerChoices):
     """Status of a recall task or node, as LAAFFIC reports it."""
@@ -45,8 +53,8 @@ class Outcome(models.TextChoices):
     ``failed`` means the cancel did not take effect: either nothing reached LAAFFIC
     (refused connection, DNS, connect timeout, TLS, a 4xx/429 answer), or an attempt
     whose outcome was unknown was later reconciled and LAAFFIC still showed the target
-    not Cancelled. ``refused`` with no response code is a local refusal (another cancel
-    of the same target was in flight).
+    not Cancelled. ``refused`` with no request body is a local refusal: nothing was sent
+    because another cancel of the same task was in flight or in doubt.
     """
 
     PENDING = "pending", _("Pending (in flight)")
@@ -148,18 +156,43 @@ class AppendOnlyError(Exception):
     """Raised on any attempt to alter or remove a finished audit record through the ORM."""
 
 
+# The links Django's deletion collector nulls (on_delete=SET_NULL) through the base manager.
+SET_NULL_LINKS = frozenset({"user", "task", "node"})
+
+
 class CancelAttemptQuerySet(models.QuerySet):
     """Refuses bulk changes; a single open row is resolved through ``CancelAttempt.save()``.
 
-    Django's deletion collector nulls ``user``/``task``/``node`` through the model's plain
-    ``_base_manager``, so ``SET_NULL`` keeps working when those rows are deleted.
+    Inserting is allowed (``create``, ``bulk_create`` without conflict handling): the log
+    only grows. ``update()``, ``delete()``, ``bulk_update()`` and upserts are refused.
     """
 
+    # Only the base manager's queryset lets the deletion collector null the links.
+    allows_set_null = False
+
     def update(self, **kwargs):
+        if self.allows_set_null and _only_nulls_links(kwargs):
+            return super().update(**kwargs)
         raise AppendOnlyError("Cancel attempts are append-only: bulk update() is refused.")
 
     def delete(self):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
+
+    def _raw_delete(self, using):
+        raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("Cancel attempts are append-only: bulk_update() is refused.")
+
+    def bulk_create(self, objs, *args, **kwargs):
+        if kwargs.get("update_conflicts") or (len(args) > 2 and args[2]):
+            raise AppendOnlyError(
+                "Cancel attempts are append-only: bulk_create(update_conflicts=True) is refused."
+            )
+        objs = list(objs)
+        for obj in objs:
+            obj.clip_texts()
+        return super().bulk_create(objs, *args, **kwargs)
 
     def stale(self):
         """Pending rows older than STALE_ATTEMPT_SECONDS: their worker most likely died."""
@@ -179,6 +212,19 @@ class CancelAttemptQuerySet(models.QuerySet):
         if outcome == Outcome.PENDING:
             return self.filter(outcome=Outcome.PENDING, started_at__gte=stale_cutoff())
         return self.filter(outcome=outcome)
+
+
+class CancelAttemptBaseQuerySet(CancelAttemptQuerySet):
+    """The base manager's queryset: as strict, except that it lets Django's deletion
+    collector set ``user``, ``task`` or ``node`` to NULL when that row is deleted."""
+
+    allows_set_null = True
+
+
+def _only_nulls_links(values: dict) -> bool:
+    return (
+        bool(values) and set(values) <= SET_NULL_LINKS and all(v is None for v in values.values())
+    )
 
 
 def stale_cutoff():
@@ -227,7 +273,9 @@ class CancelAttempt(models.Model):
     )
     request_body = models.JSONField(_("request body"), null=True, blank=True)
     http_status = models.SmallIntegerField(_("HTTP status"), null=True, blank=True)
-    response_code = models.IntegerField(_("response code"), null=True, blank=True, db_index=True)
+    # 64-bit: an unknown vendor code may be any integer; one beyond 64 bits is kept in
+    # error_detail instead (see fits_code()).
+    response_code = models.BigIntegerField(_("response code"), null=True, blank=True, db_index=True)
     response_message = models.TextField(_("response message"), blank=True)
     outcome = models.CharField(
         _("outcome"), max_length=16, choices=Outcome, default=Outcome.PENDING, db_index=True
@@ -251,18 +299,29 @@ class CancelAttempt(models.Model):
     )
 
     objects = CancelAttemptQuerySet.as_manager()
+    # Django uses the base manager for internal work (refresh_from_db, save's UPDATE, the
+    # deletion collector's SET_NULL); its queryset refuses delete() and any other update.
+    base_objects = models.Manager.from_queryset(CancelAttemptBaseQuerySet)()
 
     class Meta:
         verbose_name = _("cancel attempt")
         verbose_name_plural = _("cancel attempts")
         ordering = ["-started_at", "-id"]
+        default_manager_name = "objects"
+        base_manager_name = "base_objects"
         constraints = [
-            # At most one attempt in flight per target: enforced by the database, so it
-            # holds across web workers (a second concurrent insert fails).
+            # At most one attempt in flight per target, and per task whatever the cancel
+            # type: enforced by the database, so it holds across web workers (a second
+            # concurrent insert fails).
             models.UniqueConstraint(
                 fields=["cancel_type", "target_id"],
                 condition=models.Q(outcome="pending"),
                 name="laaffic_one_inflight_cancel_per_target",
+            ),
+            models.UniqueConstraint(
+                fields=["task_key_id"],
+                condition=models.Q(outcome="pending"),
+                name="laaffic_one_inflight_cancel_per_task",
             ),
         ]
         indexes = [
@@ -278,6 +337,7 @@ class CancelAttempt(models.Model):
         The stored outcome is read under a row lock, so two processes finishing the same
         row cannot both write: the second finds it finished and is refused.
         """
+        self.clip_texts()
         if self.pk is None or kwargs.get("force_insert"):
             super().save(*args, **kwargs)
             return
@@ -300,6 +360,13 @@ class CancelAttempt(models.Model):
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
 
+    def clip_texts(self) -> None:
+        """Cut vendor messages, error details and the reason to ``TEXT_MAX`` characters."""
+        for name in CLIPPED_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str) and len(value) > TEXT_MAX:
+                setattr(self, name, value[:TEXT_MAX])
+
     @property
     def is_stale(self) -> bool:
         return self.outcome == Outcome.PENDING and self.started_at < stale_cutoff()
@@ -314,5 +381,14 @@ class CancelAttempt(models.Model):
 
     @property
     def is_local_refusal(self) -> bool:
-        """Refused here, not by LAAFFIC: another cancel of the same target was in flight."""
-        return self.outcome == Outcome.REFUSED and self.response_code is None
+        """Refused here, nothing sent: another cancel of the task was in flight or in doubt.
+
+        A refusal by LAAFFIC always carries the request body it answered (its code may be
+        missing when it did not fit the column).
+        """
+        return self.outcome == Outcome.REFUSED and self.request_body is None
+
+
+def fits_code(code: int | None) -> bool:
+    """Whether a vendor code fits ``CancelAttempt.response_code`` (a signed 64-bit column)."""
+    return code is None or MIN_BIGINT <= code <= MAX_ID

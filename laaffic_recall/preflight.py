@@ -1,17 +1,17 @@
-"""Before a cancel is sent: read the target's state from LAAFFIC now, never trust the mirror.
+"""Before a cancel is sent: which task(s) it concerns, then their state at LAAFFIC now.
 
-Each check stores what it read in the mirror (``sync.store_detail``), so the agent's
-list is fresh afterwards too. A parent task id typed by hand is first found with
-``queryPage``'s exact parent-id search and mirrored.
+``resolve`` finds the task(s) of a target without reading their state (the mirror; a
+parent task id typed by hand is found with ``queryPage``'s exact parent-id search and
+mirrored), so that the attempt's pending row can be committed on them first. ``check``
+then reads the state now, never the mirror's, and stores what it read
+(``sync.store_detail``), so the agent's list is fresh afterwards too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -20,11 +20,27 @@ from .audit import status_label
 from .cancel_results import CancelTarget
 from .client import LaafficClient, TaskRecord
 from .conf import app_settings
+from .mirror import store_records
 from .models import CancelType, RecallNode, RecallTask, Status
 
 LOOKUP_PAGE_SIZE = 100
 LOOKUP_MAX_PAGES = 10
-TASK_NAME_MAX = RecallTask._meta.get_field("task_name").max_length
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a target concerns, from the mirror (or a parent lookup); no state read yet.
+
+    ``task_key_id`` is the task the attempt is recorded on; ``task_keys`` every task the
+    cancel may stop (several for a parent with several recall tasks). ``skip`` is set,
+    with the reason, when there is nothing to send at all.
+    """
+
+    task_key_id: int | None = None
+    task_keys: tuple[int, ...] = ()
+    task: RecallTask | None = None
+    node: RecallNode | None = None
+    skip: str = ""
 
 
 @dataclass(frozen=True)
@@ -37,9 +53,35 @@ class Preflight:
     node: RecallNode | None = None
     # Tasks to re-read after the call; the first is the one the attempt concerns.
     task_keys: tuple[int, ...] = ()
+    # A node cancel: (round, node key) of the chosen node and the later Pending nodes.
+    covered_nodes: tuple[tuple[int, int], ...] = ()
 
 
-def check(target: CancelTarget, client: LaafficClient) -> Preflight:
+def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
+    """The task(s) of a target (raises the client's errors of a parent lookup)."""
+    if target.cancel_type == CancelType.TASK:
+        task = RecallTask.objects.filter(key_id=target.target_id).first()
+        return Scope(target.target_id, (target.target_id,), task=task)
+    if target.cancel_type == CancelType.NODE:
+        node = RecallNode.objects.select_related("task").filter(key_id=target.target_id).first()
+        if node is None:
+            return Scope(skip=_("the node is not in the local mirror; sync its task first."))
+        return Scope(node.task.key_id, (node.task.key_id,), task=node.task, node=node)
+    keys = target.task_keys or tuple(t.key_id for t in find_parent_tasks(target.target_id, client))
+    if not keys:
+        reason = _(
+            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
+            "%(days)s days."
+        ) % {"id": target.target_id, "days": app_settings.PARENT_LOOKUP_DAYS}
+        return Scope(skip=reason)
+    tasks = list(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
+    # Recorded on a task the mirror shows Pending if there is one; check() may correct it.
+    main = next((t for t in tasks if t.is_pending), tasks[0] if tasks else None)
+    main_key = main.key_id if main is not None else min(keys)
+    return Scope(main_key, tuple(sorted(keys)), task=main)
+
+
+def check(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
     """Read the target now (raises the client's errors: then nothing may be sent)."""
     if target.cancel_type == CancelType.TASK:
         task, _changes = sync.store_detail(client.query_detail(target.target_id))
@@ -47,43 +89,40 @@ def check(target: CancelTarget, client: LaafficClient) -> Preflight:
             return Preflight(False, _not_pending(_("the task"), task.status), task=task)
         return Preflight(True, task=task, task_keys=(task.key_id,))
     if target.cancel_type == CancelType.PARENT:
-        return _check_parent(target, client)
-    return _check_node(target, client)
+        return _check_parent(scope, client)
+    return _check_node(target, scope, client)
 
 
-def _check_parent(target: CancelTarget, client: LaafficClient) -> Preflight:
-    keys = target.task_keys or tuple(t.key_id for t in find_parent_tasks(target.target_id, client))
-    if not keys:
-        reason = _(
-            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
-            "%(days)s days."
-        ) % {"id": target.target_id, "days": app_settings.PARENT_LOOKUP_DAYS}
-        return Preflight(False, reason)
-    tasks = [sync.store_detail(client.query_detail(key))[0] for key in keys]
+def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
+    tasks = [sync.store_detail(client.query_detail(key))[0] for key in scope.task_keys]
     pending = [t for t in tasks if t.status == Status.PENDING]
     if not pending:
         states = ", ".join(f"#{t.key_id} {status_label(t.status)}" for t in tasks)
         reason = _(
             "LAAFFIC reports its recall task(s) %(states)s; only a Pending task can be cancelled."
         ) % {"states": states}
-        return Preflight(False, reason, task=tasks[0])
+        main = next((t for t in tasks if t.key_id == scope.task_key_id), tasks[0])
+        return Preflight(False, reason, task=main)
     return Preflight(True, task=pending[0], task_keys=tuple(t.key_id for t in pending))
 
 
-def _check_node(target: CancelTarget, client: LaafficClient) -> Preflight:
-    node = RecallNode.objects.select_related("task").filter(key_id=target.target_id).first()
-    if node is None:
-        return Preflight(False, _("the node is not in the local mirror; sync its task first."))
-    detail = client.query_detail(node.task.key_id)
+def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
+    detail = client.query_detail(scope.task_key_id)
     task, _changes = sync.store_detail(detail)
-    record = next((n for n in detail.nodes if n.key_id == target.target_id), None)
-    if record is None:
+    index = next((i for i, n in enumerate(detail.nodes) if n.key_id == target.target_id), None)
+    if index is None:
         reason = _("LAAFFIC no longer lists this node in task #%(task)s.") % {"task": task.key_id}
         return Preflight(False, reason, task=task)
+    record = detail.nodes[index]
     node = RecallNode.objects.select_related("task").get(key_id=target.target_id)
     if record.status != Status.PENDING:
         return Preflight(False, _not_pending(_("the node"), record.status), task=task, node=node)
-    return Preflight(True, task=task, node=node, task_keys=(task.key_id,))
+    covered = tuple(
+        (position + 1, each.key_id)
+        for position, each in enumerate(detail.nodes)
+        if position >= index and each.status == Status.PENDING
+    )
+    return Preflight(True, task=task, node=node, task_keys=(task.key_id,), covered_nodes=covered)
 
 
 def _not_pending(what: str, status: int | None) -> str:
@@ -97,9 +136,12 @@ def find_parent_tasks(parent_task_id: int, client: LaafficClient) -> list[Recall
     """queryPage with ``taskName`` = the id (fuzzy name or exact parent id); keep exact ids.
 
     The creation window reaches PARENT_LOOKUP_DAYS back (a Pending recall task is recent)
-    and one day ahead (clock differences); at most LOOKUP_MAX_PAGES pages are read.
+    and one day ahead (clock differences); at most LOOKUP_MAX_PAGES pages are read. The
+    records found are stored by the mirror's list writer, whose "a fresher detail wins"
+    guard keeps a detail stored while the pages were in flight.
     """
-    now = timezone.localtime(timezone.now(), sync.remote_tz()).replace(tzinfo=None)
+    requested_at = timezone.now()
+    now = timezone.localtime(requested_at, sync.remote_tz()).replace(tzinfo=None)
     start = now - timedelta(days=int(app_settings.PARENT_LOOKUP_DAYS))
     end = now + timedelta(days=1)
     found: dict[int, TaskRecord] = {}
@@ -108,32 +150,7 @@ def find_parent_tasks(parent_task_id: int, client: LaafficClient) -> list[Recall
         found.update((r.key_id, r) for r in page.records if r.task_id == parent_task_id)
         if len(page.records) < LOOKUP_PAGE_SIZE or number >= page.pages:
             break
-    return mirror_records(found.values())
-
-
-def mirror_records(records: Iterable[TaskRecord], now: datetime | None = None) -> list[RecallTask]:
-    """Upsert a few ``queryPage`` records (the sync has a batched writer for whole pages)."""
-    now = now or timezone.now()
-    tasks = []
-    with transaction.atomic():
-        for record in records:
-            values = {
-                "parent_task_id": record.task_id,
-                "task_name": record.task_name[:TASK_NAME_MAX],
-                "created_at_remote": sync.to_aware(record.create_time),
-                "recall_type": record.recall_type,
-                "recall_interval": record.recall_interval,
-                "recall_num": record.recall_num,
-                "finish_num": record.finish_num,
-                "raw": record.raw,
-                "synced_at": now,
-            }
-            if record.status is not None:
-                values["status"] = record.status
-            task, _created = RecallTask.objects.update_or_create(
-                key_id=record.key_id,
-                defaults=values,
-                create_defaults={"status": Status.PENDING, **values},
-            )
-            tasks.append(task)
-    return tasks
+    if not found:
+        return []
+    store_records(list(found.values()), requested_at=requested_at)
+    return list(RecallTask.objects.filter(key_id__in=list(found)).order_by("key_id"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ssl
 import uuid
 from datetime import datetime, timedelta
 
@@ -11,12 +12,15 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection
 from django.utils import timezone
 from responses import matchers
+from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from laaffic_recall import cancel as service
 from laaffic_recall import sync
 from laaffic_recall.audit import Submission
 from laaffic_recall.cancel import BatchTooLarge, CancelTarget
-from laaffic_recall.client import sign
+from laaffic_recall.cancel_results import rounds_cancelled
+from laaffic_recall.client import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
 
@@ -32,6 +36,7 @@ from .test_cancel_fakes import (
     add_detail,
     add_detail_failure,
     calls_to,
+    detail_data,
     envelope,
     make_nodes,
     make_task,
@@ -144,6 +149,34 @@ def test_node_cancel_sends_the_node_key_and_mirrors_the_later_nodes(mocked_api, 
     assert attempt.mirror_confirmed is True
 
 
+def test_a_node_cancel_names_every_round_it_stopped(mocked_api, submission):
+    task = make_task(12)
+    nodes = make_nodes(task, COMPLETED, PENDING, PENDING, PENDING, first_key=314048)
+    before = ((314048, COMPLETED), (314049, PENDING), (314050, PENDING), (314051, PENDING))
+    after = ((314048, COMPLETED), (314049, CANCELLED), (314050, CANCELLED), (314051, CANCELLED))
+    add_detail(mocked_api, 12, PENDING, nodes=before)
+    add_cancel(mocked_api, 3, 314049)
+    add_detail(mocked_api, 12, PENDING, nodes=after)
+
+    report = service.cancel([CancelTarget.for_node(nodes[1])], submission)
+
+    [result] = report.results
+    assert result.covered_nodes == ((2, 314049), (3, 314050), (4, 314051))
+    assert "rounds 2-4 cancelled (nodes #314049-#314051)" in result.describe()
+
+
+def test_a_node_cancel_of_the_last_round_names_that_round(mocked_api, submission):
+    task = make_task(12)
+    nodes = make_nodes(task, COMPLETED, PENDING)
+    add_detail(mocked_api, 12, PENDING, nodes=((101, COMPLETED), (102, PENDING)))
+    add_cancel(mocked_api, 3, 102)
+    add_detail(mocked_api, 12, PENDING, nodes=((101, COMPLETED), (102, CANCELLED)))
+
+    report = service.cancel([CancelTarget.for_node(nodes[1])], submission)
+
+    assert "round 2 cancelled (node #102)" in report.results[0].describe()
+
+
 def test_node_no_longer_pending_is_skipped(mocked_api, submission):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
@@ -235,6 +268,44 @@ def test_parent_id_typed_by_hand_is_looked_up_mirrored_checked_then_cancelled(
     assert not RecallTask.objects.filter(key_id=78).exists()  # a fuzzy name match, not ours
     attempt = only_attempt()
     assert (attempt.cancel_type, attempt.target_id, attempt.task) == (2, parent, task)
+
+
+def test_a_parent_lookup_keeps_a_fresher_detail_stored_while_the_page_was_in_flight(
+    mocked_api,
+):
+    parent = 2024051800123
+
+    def page(request):
+        # A cancel's re-read stores task 77 Cancelled while this (older) page travels.
+        sync.store_detail(parse_detail(detail_data(77, CANCELLED)))
+        return 200, {}, requests.compat.json.dumps(page_of((77, parent, "Spring", PENDING)))
+
+    mocked_api.add_callback("POST", api_url("queryPage"), callback=page, match=[signed])
+
+    lookup = service.look_up_parent(parent)
+
+    assert not lookup.error
+    task = RecallTask.objects.get(key_id=77)
+    assert [t.key_id for t in lookup.tasks] == [77]
+    assert task.status == CANCELLED  # the list record, older than the detail, lost
+    assert lookup.tasks[0].status == CANCELLED
+
+
+def test_a_parent_lookup_mirrors_new_tasks_and_updates_known_ones(mocked_api):
+    parent = 2024051800123
+    make_task(77, parent_task_id=parent, task_name="old name")
+    mocked_api.post(
+        api_url("queryPage"),
+        json=page_of((77, parent, "new name", PENDING), (79, parent, "other", IN_PROGRESS)),
+        match=[signed],
+    )
+
+    lookup = service.look_up_parent(parent)
+
+    names = dict(RecallTask.objects.values_list("key_id", "task_name"))
+    assert names == {77: "new name", 79: "other"}
+    assert sorted(t.key_id for t in lookup.tasks) == [77, 79]
+    assert RecallTask.objects.get(key_id=79).status == IN_PROGRESS
 
 
 def test_parent_id_not_found_is_skipped_without_a_call(mocked_api, submission):
@@ -352,14 +423,24 @@ def test_read_timeout_with_a_failing_reread_stays_unknown(mocked_api, submission
     assert task.status == PENDING and not task.unconfirmed  # nothing assumed
 
 
+def tls_error(cause: ssl.SSLError) -> requests.exceptions.SSLError:
+    """What requests raises for a TLS failure: urllib3's errors wrapping the ssl module's."""
+    url = "/voice/recallFlow/cancel"
+    return requests.exceptions.SSLError(MaxRetryError(None, url, Urllib3SSLError(cause)))
+
+
+CERT_FAILED = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
+BAD_RECORD = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
+
+
 @pytest.mark.parametrize(
     "failure",
     [
         requests.ConnectionError(ConnectionRefusedError(111, "Connection refused")),
         requests.ConnectTimeout("connect timed out"),
-        requests.exceptions.SSLError("certificate verify failed"),
+        tls_error(CERT_FAILED),
     ],
-    ids=["refused", "connect-timeout", "tls"],
+    ids=["refused", "connect-timeout", "tls-certificate"],
 )
 def test_not_reaching_laaffic_is_failed_and_not_reread(mocked_api, submission, failure):
     task = make_task(12)
@@ -376,6 +457,21 @@ def test_not_reaching_laaffic_is_failed_and_not_reread(mocked_api, submission, f
     assert "try again" in report.results[0].describe()
     task.refresh_from_db()
     assert task.cancel_in_doubt is False
+
+
+def test_a_tls_error_other_than_the_certificate_check_may_have_been_sent(mocked_api, submission):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12, body=tls_error(BAD_RECORD))
+    add_detail(mocked_api, 12, PENDING)
+
+    report = service.cancel([CancelTarget.for_task(task)], submission)
+
+    attempt = only_attempt()
+    assert attempt.outcome == Outcome.UNKNOWN
+    assert len(calls_to(mocked_api, "cancel")) == 1  # never resent
+    assert len(calls_to(mocked_api, "queryDetail")) == 2  # re-read at once
+    assert "not resent" in report.results[0].describe()
 
 
 def test_http_429_on_cancel_is_failed_not_retried(mocked_api, submission):
@@ -468,24 +564,6 @@ def test_node_success_with_a_failing_reread_marks_it_and_later_pending_nodes(
 # --------------------------------------------------------------------------- audit first
 
 
-def test_the_pending_row_exists_while_the_request_is_in_flight(mocked_api, submission):
-    task = make_task(12)
-    seen = {}
-
-    def answer(request):
-        seen["rows"] = list(CancelAttempt.objects.values_list("outcome", "target_id"))
-        return 200, {}, '{"code": 0, "msg": "success", "data": null}'
-
-    add_detail(mocked_api, 12, PENDING)
-    add_cancel_callback(mocked_api, 1, 12, answer)
-    add_detail(mocked_api, 12, CANCELLED)
-
-    service.cancel([CancelTarget.for_task(task)], submission)
-
-    assert seen["rows"] == [(Outcome.PENDING, 12)]
-    assert only_attempt().outcome == Outcome.SUCCEEDED
-
-
 def test_an_unexpected_exception_from_the_call_still_finishes_the_row(mocked_api, submission):
     task = make_task(12)
 
@@ -534,23 +612,31 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
 
 def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submission):
     task = make_task(12)
-    CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK, target_id=12, outcome=Outcome.PENDING, username="other"
+    other = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=12,
+        task_key_id=12,
+        outcome=Outcome.PENDING,
+        username="other",
     )
-    add_detail(mocked_api, 12, PENDING)
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 
-    assert calls_to(mocked_api, "cancel") == []
+    assert len(mocked_api.calls) == 0  # refused before the fresh read
     refused = CancelAttempt.objects.get(outcome=Outcome.REFUSED)
-    assert refused.response_code is None
-    assert refused.error_detail == "already in progress"
+    assert refused.response_code is None and refused.request_body is None
+    assert refused.is_local_refusal
+    assert refused.error_detail == (
+        f"Not sent: another cancel of this task is in flight (attempt #{other.pk}, "
+        f"submission {str(other.correlation_id)[:8]})."
+    )
+    assert refused.task == task and refused.task_key_id == 12
     [result] = report.results
     assert result.in_flight and "already in progress" in result.describe()
     assert "other" in result.describe()
 
 
-def test_a_stale_in_flight_row_becomes_unknown_and_no_longer_blocks(
+def test_a_stale_in_flight_row_becomes_unknown_and_asks_for_a_refresh(
     mocked_api, submission, settings
 ):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
@@ -562,17 +648,25 @@ def test_a_stale_in_flight_row_becomes_unknown_and_no_longer_blocks(
         outcome=Outcome.PENDING,
         started_at=timezone.now() - timedelta(minutes=5),
     )
-    add_detail(mocked_api, 12, PENDING)
-    add_cancel(mocked_api, 1, 12)
-    add_detail(mocked_api, 12, CANCELLED)
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 
-    assert report.results[0].outcome == Outcome.SUCCEEDED
+    assert len(mocked_api.calls) == 0
+    assert report.results[0].in_doubt
     dead.refresh_from_db()
-    # Turned unknown before the new insert; the re-read after the new cancel then settled it.
-    assert dead.outcome == Outcome.SUCCEEDED and dead.confirmed_by_reread
+    assert dead.outcome == Outcome.UNKNOWN
     assert "worker most likely stopped" in dead.error_detail
+
+    # A refresh settles it from the real state; then the task can be cancelled again.
+    add_detail(mocked_api, 12, PENDING)
+    sync.refresh_task(12)
+    dead.refresh_from_db()
+    assert dead.outcome == Outcome.FAILED and dead.confirmed_by_reread
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12)
+    add_detail(mocked_api, 12, CANCELLED)
+    again = service.cancel([CancelTarget.for_task(task)], submission)
+    assert again.results[0].outcome == Outcome.SUCCEEDED
 
 
 # --------------------------------------------------------------------------- batch, signal
@@ -626,7 +720,11 @@ def test_a_failing_signal_receiver_does_not_break_the_cancel(mocked_api, submiss
         report = service.cancel([CancelTarget.for_task(task)], submission)
     finally:
         cancel_attempted.disconnect(broken)
-    assert report.results[0].outcome == Outcome.SUCCEEDED
+    [result] = report.results
+    assert (result.outcome, result.recorded) == (Outcome.SUCCEEDED, True)
+    attempt = only_attempt()
+    assert attempt.outcome == Outcome.SUCCEEDED and attempt.finished_at is not None
+    assert attempt.response_code == 0 and attempt.mirror_confirmed is True
 
 
 def test_report_levels():
@@ -645,6 +743,23 @@ def test_report_levels():
 def test_targets_validate_their_id(bad):
     with pytest.raises(ValueError):
         CancelTarget(CancelType.TASK, bad)
+
+
+@pytest.mark.parametrize(
+    ("cancel_type", "target_id"),
+    [(CancelType.TASK, 0), (CancelType.PARENT, -5), (CancelType.NODE, 2**63), (4, 12), (1, "12")],
+)
+def test_a_safe_target_is_none_where_the_constructor_would_raise(cancel_type, target_id):
+    assert CancelTarget.safe(cancel_type, target_id) is None
+
+
+def test_a_safe_target_keeps_valid_values_and_drops_bad_task_keys():
+    target = CancelTarget.safe(CancelType.PARENT, 555, task_keys=(13, 0, 12, 13))
+    assert target == CancelTarget(CancelType.PARENT, 555, task_keys=(12, 13))
+
+
+def test_rounds_that_are_not_consecutive_are_listed():
+    assert rounds_cancelled([(2, 7), (4, 9)]) == "rounds 2, 4 cancelled (nodes #7, #9)"
 
 
 @pytest.mark.parametrize("bad_type", [0, 4, -1])

@@ -79,7 +79,6 @@ def held_cancel(mocked_api, cancel_type, target_id):
 def test_two_threads_cancelling_the_same_task_send_exactly_one_request(mocked_api):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)  # first thread's fresh read
-    add_detail(mocked_api, 12, PENDING)  # second thread's fresh read
     add_detail(mocked_api, 12, CANCELLED)  # first thread's re-read after the call
     in_flight, release = held_cancel(mocked_api, 1, 12)
 
@@ -95,15 +94,20 @@ def test_two_threads_cancelling_the_same_task_send_exactly_one_request(mocked_ap
     first_report = first()
 
     assert len(calls_to(mocked_api, "cancel")) == 1
+    assert len(calls_to(mocked_api, "queryDetail")) == 2  # bob's was refused before reading
     assert first_report.results[0].outcome == Outcome.SUCCEEDED
+    assert first_report.results[0].mirror_confirmed is True
     assert second_report.results[0].in_flight
     rows = {a.username: a for a in CancelAttempt.objects.all()}
     assert set(rows) == {"ann", "bob"}
     assert rows["ann"].outcome == Outcome.SUCCEEDED
     assert rows["bob"].outcome == Outcome.REFUSED
     assert rows["bob"].response_code is None
-    assert rows["bob"].error_detail == "already in progress"
+    assert rows["bob"].error_detail.startswith(
+        f"Not sent: another cancel of this task is in flight (attempt #{rows['ann'].pk}, "
+    )
     assert rows["bob"].request_body is None
+    assert rows["bob"].is_local_refusal
 
 
 @pytest.mark.postgres

@@ -86,7 +86,7 @@ def test_sync_showing_the_task_not_cancelled_means_the_cancel_did_not_take_effec
     assert task.cancel_in_doubt is False
 
 
-def test_sync_settles_stale_in_flight_rows_but_leaves_live_ones(mocked_api, settings):
+def test_sync_settles_a_stale_in_flight_row(mocked_api, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12, cancel_in_doubt=True)
     nodes = make_nodes(task, PENDING, PENDING)
@@ -98,19 +98,41 @@ def test_sync_settles_stale_in_flight_rows_but_leaves_live_ones(mocked_api, sett
         outcome=Outcome.PENDING,
         started_at=timezone.now() - timedelta(minutes=10),
     )
-    live = CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK, target_id=12, task=task, task_key_id=12
-    )
 
     add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED), (102, CANCELLED)))
     sync.refresh_task(12)
 
     dead.refresh_from_db()
-    live.refresh_from_db()
     assert dead.outcome == Outcome.SUCCEEDED  # the node shows Cancelled
-    assert live.outcome == Outcome.PENDING  # in flight: not this sync's business
     task.refresh_from_db()
-    assert task.cancel_in_doubt is True  # still one open attempt
+    assert task.cancel_in_doubt is False
+
+
+def test_an_unknown_parent_cancel_keeps_its_other_tasks_in_doubt_until_it_is_settled(
+    mocked_api,
+):
+    a = make_task(12, parent_task_id=555, cancel_in_doubt=True)
+    b = make_task(13, parent_task_id=555, cancel_in_doubt=True)
+    attempt = CancelAttempt.objects.create(
+        cancel_type=CancelType.PARENT,
+        target_id=555,
+        task=a,
+        task_key_id=12,
+        outcome=Outcome.UNKNOWN,
+    )
+
+    add_detail(mocked_api, 13, PENDING)
+    sync.refresh_task(13)  # the other task of the parent: nothing of its own to settle
+    b.refresh_from_db()
+    assert b.cancel_in_doubt is True
+
+    add_detail(mocked_api, 12, CANCELLED)
+    sync.refresh_task(12)  # settles the attempt, and the doubt of both tasks
+    attempt.refresh_from_db()
+    assert attempt.outcome == Outcome.SUCCEEDED
+    a.refresh_from_db()
+    b.refresh_from_db()
+    assert (a.cancel_in_doubt, b.cancel_in_doubt) == (False, False)
 
 
 def test_node_attempt_is_settled_by_the_node_status(mocked_api):

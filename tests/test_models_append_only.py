@@ -137,3 +137,67 @@ def test_stale_pending_row_is_shown_as_unknown(settings):
     assert list(CancelAttempt.objects.with_effective_outcome(Outcome.UNKNOWN)) == [stale]
     assert list(CancelAttempt.objects.with_effective_outcome(Outcome.PENDING)) == [fresh]
     assert list(CancelAttempt.objects.stale()) == [stale]
+
+
+def test_one_pending_attempt_per_task_whatever_the_cancel_type():
+    make_attempt(outcome=Outcome.PENDING, task_key_id=12)
+    for cancel_type, target_id in [(CancelType.PARENT, 555), (CancelType.NODE, 101)]:
+        with pytest.raises(IntegrityError), transaction.atomic():
+            make_attempt(
+                outcome=Outcome.PENDING,
+                cancel_type=cancel_type,
+                target_id=target_id,
+                task_key_id=12,
+            )
+    make_attempt(outcome=Outcome.PENDING, cancel_type=CancelType.NODE, target_id=1, task_key_id=13)
+    make_attempt(outcome=Outcome.UNKNOWN, cancel_type=CancelType.NODE, target_id=2, task_key_id=12)
+
+
+def test_an_upsert_through_bulk_create_cannot_rewrite_a_finished_row():
+    attempt = make_attempt(outcome=Outcome.REFUSED, response_code=-18)
+    forged = CancelAttempt(pk=attempt.pk, cancel_type=1, target_id=12, outcome=Outcome.SUCCEEDED)
+    for manager in (CancelAttempt.objects, CancelAttempt._base_manager):
+        with pytest.raises(AppendOnlyError), transaction.atomic():
+            manager.bulk_create(
+                [forged],
+                update_conflicts=True,
+                unique_fields=["id"],
+                update_fields=["outcome", "response_code"],
+            )
+    attempt.refresh_from_db()
+    assert (attempt.outcome, attempt.response_code) == (Outcome.REFUSED, -18)
+
+
+def test_bulk_create_of_new_rows_is_allowed():
+    CancelAttempt.objects.bulk_create(
+        [CancelAttempt(cancel_type=1, target_id=k, outcome=Outcome.SKIPPED) for k in (1, 2)]
+    )
+    assert CancelAttempt.objects.count() == 2
+
+
+def test_the_base_manager_refuses_delete_and_any_update_but_the_set_null_one(
+    django_assert_num_queries,
+):
+    user = get_user_model().objects.create_user("agent8", password="x")
+    attempt = make_attempt(user=user, reason="ticket 1")
+    base = CancelAttempt._base_manager
+    with django_assert_num_queries(0):
+        with pytest.raises(AppendOnlyError):
+            base.filter(pk=attempt.pk).delete()
+        with pytest.raises(AppendOnlyError):
+            base.filter(pk=attempt.pk)._raw_delete(base.db)
+        with pytest.raises(AppendOnlyError):
+            base.filter(pk=attempt.pk).update(reason="edited")
+        with pytest.raises(AppendOnlyError):
+            base.filter(pk=attempt.pk).update(user=None, reason="edited")
+        with pytest.raises(AppendOnlyError):
+            base.filter(pk=attempt.pk).update(task=RecallTask(pk=1))
+        with pytest.raises(AppendOnlyError):
+            base.bulk_update([attempt], ["reason"])
+        with pytest.raises(AppendOnlyError):
+            CancelAttempt.objects.bulk_update([attempt], ["reason"])
+    attempt.refresh_from_db()
+    assert attempt.reason == "ticket 1" and attempt.user == user
+    # What Django's SET_NULL deletion collector does is still possible.
+    assert base.filter(pk=attempt.pk).update(user=None) == 1
+    assert CancelAttempt._meta.base_manager_name is not None
