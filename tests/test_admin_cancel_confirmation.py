@@ -194,6 +194,21 @@ def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt(mocked_api, ag
     assert len(mocked_api.calls) == 0
 
 
+def test_a_parent_with_one_task_in_flight_sends_nothing_for_its_other_tasks(mocked_api, agent):
+    flying = make_task(12, parent_task_id=500)
+    sibling = make_task(13, parent_task_id=500)
+    other = make_task(14, parent_task_id=600)
+    open_attempt(flying, Outcome.PENDING)
+
+    html = preview(agent, "cancel_tasks_by_parent", flying, sibling, other)
+
+    assert "in flight" in row_of(html, "#12 ")
+    assert "another recall task of this parent task id" in row_of(html, "#13 ")
+    assert "will be cancelled" in row_of(html, "#14 ")
+    assert "1 of 3 will be cancelled" in html
+    assert len(mocked_api.calls) == 0
+
+
 def test_a_stale_pending_attempt_counts_as_in_doubt(agent, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12)

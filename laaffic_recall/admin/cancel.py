@@ -37,7 +37,7 @@ from .cancel_base import (
     CancelAdminBase,
     node_confirmation_context,
 )
-from .cancel_preview import cancel_blocks, safe_target, task_row
+from .cancel_preview import cancel_blocks, parent_rows, safe_target, task_row
 
 __all__ = ["CANCEL_PERMISSION", "NodeCancelAdminMixin", "TaskCancelAdminMixin"]
 
@@ -157,7 +157,7 @@ class TaskCancelAdminMixin(CancelAdminBase):
         groups = [
             {
                 "title": _("Parent task %(id)s") % {"id": pid},
-                "rows": [task_row(t, self._task_url(request, t), blocks) for t in ts],
+                "rows": parent_rows(ts, lambda t: self._task_url(request, t), blocks),
             }
             for pid, ts in by_parent.items()
         ]
@@ -415,7 +415,7 @@ class TaskCancelAdminMixin(CancelAdminBase):
             form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
             return self._parent_form_page(request, form, self._changelist_url(request), error=error)
         blocks = cancel_blocks(lookup.tasks)
-        rows = [task_row(t, self._task_url(request, t), blocks) for t in lookup.tasks]
+        rows = parent_rows(lookup.tasks, lambda t: self._task_url(request, t), blocks)
         return self.render_cancel_confirmation(
             request,
             {

@@ -78,6 +78,29 @@ def task_row(
     return preview_row(str(task), task.status, url, note, task=task, warning=warning)
 
 
+def parent_rows(
+    tasks: Iterable[RecallTask], url: Callable[[RecallTask], str], blocks: dict[int, str]
+) -> list[dict[str, Any]]:
+    """The rows of one parent task id: one cancel covers them all, so while any of its
+    tasks has a cancel in flight or in doubt, nothing is sent for the others either."""
+    tasks = list(tasks)
+    blocked = any(t.key_id in blocks for t in tasks)
+    rows = []
+    for task in tasks:
+        row = task_row(task, url(task), blocks)
+        if blocked and row["will_send"]:
+            row.update(will_send=False, warning=sibling_warning())
+        rows.append(row)
+    return rows
+
+
+def sibling_warning() -> str:
+    return _(
+        "another recall task of this parent task id has a cancel in flight or in doubt "
+        "(see its row)"
+    )
+
+
 def in_flight_warning() -> str:
     return _("a cancel of this task is in flight; wait until it has finished")
 
