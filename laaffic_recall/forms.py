@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .cancel_results import MAX_ID
+from .models import MAX_ID
 
 MAX_REASON = 1000
 MAX_ID_DIGITS = len(str(MAX_ID))  # 19

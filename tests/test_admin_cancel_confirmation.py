@@ -203,9 +203,22 @@ def test_a_parent_with_one_task_in_flight_sends_nothing_for_its_other_tasks(mock
     html = preview(agent, "cancel_tasks_by_parent", flying, sibling, other)
 
     assert "in flight" in row_of(html, "#12 ")
-    assert "another recall task of this parent task id" in row_of(html, "#13 ")
+    assert "Another recall task of this parent task id" in row_of(html, "#13 ")
     assert "will be cancelled" in row_of(html, "#14 ")
     assert "1 of 3 will be cancelled" in html
+    assert len(mocked_api.calls) == 0
+
+
+def test_a_cancel_by_parent_in_flight_blocks_every_task_of_that_parent(mocked_api, agent):
+    recorded_on = make_task(12, parent_task_id=500)
+    sibling = make_task(13, parent_task_id=500)
+    CancelAttempt.objects.create(
+        cancel_type=2, target_id=500, task=recorded_on, task_key_id=12, outcome=Outcome.PENDING
+    )
+
+    html = preview(agent, "cancel_tasks", sibling)
+
+    assert "in flight" in row_of(html, "#13 ") and NOTHING in html and YES not in html
     assert len(mocked_api.calls) == 0
 
 

@@ -20,8 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..cancel_results import MAX_ID
-from ..models import CancelAttempt, CancelType, Outcome
+from ..models import MAX_ID, CancelAttempt, CancelType, Outcome
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 500

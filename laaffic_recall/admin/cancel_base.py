@@ -26,10 +26,9 @@ from django.utils.translation import gettext as _
 from .. import cancel as cancel_service
 from ..audit import Submission, status_label
 from ..cancel import BatchTooLarge, CancelReport, CancelTarget
-from ..cancel_results import MAX_ID
 from ..conf import app_settings
 from ..forms import CancelReasonForm
-from ..models import Outcome, RecallNode, RecallTask
+from ..models import MAX_ID, Outcome, RecallNode, RecallTask
 from .cancel_preview import cancel_blocks, node_rows, preview_row, status_css, tally
 
 __all__ = [

@@ -14,8 +14,8 @@ from typing import Any
 from django.utils.translation import gettext as _
 
 from ..audit import status_label
-from ..cancel import CancelTarget
-from ..models import CancelAttempt, Outcome, RecallNode, RecallTask, Status, stale_cutoff
+from ..cancel import CancelTarget, cancel_blockers
+from ..models import RecallNode, RecallTask, Status
 
 STATUS_CSS = {
     Status.PENDING: "pending",
@@ -96,46 +96,16 @@ def parent_rows(
 
 def sibling_warning() -> str:
     return _(
-        "another recall task of this parent task id has a cancel in flight or in doubt "
-        "(see its row)"
-    )
-
-
-def in_flight_warning() -> str:
-    return _("a cancel of this task is in flight; wait until it has finished")
-
-
-def in_doubt_warning() -> str:
-    return _(
-        "the outcome of an earlier cancel is unknown: use “Refresh from LAAFFIC” on this task first"
+        "Another recall task of this parent task id has a cancel in flight or in doubt (see "
+        "its row): one cancel covers them all."
     )
 
 
 def cancel_blocks(tasks: Iterable[RecallTask]) -> dict[int, str]:
-    """Task key -> why a new cancel of it would be refused now, for the tasks that have one.
-
-    Read-only, from the audit log and ``RecallTask.cancel_in_doubt``: an attempt still
-    pending (and not stale) is in flight; an unknown or stale pending attempt, or the
-    task's doubt flag, leaves the outcome unknown until the task is re-read.
-    """
-    tasks = list(tasks)
-    keys = {t.key_id for t in tasks}
-    if not keys:
-        return {}
-    cutoff = stale_cutoff()
-    in_flight: set[int] = set()
-    in_doubt = {t.key_id for t in tasks if getattr(t, "cancel_in_doubt", False)}
-    open_rows = CancelAttempt.objects.filter(
-        task_key_id__in=keys, outcome__in=[Outcome.PENDING, Outcome.UNKNOWN]
-    ).values_list("task_key_id", "outcome", "started_at")
-    for key, outcome, started in open_rows:
-        if outcome == Outcome.PENDING and started >= cutoff:
-            in_flight.add(key)
-        else:
-            in_doubt.add(key)
-    blocks = dict.fromkeys(in_doubt, in_doubt_warning())
-    blocks.update(dict.fromkeys(in_flight, in_flight_warning()))
-    return blocks
+    """Task key -> why the cancel service would refuse a new cancel of it now, for the
+    tasks that have such a reason: another cancel in flight, or one whose outcome is
+    unknown (refresh the task first). Read-only, from the service's own rule."""
+    return {key: blocker.describe() for key, blocker in cancel_blockers(tasks).items()}
 
 
 def safe_target(factory: Callable[..., CancelTarget], *args: Any) -> CancelTarget | None:
