@@ -127,9 +127,11 @@ def test_a_read_answered_before_another_agents_whole_cancel_cannot_send_a_second
     task = task_12()
     vendor = Vendor(mocked_api)
     reports = {}
-    vendor.on_first_read = lambda: reports.setdefault(
-        "A", service.cancel([CancelTarget.for_task(task)], Submission(username="A"))
-    )
+
+    def agent_a_cancels_meanwhile():
+        reports["A"] = service.cancel([CancelTarget.for_task(task)], Submission(username="A"))
+
+    vendor.on_first_read = agent_a_cancels_meanwhile
 
     reports["B"] = service.cancel([CancelTarget.for_task(task)], Submission(username="B"))
 
