@@ -16,6 +16,7 @@ import pytest
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
 from laaffic_recall.sandbox.models import SandboxTask
+from laaffic_recall.sandbox.state import settle
 from laaffic_recall.sandbox.testing import inject_fault
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -265,25 +266,55 @@ def test_cancelling_a_completed_task_is_reported_as_skipped_and_sends_nothing(
     assert "Completed" in row and "skipped: Completed" in row
     assert "will be cancelled" not in row
     expect(page.locator("table.laaffic-cancel-preview tbody tr.laaffic-skipped")).to_have_count(1)
+    # Nothing can be sent, so the page offers no way to send it: only the way back.
+    expect(page.locator("p.laaffic-cancel-nothing")).to_contain_text("Nothing here can be")
+    expect(page.locator("input[type=submit][value^=Yes]")).to_have_count(0)
     snap(page, request, "confirmation")
 
-    confirm(page, "Ticket E2E-303: already finished?")
-    messages = page.locator("ul.messagelist li")
-    expect(messages).to_have_count(1)
-    text = messages.inner_text()
-    assert "1 skipped" in text and not re.search(r"\d+ cancelled", text)
-    assert f"task {label(completed)}: skipped, nothing sent" in text
-    expect(page.locator("ul.messagelist li.success")).to_have_count(0)
+    page.get_by_role("link", name="Take me back", exact=True).click()
+    expect(page.locator("#result_list")).to_be_visible()
     expect(task_row(page, completed.task_name).locator("td.field-status_display")).to_have_text(
         "Completed"
     )
+    assert sandbox_calls("cancel") == []
+    assert CancelAttempt.objects.count() == 0
+    assert sandbox_status(completed) == Status.COMPLETED
+
+
+def finish_in_sandbox(task: SandboxTask) -> None:
+    """LAAFFIC finishes the task behind the mirror's back (the mirror still says Pending)."""
+    task.nodes.update(status=Status.COMPLETED)
+    settle(task)
+    assert sandbox_status(task) == Status.COMPLETED
+
+
+def test_a_task_finished_at_laaffic_since_the_last_sync_is_skipped_on_confirm(
+    page, login, e2e_data, e2e_users, sandbox_calls, request
+):
+    stale = e2e_data.pending[2]
+    finish_in_sandbox(stale)
+    login(page, "agent")
+    open_task_list(page)
+    start_cancel_action(page, [stale.task_name])
+    [row] = preview_rows(page)
+    assert "will be cancelled" in row  # the mirror still says Pending
+
+    confirm(page, "Ticket E2E-303: stop the reminder")
+    messages = page.locator("ul.messagelist li")
+    expect(messages).to_have_count(1)
+    text = messages.inner_text()
+    assert "1 skipped" in text and not re.search(r"[1-9]\d* of \d+ cancelled", text)
+    assert f"task {label(stale)}: skipped, nothing sent" in text
+    expect(page.locator("ul.messagelist li.success")).to_have_count(0)
+    snap(page, request, "result")
 
     assert sandbox_calls("cancel") == []
     # It was re-read from LAAFFIC before deciding (the mirror is not trusted alone).
-    assert {"keyId": completed.key_id} in [c.body for c in sandbox_calls("queryDetail")]
-    assert sandbox_status(completed) == Status.COMPLETED
+    assert {"keyId": stale.key_id} in [c.body for c in sandbox_calls("queryDetail")]
+    assert e2e_data.mirrored(stale).status == Status.COMPLETED
     [attempt] = CancelAttempt.objects.all()
     assert attempt.outcome == Outcome.SKIPPED and attempt.response_code is None
+    assert attempt.reason == "Ticket E2E-303: stop the reminder"
 
 
 # --------------------------------------------------------------------------- item 5
@@ -292,8 +323,8 @@ def test_cancelling_a_completed_task_is_reported_as_skipped_and_sends_nothing(
 def test_audit_log_lists_every_attempt_with_its_code_and_reason(
     page, login, e2e_data, e2e_users, sandbox_calls, request
 ):
-    cancelled, refused = e2e_data.pending[:2]
-    completed = e2e_data.completed
+    cancelled, refused, completed = e2e_data.pending
+    finish_in_sandbox(completed)  # the mirror says Pending; LAAFFIC has finished it
     # LAAFFIC refuses the cancel of the second task (code -18, before it takes effect).
     inject_fault("code", calls=["cancel"], ids=[refused.key_id], when="before")
     reasons = {
