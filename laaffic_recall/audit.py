@@ -337,10 +337,14 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
     for row in rows:
         if row.cancel_type == CancelType.NODE:
             state = node_status.get(row.target_id)
+            if state is None and task.is_terminal:
+                # The node is no longer listed, but the task has ended: a Cancelled task
+                # means its rounds were stopped; any other end means they were not.
+                state = task.status
         else:
             state = task.status
         if state is None:
-            continue  # the node is no longer listed: nothing to learn from this sync
+            continue  # the node is no longer listed and the task runs on: wait for its end
         if state == Status.CANCELLED:
             row.outcome = Outcome.SUCCEEDED
             note = _("Settled by the sync at %(when)s: LAAFFIC shows it Cancelled.")

@@ -153,6 +153,46 @@ def test_node_attempt_is_settled_by_the_node_status(mocked_api):
     assert attempt.outcome == Outcome.FAILED and "Pending" in attempt.error_detail
 
 
+def unknown_node_attempt(task) -> CancelAttempt:
+    return CancelAttempt.objects.create(
+        cancel_type=CancelType.NODE,
+        target_id=102,
+        task=task,
+        task_key_id=task.key_id,
+        outcome=Outcome.UNKNOWN,
+    )
+
+
+@pytest.mark.parametrize(
+    "task_status,outcome", [(CANCELLED, Outcome.SUCCEEDED), (COMPLETED, Outcome.FAILED)]
+)
+def test_a_node_no_longer_listed_is_settled_when_its_task_has_ended(
+    mocked_api, task_status, outcome
+):
+    task = make_task(12, cancel_in_doubt=True)
+    make_nodes(task, PENDING, PENDING)
+    attempt = unknown_node_attempt(task)
+
+    add_detail(mocked_api, 12, task_status, nodes=((101, task_status),))  # node 102 is gone
+    sync.refresh_task(12)
+
+    attempt.refresh_from_db()
+    assert attempt.outcome == outcome and attempt.confirmed_by_reread
+    assert not RecallTask.objects.get(key_id=12).cancel_in_doubt
+
+
+def test_a_node_no_longer_listed_stays_unknown_while_its_task_runs(mocked_api):
+    task = make_task(12, cancel_in_doubt=True)
+    make_nodes(task, PENDING, PENDING)
+    attempt = unknown_node_attempt(task)
+
+    add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS),))
+    sync.refresh_task(12)
+
+    attempt.refresh_from_db()
+    assert attempt.outcome == Outcome.UNKNOWN
+
+
 def test_tasks_without_a_cancel_in_doubt_cost_no_query(django_assert_num_queries):
     task = make_task(12)
     with django_assert_num_queries(0):
