@@ -253,13 +253,7 @@ class LaafficClient:
                     cause=exc.cause,
                 ) from None
             raise
-        if envelope.code != 0:
-            raise ApiError(
-                envelope.code,
-                envelope.message,
-                http_status=envelope.http_status,
-                data=envelope.data,
-            )
+        _raise_if_refused(envelope)
         return CancelResult(
             code=envelope.code,
             message=envelope.message,
@@ -314,13 +308,7 @@ class LaafficClient:
                 if delay > 0:
                     self._sleep(delay)
                 continue
-            if envelope.code != 0:
-                raise ApiError(
-                    envelope.code,
-                    envelope.message,
-                    http_status=envelope.http_status,
-                    data=envelope.data,
-                )
+            _raise_if_refused(envelope)
             return envelope
 
     def _send(self, call: str, body: dict) -> Envelope:
@@ -396,6 +384,13 @@ class LaafficClient:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _raise_if_refused(envelope: Envelope) -> None:
+    if envelope.code != 0:
+        raise ApiError(
+            envelope.code, envelope.message, http_status=envelope.http_status, data=envelope.data
+        )
 
 
 def _retry_after(value: str | None) -> float | None:

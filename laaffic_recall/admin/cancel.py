@@ -63,10 +63,8 @@ class TaskCancelAdminMixin(CancelAdminBase):
     @action(permissions=["cancel"], description=gettext_lazy("Cancel selected recall tasks"))
     def cancel_tasks(self, request: HttpRequest, queryset) -> HttpResponse | None:
         """Type 1, one call per selected task (``{"type": 1, "id": key_id}``)."""
-        limit = int(app_settings.MAX_CANCEL_BATCH)
-        tasks = list(queryset.order_by("-created_at_remote", "-key_id")[: limit + 1])
-        if len(tasks) > limit:
-            self.message_user(request, self.too_many_message(queryset.count()), messages.ERROR)
+        tasks = self.selected_within_limit(request, queryset, "-created_at_remote", "-key_id")
+        if tasks is None:
             return None
         missing = self.not_in_selection(request, [t.pk for t in tasks])
         targets = {t.pk: safe_target(CancelTarget.for_task, t) for t in tasks}
@@ -113,10 +111,8 @@ class TaskCancelAdminMixin(CancelAdminBase):
     )
     def cancel_tasks_by_parent(self, request: HttpRequest, queryset) -> HttpResponse | None:
         """Type 2, one call per distinct parent task id among the selected tasks."""
-        limit = int(app_settings.MAX_CANCEL_BATCH)
-        tasks = list(queryset.order_by("parent_task_id", "-key_id")[: limit + 1])
-        if len(tasks) > limit:
-            self.message_user(request, self.too_many_message(queryset.count()), messages.ERROR)
+        tasks = self.selected_within_limit(request, queryset, "parent_task_id", "-key_id")
+        if tasks is None:
             return None
         missing = self.not_in_selection(request, [t.pk for t in tasks])
         by_parent: OrderedDict[int, list[RecallTask]] = OrderedDict()

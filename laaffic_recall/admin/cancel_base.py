@@ -186,6 +186,15 @@ class CancelAdminBase:
             return
         self.message_cancel_report(request, report, not_sent)
 
+    def selected_within_limit(self, request: HttpRequest, queryset, *ordering: str):
+        """The selected tasks in this order, or None (with a message) past MAX_CANCEL_BATCH."""
+        limit = int(app_settings.MAX_CANCEL_BATCH)
+        tasks = list(queryset.order_by(*ordering)[: limit + 1])
+        if len(tasks) > limit:
+            self.message_user(request, self.too_many_message(queryset.count()), messages.ERROR)
+            return None
+        return tasks
+
     def too_many_message(self, count: int) -> str:
         return _(
             "You selected %(count)d targets; one cancel handles at most %(limit)d. Nothing was "
