@@ -16,18 +16,7 @@ from django.utils.translation import gettext as _
 from ..audit import status_label
 from ..cancel import CancelTarget, cancel_blockers
 from ..models import RecallNode, RecallTask, Status
-
-STATUS_CSS = {
-    Status.PENDING: "pending",
-    Status.IN_PROGRESS: "in-progress",
-    Status.COMPLETED: "completed",
-    Status.CANCELLED: "cancelled",
-    Status.EXCEPTION: "exception",
-}
-
-
-def status_css(value: int | None) -> str:
-    return STATUS_CSS.get(value, "unknown")
+from .display import status_css
 
 
 def rounds_label(task: RecallTask) -> str:

@@ -38,18 +38,11 @@ from ..conf import app_settings
 from ..models import RecallNode, RecallTask, Status
 from ..sync import is_task_key, sync_task_details
 from .cancel import NodeCancelAdminMixin, TaskCancelAdminMixin
+from .cancel_base import CANCEL_PERMISSION
+from .display import STATUS_CLASSES
 
-CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
 # "#131581", as the site writes keys, searches for 131581.
 KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
-
-STATUS_CLASSES = {
-    Status.PENDING: "pending",
-    Status.IN_PROGRESS: "in-progress",
-    Status.COMPLETED: "completed",
-    Status.CANCELLED: "cancelled",
-    Status.EXCEPTION: "exception",
-}
 
 
 def status_badge(obj) -> str:
