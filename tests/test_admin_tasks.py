@@ -245,6 +245,19 @@ def test_the_task_page_is_read_only_with_nodes_in_order_and_readable_json(admin_
     assert "{\n  &quot;keyId&quot;: 1,\n  &quot;taskName&quot;" in html
 
 
+def test_unconfirmed_is_said_in_words_not_a_red_cross(admin_client):
+    confirmed = make_task(1)
+    assumed = make_task(2)
+    RecallTask.objects.filter(pk=assumed.pk).update(unconfirmed=True)
+
+    normal = admin_client.get(change_url(confirmed)).content.decode()
+    marked = admin_client.get(change_url(assumed)).content.decode()
+
+    assert "icon-no.svg" not in normal and "icon-yes.svg" not in normal
+    assert '<div class="readonly">No</div>' in normal
+    assert "Yes: marked by assumption after a cancel" in marked
+
+
 def test_the_task_page_refuses_changes(admin_client):
     task = make_task(1)
 

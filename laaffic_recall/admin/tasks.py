@@ -79,6 +79,13 @@ class MirrorAdminMixin:
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
+    @admin.display(description=_("unconfirmed"))
+    def unconfirmed_display(self, obj) -> str:
+        """Plain words: Django's boolean icon shows the normal state as a red cross."""
+        if obj.unconfirmed:
+            return gettext("Yes: marked by assumption after a cancel; the next sync confirms it")
+        return gettext("No")
+
 
 class TaskMirrorAdminMixin(MirrorAdminMixin):
     """Defaults of the task admin that the cancel mixin (earlier in the MRO) may override."""
@@ -204,7 +211,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
             _("Recall rounds"),
             {"fields": [("recall_type", "recall_interval"), ("rounds_done",)]},
         ),
-        (_("Sync"), {"fields": [("synced_at", "detail_synced_at"), "unconfirmed"]}),
+        (_("Sync"), {"fields": [("synced_at", "detail_synced_at"), "unconfirmed_display"]}),
         (
             _("As received from LAAFFIC"),
             {"classes": ["collapse"], "fields": ["raw_pretty", "detail_raw_pretty"]},
@@ -218,6 +225,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
         return [
             *(f.name for f in self.model._meta.concrete_fields),
             "status_display",
+            "unconfirmed_display",
             "rounds_done",
             "raw_pretty",
             "detail_raw_pretty",
@@ -367,7 +375,7 @@ class RecallNodeAdmin(NodeCancelAdminMixin, MirrorAdminMixin, admin.ModelAdmin):
     list_per_page = 100
     actions = [*NodeCancelAdminMixin.cancel_actions]
     fields = [
-        ("key_id", "status_display", "unconfirmed"),
+        ("key_id", "status_display", "unconfirmed_display"),
         ("task_link", "round"),
         ("group_task_id", "script_id"),
         "synced_at",
@@ -383,6 +391,7 @@ class RecallNodeAdmin(NodeCancelAdminMixin, MirrorAdminMixin, admin.ModelAdmin):
             "task_link",
             "round",
             "status_display",
+            "unconfirmed_display",
             "raw_pretty",
         ]
 
