@@ -193,12 +193,7 @@ class NodeCancelAdminMixin(CancelAdminBase):
         [node] = nodes
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            target = safe_target(CancelTarget.for_node, node)
-            if target is None:
-                line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
-                self.run_cancel(request, [], "", [line])
-            else:
-                self.run_cancel(request, [target], form.cleaned_data["reason"])
+            self.run_node_cancel(request, node, form.cleaned_data["reason"])
             return None
         context = node_confirmation_context(node, form, request.get_full_path())
         context.update({"action": "cancel_from_node", "selected": [node.pk]})

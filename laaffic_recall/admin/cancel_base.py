@@ -29,7 +29,7 @@ from ..cancel import BatchTooLarge, CancelReport, CancelTarget
 from ..conf import app_settings
 from ..forms import CancelReasonForm
 from ..models import MAX_ID, Outcome, RecallNode, RecallTask
-from .cancel_preview import cancel_blocks, node_rows, preview_row, status_css, tally
+from .cancel_preview import cancel_blocks, node_rows, preview_row, safe_target, status_css, tally
 
 __all__ = [
     "ATTEMPTS_ON_TASK_PAGE",
@@ -185,6 +185,15 @@ class CancelAdminBase:
             )
             return
         self.message_cancel_report(request, report, not_sent)
+
+    def run_node_cancel(self, request: HttpRequest, node, reason: str) -> None:
+        """Cancel from this node onward, or say why its key cannot be sent."""
+        target = safe_target(CancelTarget.for_node, node)
+        if target is None:
+            line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
+            self.run_cancel(request, [], "", [line])
+        else:
+            self.run_cancel(request, [target], reason)
 
     def selected_within_limit(self, request: HttpRequest, queryset, *ordering: str):
         """The selected tasks in this order, or None (with a message) past MAX_CANCEL_BATCH."""

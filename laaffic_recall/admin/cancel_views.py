@@ -213,12 +213,7 @@ class TaskCancelViewsMixin(CancelAdminBase):
             return HttpResponseRedirect(self._task_url(request, task))
         form, confirmed = self._confirmed_reason(request)
         if confirmed:
-            target = safe_target(CancelTarget.for_node, node)
-            if target is None:
-                line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
-                self.run_cancel(request, [], "", [line])
-            else:
-                self.run_cancel(request, [target], form.cleaned_data["reason"])
+            self.run_node_cancel(request, node, form.cleaned_data["reason"])
             return HttpResponseRedirect(self._task_url(request, task))
         return self.render_cancel_confirmation(
             request, node_confirmation_context(node, form, self._task_url(request, task), obj=task)
