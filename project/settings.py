@@ -106,6 +106,10 @@ LAAFFIC_SANDBOX = {
 
 # Without LAAFFIC_API_KEY the site talks to its own sandbox (the SANDBOX badge in the admin
 # header says so; `manage.py laaffic_demo` seeds it). With it, to the real API.
+# The sandbox's endpoints are served only while the site uses it: a site configured for the
+# real API does not expose a stand-in that accepts the public demo key.
+LAAFFIC_SANDBOX_SERVED = not env("LAAFFIC_API_KEY")
+
 if env("LAAFFIC_API_KEY"):
     LAAFFIC_RECALL = {
         "API_KEY": env("LAAFFIC_API_KEY"),

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.utils.translation import gettext_lazy as _
@@ -8,7 +9,8 @@ admin.site.site_title = _("LAAFFIC auto-recall admin")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    # The local LAAFFIC stand-in (see laaffic_recall.sandbox); the demo talks to it.
-    path("sandbox/", include("laaffic_recall.sandbox.urls")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
+if getattr(settings, "LAAFFIC_SANDBOX_SERVED", True):
+    # The local LAAFFIC stand-in (see laaffic_recall.sandbox); the demo talks to it.
+    urlpatterns.insert(1, path("sandbox/", include("laaffic_recall.sandbox.urls")))

@@ -124,9 +124,16 @@ def test_admin_header_shows_the_sandbox_badge_only_on_the_sandbox(client, settin
 def bundled_settings(**env) -> dict:
     code = (
         "import json, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'project.settings'\n"
+        "import django; django.setup()\n"
         "from django.conf import settings\n"
+        "from django.urls import Resolver404, resolve\n"
+        "try:\n"
+        "    served = bool(resolve('/sandbox/voice/recallFlow/queryPage'))\n"
+        "except Resolver404:\n"
+        "    served = False\n"
         "print(json.dumps({'recall': settings.LAAFFIC_RECALL,"
         " 'sandbox': settings.LAAFFIC_SANDBOX,"
+        " 'served': served,"
         " 'apps': settings.INSTALLED_APPS}))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAAFFIC_")}
@@ -154,6 +161,7 @@ def test_bundled_site_uses_the_sandbox_without_an_api_key():
     assert "laaffic_recall.sandbox" in values["apps"]
     assert (recall["API_KEY"], recall["API_SECRET"]) == (sandbox["API_KEY"], sandbox["API_SECRET"])
     assert recall["BASE_URL"] == "http://127.0.0.1:8000/sandbox"
+    assert values["served"] is True
 
 
 @no_dotenv
@@ -169,6 +177,8 @@ def test_bundled_site_uses_the_real_api_when_configured():
         "real-secret",
         "https://api.example-brand.com",
     )
+    # A site on the real API does not expose the stand-in and its public demo key.
+    assert values["served"] is False
 
 
 # --------------------------------------------------------------------- layering
