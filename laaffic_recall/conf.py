@@ -55,23 +55,25 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class AppSettings:
-    """Attribute access to the app's settings, merged over the defaults on each read."""
+class DictSetting:
+    """Attribute access to one dict-valued Django setting, merged over its defaults on
+    each read (so ``override_settings`` applies at once). The sandbox reuses it."""
+
+    def __init__(self, setting_name: str, defaults: dict[str, Any]):
+        self._name = setting_name
+        self._defaults = defaults
 
     def _user_settings(self) -> dict[str, Any]:
-        value = getattr(django_settings, SETTING_NAME, None)
+        value = getattr(django_settings, self._name, None)
         return value if isinstance(value, dict) else {}
 
     def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(f"Unknown {SETTING_NAME} setting: {name}")
-        return self._user_settings().get(name, DEFAULTS[name])
-
-    def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in DEFAULTS}
+        if name.startswith("_") or name not in self._defaults:
+            raise AttributeError(f"Unknown {self._name} setting: {name}")
+        return self._user_settings().get(name, self._defaults[name])
 
 
-app_settings = AppSettings()
+app_settings = DictSetting(SETTING_NAME, DEFAULTS)
 
 
 def get_client(**overrides: Any):

@@ -6,6 +6,8 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+from ..conf import DictSetting
+
 SETTING_NAME = "LAAFFIC_SANDBOX"
 
 ENVELOPES = ("code", "status", "status_str")
@@ -38,20 +40,8 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class SandboxSettings:
-    """Attribute access to ``LAAFFIC_SANDBOX``, merged over the defaults on each read."""
-
-    def _user_settings(self) -> dict[str, Any]:
-        value = getattr(django_settings, SETTING_NAME, None)
-        return value if isinstance(value, dict) else {}
-
-    def __getattr__(self, name: str) -> Any:
-        if name not in DEFAULTS:
-            raise AttributeError(f"Unknown {SETTING_NAME} setting: {name}")
-        return self._user_settings().get(name, DEFAULTS[name])
-
-
-sandbox_settings = SandboxSettings()
+# Read at call time, like the app's own settings.
+sandbox_settings = DictSetting(SETTING_NAME, DEFAULTS)
 
 
 def client_uses_sandbox() -> bool:
