@@ -3,7 +3,9 @@
 Starts ``bench/fake_server.py`` (N tasks x M nodes created over the last 7 days) in its
 own process, then runs ``sync_tasks`` over the last 7 days into a throwaway SQLite
 database, once with the default number of workers and once with one worker, and prints
-wall time, calls made, database queries and the lower bound ``calls x latency / workers``.
+wall time, calls made, database queries and the lower bound ``calls x latency / workers``,
+and the CPU the sync used, in all and in its calling thread (list pages and every database
+write; the workers' share is the detail calls).
 
 Run from the repository root::
 
@@ -41,6 +43,7 @@ class Result:
     queries: int
     latency: float
     cpu: float  # seconds of CPU used by this process (the sync) during the run
+    main_cpu: float  # of which by the calling thread: list pages and every database write
     server_cpu: float | None  # and by the fake server (Linux only)
 
     @property
@@ -140,9 +143,9 @@ def run_sync(
         server_cpu(server.pid),
     )
     with connection.execute_wrapper(count):
-        began = time.perf_counter()
+        began, main_began = time.perf_counter(), time.thread_time()
         summary = sync_tasks(start, end, workers=workers)
-        wall = time.perf_counter() - began
+        wall, main_cpu = time.perf_counter() - began, time.thread_time() - main_began
     after, cpu_after, server_after = server_calls(base_url), process_cpu(), server_cpu(server.pid)
     if not summary.ok or summary.tasks_created != args.tasks:
         raise SystemExit(f"the sync did not mirror everything: {summary}")
@@ -156,6 +159,7 @@ def run_sync(
         queries=queries,
         latency=args.latency,
         cpu=cpu_after - cpu_before,
+        main_cpu=main_cpu,
         server_cpu=None if server_before is None else server_after - server_before,
     )
 
@@ -187,7 +191,7 @@ def main() -> None:
             print(
                 f"{'workers':>7} {'wall s':>8} {'calls':>6} {'pages':>6} {'details':>7} "
                 f"{'db queries':>10} {'bound s':>8} {'wall/bound':>10} "
-                f"{'sync cpu s':>10} {'server cpu s':>12}"
+                f"{'sync cpu s':>10} {'main thread':>11} {'server cpu s':>12}"
             )
             results = []
             for count in runs:
@@ -197,7 +201,8 @@ def main() -> None:
                     f"{result.workers:>7} {result.wall:>8.2f} {result.calls:>6} "
                     f"{result.pages:>6} {result.details:>7} {result.queries:>10} "
                     f"{result.bound:>8.2f} {result.wall / result.bound:>10.2f} "
-                    f"{result.cpu:>10.2f} {result.server_cpu or 0:>12.2f}",
+                    f"{result.cpu:>10.2f} {result.main_cpu:>11.2f} "
+                    f"{result.server_cpu or 0:>12.2f}",
                     flush=True,
                 )
     finally:
