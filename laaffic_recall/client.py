@@ -284,7 +284,11 @@ class LaafficClient:
                 envelope = self._send(call, body)
             except TransportError as exc:
                 retryable = (
-                    exc.http_status is None or exc.http_status == 429 or (exc.http_status >= 500)
+                    exc.http_status is None
+                    or exc.http_status == 429
+                    or exc.http_status >= 500
+                    # The connection failed while the answer was read (a body cut short).
+                    or isinstance(exc.cause, requests.RequestException)
                 )
                 if isinstance(exc, ProtocolError) and exc.http_status is not None:
                     retryable = False
