@@ -247,7 +247,7 @@ class CancelAttemptAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("submission"))
     def submission_link(self, obj: CancelAttempt) -> str:
-        url = reverse("admin:laaffic_recall_cancelattempt_changelist")
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_cancelattempt_changelist")
         return format_html(
             '<a href="{}?correlation_id={}" title="{}">{}</a>',
             url,
@@ -259,7 +259,9 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     @admin.display(description=_("target"), ordering="target_id")
     def target(self, obj: CancelAttempt) -> str:
         if obj.task_id is not None:
-            url = reverse("admin:laaffic_recall_recalltask_change", args=[obj.task_id])
+            url = reverse(
+                f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]
+            )
             if obj.target_id == obj.task_key_id:
                 return format_html('<a href="{}">{}</a>', url, obj.target_id)
             return format_html('{} (<a href="{}">#{}</a>)', obj.target_id, url, obj.task_key_id)
@@ -291,7 +293,9 @@ class CancelAttemptAdmin(admin.ModelAdmin):
     def task_link(self, obj: CancelAttempt) -> str:
         if obj.task_id is None:
             return f"#{obj.task_key_id}" if obj.task_key_id else "-"
-        url = reverse("admin:laaffic_recall_recalltask_change", args=[obj.task_id])
+        url = reverse(
+            f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]
+        )
         return format_html('<a href="{}">{}</a>', url, obj.task)
 
     @admin.action(description=_("Download CSV"), permissions=["view"])

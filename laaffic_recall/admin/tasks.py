@@ -149,7 +149,7 @@ class RecallNodeInline(admin.TabularInline):
 
     @admin.display(description=_("node key"))
     def node_key(self, obj: RecallNode) -> str:
-        url = reverse("admin:laaffic_recall_recallnode_change", args=[obj.pk])
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_recallnode_change", args=[obj.pk])
         return format_html('<a href="{}">{}</a>', url, obj.key_id)
 
     @admin.display(description=_("round"))
@@ -400,7 +400,9 @@ class RecallNodeAdmin(NodeCancelAdminMixin, MirrorAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("task"), ordering="task__key_id")
     def task_link(self, obj: RecallNode) -> str:
-        url = reverse("admin:laaffic_recall_recalltask_change", args=[obj.task_id])
+        url = reverse(
+            f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]
+        )
         return format_html(
             '<a href="{}" title="{}">#{}</a>', url, obj.task.task_name, obj.task.key_id
         )
