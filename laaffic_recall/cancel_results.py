@@ -152,7 +152,7 @@ class CancelBlocker:
         values = {
             "id": self.attempt_id,
             "user": self.username or _("someone"),
-            "when": timezone.localtime(self.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            "when": timezone.template_localtime(self.started_at).strftime("%Y-%m-%d %H:%M:%S"),
             "task": self.task_key_id,
         }
         if self.in_doubt:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -101,10 +102,12 @@ def remote_tz() -> tzinfo:
 
 
 def to_aware(value: datetime | None) -> datetime | None:
-    """A naive vendor time, read in REMOTE_TIMEZONE, as an aware datetime."""
+    """A naive vendor time, read in REMOTE_TIMEZONE, as the project stores times: aware,
+    or naive in TIME_ZONE under ``USE_TZ = False``."""
     if value is None:
         return None
-    return timezone.make_aware(value, remote_tz())
+    aware = timezone.make_aware(value, remote_tz())
+    return aware if settings.USE_TZ else timezone.make_naive(aware)
 
 
 def to_remote(value: datetime) -> datetime:

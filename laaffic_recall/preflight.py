@@ -20,7 +20,7 @@ from .audit import status_label
 from .cancel_results import CancelTarget
 from .client import LaafficClient, TaskRecord
 from .conf import app_settings
-from .mirror import store_records
+from .mirror import store_records, to_remote
 from .models import CancelType, RecallNode, RecallTask, Status
 
 LOOKUP_PAGE_SIZE = 100
@@ -141,7 +141,7 @@ def find_parent_tasks(parent_task_id: int, client: LaafficClient) -> list[Recall
     guard keeps a detail stored while the pages were in flight.
     """
     requested_at = timezone.now()
-    now = timezone.localtime(requested_at, sync.remote_tz()).replace(tzinfo=None)
+    now = to_remote(requested_at)
     start = now - timedelta(days=int(app_settings.PARENT_LOOKUP_DAYS))
     end = now + timedelta(days=1)
     found: dict[int, TaskRecord] = {}

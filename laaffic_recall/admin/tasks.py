@@ -260,7 +260,7 @@ class RecallTaskAdmin(TaskCancelAdminMixin, TaskMirrorAdminMixin, admin.ModelAdm
         """Creation time at LAAFFIC, short: date and time may go on two lines."""
         if obj.created_at_remote is None:
             return "-"
-        value = timezone.localtime(obj.created_at_remote)
+        value = timezone.template_localtime(obj.created_at_remote)
         return format_html(
             '<time datetime="{}"><span>{}</span> <span>{}</span></time>',
             value.isoformat(),

@@ -234,4 +234,6 @@ def format_progress(progress: SyncProgress) -> str:
 
 
 def _display(value: datetime) -> str:
+    if timezone.is_naive(value):  # timezone.now() under USE_TZ = False
+        value = timezone.make_aware(value)
     return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S %Z")
