@@ -125,6 +125,9 @@ from django.conf import settings
 from django.db import connection
 from django.test.utils import setup_test_environment
 setup_test_environment()
+for app in getattr(settings, "HOST_OWN_APPS", []):
+    from django.core.management import call_command
+    call_command("makemigrations", app, verbosity=0)
 test_db = "TEST" in settings.DATABASES["default"]
 if test_db:
     connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
@@ -191,13 +194,16 @@ def fake_laaffic(rsps) -> dict:
     return {"fake": fake}
 
 
-def admin_round_trip(web, admin_prefix: str = "/admin/") -> dict:
-    """Load every page of the app as a superuser, then cancel both tasks from the list."""
+JUNK = ("%(", "{{", "{%", "Traceback", "test-secret-do-not-leak")
+
+
+def admin_round_trip(web, admin_prefix: str = "/admin/", pending_key: int = 501) -> dict:
+    """Load every page of the app as a superuser, then cancel every task from the list."""
     from django.urls import reverse
 
     from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask
 
-    pending = RecallTask.objects.get(key_id=501)
+    pending = RecallTask.objects.get(key_id=pending_key)
     node = RecallNode.objects.filter(task=pending).order_by("position").last()
     attempt_list = reverse("admin:laaffic_recall_cancelattempt_changelist")
     task_list = reverse("admin:laaffic_recall_recalltask_changelist")
@@ -214,7 +220,11 @@ def admin_round_trip(web, admin_prefix: str = "/admin/") -> dict:
         ),
         "cancel by parent": reverse("admin:laaffic_recall_recalltask_cancel_by_parent"),
     }
-    status = {name: web.get(url).status_code for name, url in pages.items()}
+    status, junk = {}, []
+    for name, url in pages.items():
+        response = web.get(url)
+        status[name] = response.status_code
+        junk += [(name, bit) for bit in JUNK if bit in response.content.decode()]
     selection = {
         "action": "cancel_tasks",
         "index": "0",
@@ -224,6 +234,7 @@ def admin_round_trip(web, admin_prefix: str = "/admin/") -> dict:
     status["cancel confirmation"] = confirmation.status_code
     done = web.post(task_list, {**selection, "post": "yes", "reason": "host"}, follow=True)
     status["cancel done"] = done.status_code
+    junk += [("cancel done", bit) for bit in JUNK if bit in done.content.decode()]
     attempt = CancelAttempt.objects.filter(task=pending).first()
     status["audit page"] = web.get(
         reverse("admin:laaffic_recall_cancelattempt_change", args=[attempt.pk])
@@ -232,6 +243,8 @@ def admin_round_trip(web, admin_prefix: str = "/admin/") -> dict:
     return {
         "status": status,
         "under prefix": all(url.startswith(admin_prefix) for url in pages.values()),
+        "junk": junk,
+        "language": done.content.decode().split('lang="', 1)[-1][:2],
         "outcomes": sorted(CancelAttempt.objects.values_list("target_id", "outcome")),
         "task status": pending.status,
     }
@@ -262,6 +275,96 @@ def scenario_naive_datetimes() -> dict:
         "first window": fake.bodies("queryPage")[0]["params"]["strTime"],
         "summary": out.getvalue(),
     }
+
+
+def scenario_typical_host() -> dict:
+    """Custom user model, AutoField, ATOMIC_REQUESTS, German, admin under /backoffice/,
+    the sandbox under a prefix of the host's choosing: every step a host project takes."""
+    import re
+    from io import StringIO
+
+    import responses
+    from django.contrib.auth import get_user_model
+    from django.core import checks
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+    from django.test import Client, override_settings
+
+    from laaffic_recall.models import RecallTask
+    from laaffic_recall.sandbox.testing import Status, calls_received, create_task
+    from laaffic_recall.sandbox.testing import recall_settings as sandbox_recall_settings
+
+    result = {}
+    try:
+        call_command(
+            "makemigrations",
+            "laaffic_recall",
+            "laaffic_sandbox",
+            check=True,
+            dry_run=True,
+            verbosity=0,
+        )
+        result["new migrations"] = False
+    except SystemExit:
+        result["new migrations"] = True
+    result["check --deploy"] = sorted(
+        m.id
+        for m in checks.run_checks(include_deployment_checks=True)
+        if m.id.startswith("laaffic")
+    )
+    call_command("collectstatic", interactive=False, verbosity=0)
+    result["static"] = os.path.exists(
+        os.path.join(settings_value("STATIC_ROOT"), "laaffic_recall", "cancel.css")
+    )
+
+    pending = create_task([Status.PENDING] * 3, task_name="Renewals")
+    create_task([Status.COMPLETED] * 2, task_name="Done")
+    base = "http://testserver/" + settings_value("SANDBOX_PREFIX").rstrip("/")
+    forward_client = Client()
+
+    def forward(request):
+        path = "/" + request.url.split("://", 1)[1].split("/", 1)[1]
+        answer = forward_client.post(
+            path,
+            data=request.body,
+            content_type="application/json",
+            headers={k: request.headers[k] for k in ("Api-Key", "Timestamp", "Sign")},
+        )
+        return answer.status_code, {"Content-Type": answer["Content-Type"]}, answer.content
+
+    recall = sandbox_recall_settings(base, READ_RETRIES=0, API_SECRET="sandbox-demo-secret")
+    with (
+        override_settings(LAAFFIC_RECALL=recall),
+        responses.RequestsMock(assert_all_requests_are_fired=False) as rsps,
+    ):
+        rsps.add_callback("POST", re.compile(re.escape(base) + "/.*"), callback=forward)
+        call_command("laaffic_sync", "--days", "1", stdout=StringIO(), stderr=StringIO())
+        result["synced"] = RecallTask.objects.count()
+        web = Client()
+        web.force_login(get_user_model().objects.create_superuser("boss", "b@example.com", "x"))
+        result.update(admin_round_trip(web, "/backoffice/", pending_key=pending.key_id))
+        result["cancels sent"] = [c.body for c in calls_received("cancel")]
+        result["pending key"] = pending.key_id
+
+    dump = StringIO()
+    call_command("dumpdata", "laaffic_recall", stdout=dump)
+    result["dump has secret"] = "sandbox-demo-secret" in dump.getvalue() or (
+        "test-secret-do-not-leak" in dump.getvalue()
+    )
+    result["dumped"] = len(json.loads(dump.getvalue()))
+    with override_settings(LAAFFIC_RECALL={}):
+        try:
+            call_command("laaffic_sync", stdout=StringIO(), stderr=StringIO())
+            result["no credentials"] = "ran"
+        except CommandError as exc:
+            result["no credentials"] = str(exc)
+    return result
+
+
+def settings_value(name: str):
+    from django.conf import settings
+
+    return getattr(settings, name)
 
 
 # --------------------------------------------------------------------------- tests
@@ -308,3 +411,54 @@ def test_a_host_with_use_tz_false_syncs_shows_and_cancels_in_its_local_time(tmp_
     assert result["status"] == ALL_PAGES_OK
     assert result["outcomes"] == [[501, "succeeded"], [502, "skipped"]]
     assert result["task status"] == 3
+
+
+ACCOUNTS = {
+    "accounts/__init__.py": "",
+    "accounts/migrations/__init__.py": "",
+    "accounts/models.py": """
+        from django.contrib.auth.models import AbstractUser
+        from django.db import models
+
+
+        class User(AbstractUser):
+            display_name = models.CharField(max_length=100, blank=True)
+    """,
+}
+
+
+@pytest.mark.parametrize("use_tz", [True, False], ids=["USE_TZ", "naive"])
+def test_a_typical_host_project_takes_the_app_and_its_sandbox_without_surprises(tmp_path, use_tz):
+    write_host(
+        tmp_path,
+        f"""
+        INSTALLED_APPS += ["accounts", "laaffic_recall.sandbox"]
+        HOST_OWN_APPS = ["accounts"]
+        AUTH_USER_MODEL = "accounts.User"
+        DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+        DATABASES["default"]["ATOMIC_REQUESTS"] = True
+        LANGUAGE_CODE = "de"
+        TIME_ZONE = "Asia/Shanghai"
+        USE_TZ = {use_tz}
+        ADMIN_PREFIX = "backoffice/"
+        SANDBOX_PREFIX = "vendor-stub/laaffic/"
+        LAAFFIC_SANDBOX = {{"API_SECRET": "sandbox-demo-secret"}}
+        """,
+        ACCOUNTS,
+    )
+
+    result = run_host(tmp_path, "scenario_typical_host")
+
+    assert result["new migrations"] is False
+    assert result["check --deploy"] == []
+    assert result["static"] is True
+    assert result["synced"] == 2
+    assert result["status"] == ALL_PAGES_OK
+    assert result["under prefix"] is True
+    assert result["junk"] == []
+    assert result["language"] == "de"
+    assert result["cancels sent"] == [{"type": 1, "id": result["pending key"]}]
+    assert result["task status"] == 3
+    assert result["dumped"] > 2
+    assert result["dump has secret"] is False
+    assert "LAAFFIC_RECALL['API_KEY']" in result["no credentials"]

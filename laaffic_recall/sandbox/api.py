@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
@@ -30,6 +31,8 @@ def remote_tz() -> ZoneInfo:
 
 
 def format_time(value: datetime) -> str:
+    if timezone.is_naive(value):  # stored under USE_TZ = False: TIME_ZONE's wall clock
+        value = timezone.make_aware(value)
     return timezone.localtime(value, remote_tz()).strftime(TIME_FORMAT)
 
 
@@ -40,7 +43,8 @@ def parse_time(value: Any, name: str) -> datetime:
         naive = datetime.strptime(value, TIME_FORMAT)
     except ValueError:
         raise parameter_error(f"{name} is not a valid time") from None
-    return timezone.make_aware(naive, remote_tz())
+    aware = timezone.make_aware(naive, remote_tz())
+    return aware if settings.USE_TZ else timezone.make_naive(aware)
 
 
 def required(body: dict, name: str) -> Any:
