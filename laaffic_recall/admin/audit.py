@@ -21,6 +21,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..models import MAX_ID, CancelAttempt, CancelType, Outcome
+from .changelist import GuardedChangeListMixin
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 500
@@ -133,7 +134,7 @@ class ResponseCodeFilter(admin.SimpleListFilter):
 
 
 @admin.register(CancelAttempt)
-class CancelAttemptAdmin(admin.ModelAdmin):
+class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     list_display = [
         "started_at",
         "username",

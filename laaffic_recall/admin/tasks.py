@@ -39,6 +39,7 @@ from ..models import RecallNode, RecallTask, Status
 from ..sync import is_task_key, sync_task_details
 from .cancel import NodeCancelAdminMixin, TaskCancelAdminMixin
 from .cancel_base import CANCEL_PERMISSION
+from .changelist import GuardedChangeListMixin
 from .display import STATUS_CLASSES
 
 # "#131581", as the site writes keys, searches for 131581.
@@ -63,7 +64,7 @@ def pretty_json(value) -> str:
     return format_html('<pre class="laaffic-json">{}</pre>', text)
 
 
-class MirrorAdminMixin:
+class MirrorAdminMixin(GuardedChangeListMixin):
     """Everything read-only: no add, change or delete; every field shown as text. A search
     ignores the "#" before a key, as the site writes keys ("#131581")."""
 

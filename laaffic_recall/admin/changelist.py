@@ -1,0 +1,39 @@
+"""The change list of every admin of the app: a hand-edited query string is never a 500.
+
+Django turns most odd lookups into ``IncorrectLookupParameters`` (the list then reloads
+without them), but not a date-hierarchy year past 9999 or beyond a C long, nor what
+the database itself refuses: an id beyond 64 bits (SQLite), a broken ``__regex``, a
+JSON lookup the backend lacks. Those end here the same way, as Django's own do.
+"""
+
+from __future__ import annotations
+
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.views.main import ChangeList
+from django.db import DatabaseError, router, transaction
+
+
+class GuardedChangeList(ChangeList):
+    """``ChangeList`` whose filters and first queries raise ``IncorrectLookupParameters``
+    for every input error, so ``changelist_view`` redirects to the list with ``?e=1``."""
+
+    def get_filters(self, request):
+        try:
+            return super().get_filters(request)
+        except (OverflowError, ValueError) as exc:  # the date hierarchy's datetime()
+            raise IncorrectLookupParameters(exc) from exc
+
+    def get_results(self, request):
+        # A savepoint, so that a refused query leaves a surrounding transaction usable.
+        try:
+            with transaction.atomic(using=router.db_for_read(self.model)):
+                super().get_results(request)
+        except (OverflowError, DatabaseError) as exc:
+            raise IncorrectLookupParameters(exc) from exc
+
+
+class GuardedChangeListMixin:
+    """Use ``GuardedChangeList`` for a ModelAdmin's change list."""
+
+    def get_changelist(self, request, **kwargs):
+        return GuardedChangeList
