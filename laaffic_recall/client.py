@@ -218,7 +218,15 @@ class LaafficClient:
     def query_detail(self, key_id: int) -> TaskDetail:
         """One auto-recall task with its node list."""
         envelope = self._read("queryDetail", {"keyId": int(key_id)})
-        return parse_detail(envelope.data)
+        detail = parse_detail(envelope.data)
+        if detail.key_id != int(key_id):
+            # Stored as asked, it would overwrite another task and take over its nodes.
+            raise ProtocolError(
+                f"LAAFFIC answered queryDetail for keyId {int(key_id)} with task "
+                f"{detail.key_id}: {excerpt(repr(envelope.data))}",
+                http_status=envelope.http_status,
+            )
+        return detail
 
     def cancel(self, cancel_type: int, target_id: int) -> CancelResult:
         """Cancel a task (type 1 by keyId, 2 by parent taskId) or from a node onward (type 3).

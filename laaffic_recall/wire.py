@@ -16,6 +16,13 @@ from .errors import ProtocolError
 
 REMOTE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 EXCERPT_CHARS = 300
+# What the mirror's columns hold: ids are signed 64-bit, counts 32-bit, statuses and types
+# 16-bit. A detail answer is about one task, so there a number beyond them is read as
+# unknown or, for a key or a status, makes the answer bad (before anything is stored or a
+# cancel decided on it). A list record keeps the number: the sync refuses that record alone.
+MAX_ID = 2**63 - 1
+INT_BITS = 32
+STATUS_BITS = 16
 
 
 def sign(api_key: str, api_secret: str, timestamp: str) -> str:
@@ -125,22 +132,43 @@ class CancelResult:
 # --------------------------------------------------------------------------- parsing
 
 
-def _int_or_none(value: Any) -> int | None:
-    return parse_code(value)
+def _fits(number: int, bits: int) -> bool:
+    return -(2 ** (bits - 1)) <= number < 2 ** (bits - 1)
 
 
-def _required_key(obj: dict, key: str) -> int:
-    """A primary key the product will act on: a positive integer, or the answer is bad."""
+def _int_or_none(value: Any, bits: int | None = None) -> int | None:
+    """An integer, or None; with ``bits``, also None when a signed column that wide cannot
+    hold it."""
+    number = parse_code(value)
+    if number is not None and bits is not None and not _fits(number, bits):
+        return None
+    return number
+
+
+def _required_key(obj: dict, key: str, bounded: bool = False) -> int:
+    """A primary key the product will act on: a positive integer (``bounded``: of at most
+    64 bits), or the answer is bad."""
     value = parse_code(obj.get(key))
-    if value is None or value <= 0:
+    if value is None or value <= 0 or (bounded and value > MAX_ID):
         raise ProtocolError(f"LAAFFIC answer has no positive numeric {key!r}: {excerpt(repr(obj))}")
     return value
 
 
-def _id_or_none(value: Any) -> int | None:
-    """An optional id: None unless it is a positive integer."""
+def _id_or_none(value: Any, bounded: bool = False) -> int | None:
+    """An optional id: None unless it is a positive integer (``bounded``: of at most 64 bits)."""
     number = parse_code(value)
-    return number if number is not None and number > 0 else None
+    if number is None or number <= 0 or (bounded and number > MAX_ID):
+        return None
+    return number
+
+
+def _status(obj: dict, key: str) -> int | None:
+    """A detail's task or node status: None when absent or not a number (the mirror keeps
+    what it had); beyond 16 bits it is no status, so the answer is bad."""
+    value = parse_code(obj.get(key))
+    if value is not None and not _fits(value, STATUS_BITS):
+        raise ProtocolError(f"LAAFFIC answer has {key!r} out of range: {excerpt(repr(obj))}")
+    return value
 
 
 def parse_remote_time(value: Any) -> datetime | None:
@@ -175,9 +203,9 @@ def parse_node(obj: Any) -> NodeRecord:
         raise ProtocolError(f"nodeList entry is not an object: {excerpt(repr(obj))}")
     script = obj.get("scriptId")
     return NodeRecord(
-        key_id=_required_key(obj, "keyId"),
-        task_id=_id_or_none(obj.get("taskId")),
-        status=_int_or_none(obj.get("nodeStatus")),
+        key_id=_required_key(obj, "keyId", bounded=True),
+        task_id=_id_or_none(obj.get("taskId"), bounded=True),
+        status=_status(obj, "nodeStatus"),
         script_id=None if script in (None, "") else str(script),
         raw=obj,
     )
@@ -190,11 +218,11 @@ def parse_detail(obj: Any) -> TaskDetail:
     if not isinstance(nodes, list):
         raise ProtocolError(f"queryDetail nodeList is not a list: {excerpt(repr(nodes))}")
     return TaskDetail(
-        key_id=_required_key(obj, "keyId"),
-        recall_interval=_int_or_none(obj.get("recallInterval")),
-        recall_num=_int_or_none(obj.get("recallNum")),
-        recall_type=_int_or_none(obj.get("recallType")),
-        status=_int_or_none(obj.get("status")),
+        key_id=_required_key(obj, "keyId", bounded=True),
+        recall_interval=_int_or_none(obj.get("recallInterval"), INT_BITS),
+        recall_num=_int_or_none(obj.get("recallNum"), INT_BITS),
+        recall_type=_int_or_none(obj.get("recallType"), STATUS_BITS),
+        status=_status(obj, "status"),
         nodes=[parse_node(n) for n in nodes],
         raw=obj,
     )

@@ -1,0 +1,212 @@
+"""Vendor answers a mirror cannot hold or that name another task than the one asked for:
+refused as bad answers before anything is stored or sent, alike on SQLite and PostgreSQL,
+with a message an agent can read (not "unexpected DataError")."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from responses import matchers
+
+from laaffic_recall.client import ProtocolError
+from laaffic_recall.conf import get_client
+from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
+from laaffic_recall.sync import sync_task_details
+from laaffic_recall.wire import parse_detail
+
+from .conftest import api_url
+from .test_cancel_fakes import (
+    PENDING,
+    add_cancel,
+    calls_to,
+    detail_data,
+    envelope,
+    make_nodes,
+    make_task,
+    signed,
+)
+
+pytestmark = pytest.mark.django_db
+
+TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
+
+
+@pytest.fixture
+def agent_client(client):
+    user = get_user_model().objects.create_user("agent", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="laaffic_recall",
+            codename__in=["view_recalltask", "view_cancelattempt", "cancel_recalltask"],
+        )
+    )
+    client.force_login(user)
+    return client
+
+
+def detail_answer(rsps, data, key_id: int = 12):
+    return rsps.post(
+        api_url("queryDetail"),
+        json=envelope(data),
+        match=[signed, matchers.json_params_matcher({"keyId": key_id})],
+    )
+
+
+def pending_detail(**changes) -> dict:
+    data = detail_data(12, PENDING, nodes=((101, PENDING), (102, PENDING)))
+    data.update(changes)
+    return data
+
+
+def confirm_cancel(client, task):
+    response = client.post(
+        TASKS, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}
+    )
+    assert response.status_code == 302
+    [message] = [str(m) for m in get_messages(response.wsgi_request)]
+    return message
+
+
+# --------------------------------------------------------------------------- another task
+
+
+def test_a_detail_of_another_task_than_asked_is_a_protocol_error(mocked_api):
+    detail_answer(mocked_api, detail_data(13, PENDING))
+
+    with pytest.raises(ProtocolError, match="13") as caught:
+        get_client().query_detail(12)
+
+    assert "12" in str(caught.value)
+
+
+def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_node(
+    mocked_api, agent_client
+):
+    task = make_task(12)
+    make_nodes(task, PENDING, PENDING)
+    detail_answer(mocked_api, detail_data(13, PENDING, nodes=((101, PENDING),)))
+    add_cancel(mocked_api, 1, 12)
+
+    message = confirm_cancel(agent_client, task)
+
+    assert calls_to(mocked_api, "cancel") == []
+    assert "nothing was sent" in message
+    assert CancelAttempt.objects.get().outcome == Outcome.FAILED
+    assert not RecallTask.objects.filter(key_id=13).exists()
+    assert sorted(RecallNode.objects.filter(task=task).values_list("key_id", flat=True)) == [
+        101,
+        102,
+    ]
+
+
+def test_a_refresh_answered_with_another_task_is_reported_and_stores_nothing(mocked_api):
+    make_task(12)
+    for _ in range(3):
+        detail_answer(mocked_api, detail_data(13, PENDING))
+
+    summary = sync_task_details([12])
+
+    assert [str(f.key) for f in summary.failures] == ["12"]
+    assert not RecallTask.objects.filter(key_id=13).exists()
+
+
+# --------------------------------------------------------------------------- out of range
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pending_detail(keyId=2**63),
+        pending_detail(nodeList=[{"keyId": 2**70, "taskId": 9101, "nodeStatus": 0}]),
+        pending_detail(status=70_000),
+        pending_detail(status=-40_000),
+        pending_detail(nodeList=[{"keyId": 101, "taskId": 9101, "nodeStatus": 2**40}]),
+    ],
+    ids=["task key", "node key", "status", "negative status", "node status"],
+)
+def test_a_key_or_status_beyond_its_column_fails_the_read_with_a_clear_message(answer):
+    with pytest.raises(ProtocolError, match="out of range|positive numeric"):
+        parse_detail(answer)
+
+
+def test_an_id_or_count_of_a_detail_beyond_its_column_is_read_as_unknown():
+    detail = parse_detail(
+        pending_detail(
+            recallInterval=2**31,
+            recallNum=-(2**31) - 1,
+            recallType=2**15,
+            nodeList=[{"keyId": 101, "taskId": 2**63, "nodeStatus": 0}],
+        )
+    )
+
+    assert (detail.recall_interval, detail.recall_num, detail.recall_type) == (None, None, None)
+    assert detail.nodes[0].task_id is None
+
+
+def test_the_largest_values_the_columns_hold_are_kept():
+    detail = parse_detail(
+        pending_detail(
+            keyId=2**63 - 1,
+            recallInterval=2**31 - 1,
+            recallNum=-(2**31),
+            status=-(2**15),
+            nodeList=[{"keyId": 2**63 - 1, "taskId": 2**63 - 1, "nodeStatus": 2**15 - 1}],
+        )
+    )
+
+    assert (detail.key_id, detail.recall_interval, detail.recall_num, detail.status) == (
+        2**63 - 1,
+        2**31 - 1,
+        -(2**31),
+        -(2**15),
+    )
+    assert (detail.nodes[0].key_id, detail.nodes[0].task_id, detail.nodes[0].status) == (
+        2**63 - 1,
+        2**63 - 1,
+        2**15 - 1,
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        pending_detail(status=70_000),
+        pending_detail(nodeList=[{"keyId": 2**70, "taskId": 9101, "nodeStatus": 0}]),
+        pending_detail(nodeList=[{"keyId": 101, "taskId": 9101, "nodeStatus": 70_000}]),
+    ],
+    ids=["status", "node key", "node status"],
+)
+def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_wrong(
+    mocked_api, agent_client, answer
+):
+    task = make_task(12)
+    make_nodes(task, PENDING, PENDING)
+    detail_answer(mocked_api, answer)
+    add_cancel(mocked_api, 1, 12)
+
+    message = confirm_cancel(agent_client, task)
+
+    assert calls_to(mocked_api, "cancel") == []
+    assert "unexpected" not in message and "nothing was sent" in message
+    attempt = CancelAttempt.objects.get()
+    assert attempt.outcome == Outcome.FAILED
+    assert "unexpected" not in attempt.error_detail
+
+
+def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_client):
+    task = make_task(12)
+    make_nodes(task, PENDING, PENDING)
+    odd = pending_detail(recallInterval=2**40, recallNum=2**40)
+    detail_answer(mocked_api, odd)
+    add_cancel(mocked_api, 1, 12)
+    detail_answer(mocked_api, {**odd, "status": 3, "nodeList": []})
+
+    message = confirm_cancel(agent_client, task)
+
+    assert len(calls_to(mocked_api, "cancel")) == 1
+    assert "1 of 1 cancelled" in message
+    task.refresh_from_db()
+    assert (task.status, task.recall_interval, task.recall_num) == (3, None, None)
