@@ -24,6 +24,9 @@ from .state import parameter_error
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 TIME_PATTERN = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 MAX_PAGE_SIZE = 100
+# At most 20 digits: a Java long has 19, and int() of a very long string is slow or refused.
+INTEGER = re.compile(r"[+-]?[0-9]{1,20}")
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
 
 
 def remote_tz() -> ZoneInfo:
@@ -54,16 +57,22 @@ def required(body: dict, name: str) -> Any:
 
 
 def as_int(value: Any, name: str) -> int:
-    """An integer field as a Java backend reads it: a number or a numeric string."""
+    """An integer field as a Java backend reads it: a number or a numeric string (ASCII
+    digits: ``str.isdigit()`` admits "²"), within a Java ``long``."""
+    number = None
     if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str) and INTEGER.fullmatch(value.strip()):
+        number = int(value.strip())
+    if number is None:
         raise parameter_error(f"{name} must be an integer")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value.strip())
-    raise parameter_error(f"{name} must be an integer")
+    if not LONG_MIN <= number <= LONG_MAX:
+        raise parameter_error(f"{name} is out of range")
+    return number
 
 
 def target_id(call: str, body: Any) -> int | None:
@@ -144,12 +153,15 @@ def query_page(body: dict, family: str) -> dict:
             raise parameter_error("taskName must be a string")
         name = str(name).strip()
         match = Q(task_name__icontains=name)
-        if name.isdigit():
+        if name.isascii() and name.isdigit() and len(name) <= 19 and int(name) <= LONG_MAX:
             match |= Q(task_id=int(name))
         tasks = tasks.filter(match)
     total = tasks.count()
     offset = (current - 1) * size
-    records = [task_record(t) for t in tasks.order_by("-create_time", "-key_id")[offset:][:size]]
+    records = []
+    if offset < total:  # a page far past the last is empty, and no database slices that far
+        ordered = tasks.order_by("-create_time", "-key_id")
+        records = [task_record(t) for t in ordered[offset:][:size]]
     return {
         "records": records,
         "total": total,

@@ -64,10 +64,29 @@ def json_response(payload: dict) -> HttpResponse:
     )
 
 
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 def parse_body(request: HttpRequest) -> tuple[Any, Refusal | None]:
+    # NaN and Infinity are not JSON, and "\u0000" no PostgreSQL text or jsonb column holds
+    # (the call log, a name filter); a body nested deeper than the parser's recursion
+    # limit is no request either.
     try:
-        body = json.loads(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+        body = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
+        if _has_nul(body):
+            return None, parameter_error("the request body contains a NUL character")
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return None, parameter_error("the request body is not JSON")
     if not isinstance(body, dict):
         return body, parameter_error("the request body must be a JSON object")
