@@ -247,6 +247,25 @@ def _reject_constant(name: str):
     raise ValueError(f"{name} is not valid JSON")
 
 
+# JSON may escape a NUL ("\u0000", which no PostgreSQL text or jsonb column holds) or a
+# lone surrogate ("\ud800", which is no UTF-8 at all); a body without these escapes has
+# neither, so only such a body is walked.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F][0-9a-fA-F]{2})")
+_UNSTORABLE_CHAR = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with each NUL and lone surrogate in its strings (keys too) replaced by
+    U+FFFD, so that every vendor text can be stored, shown and logged."""
+    if isinstance(value, str):
+        return _UNSTORABLE_CHAR.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    return value
+
+
 def parse_envelope(body: bytes, http_status: int) -> Envelope:
     """Both envelope shapes: ``code``/``msg`` or ``status``/``reason``; int or numeric string."""
     if not body.strip():
@@ -255,7 +274,9 @@ def parse_envelope(body: bytes, http_status: int) -> Envelope:
         )
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
-    except (UnicodeDecodeError, ValueError):
+        if _UNSTORABLE_ESCAPE.search(body):
+            payload = _storable(payload)
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise ProtocolError(
             f"LAAFFIC answered HTTP {http_status} with a body that is not JSON: {excerpt(body)}",
             http_status=http_status,

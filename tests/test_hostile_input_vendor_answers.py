@@ -210,3 +210,59 @@ def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_clien
     assert "1 of 1 cancelled" in message
     task.refresh_from_db()
     assert (task.status, task.recall_interval, task.recall_num) == (3, None, None)
+
+
+# --------------------------------------------------------------------------- texts
+
+
+@pytest.mark.parametrize(
+    ("msg", "stored"),
+    [("no\x00pe", "no\ufffdpe"), ("no\ud800pe", "no\ufffdpe"), ("ok 🎉", "ok 🎉")],
+    ids=["NUL", "lone surrogate", "emoji"],
+)
+def test_a_vendor_text_no_database_holds_finishes_the_audit_row_with_a_replacement(
+    mocked_api, agent_client, msg, stored
+):
+    task = make_task(12)
+    detail_answer(mocked_api, pending_detail())
+    add_cancel(mocked_api, 1, 12, json={"code": -22, "msg": msg, "data": None})
+    detail_answer(mocked_api, pending_detail())
+
+    message = confirm_cancel(agent_client, task)
+
+    attempt = CancelAttempt.objects.get()
+    assert attempt.outcome == Outcome.REFUSED
+    assert attempt.response_message == stored
+    assert "could not be completed" not in message
+
+
+def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel_sent(
+    mocked_api, agent_client
+):
+    task = make_task(12)
+    odd = pending_detail(
+        extra="a\x00b",
+        nodeList=[
+            {"keyId": 101, "taskId": 9101, "nodeStatus": 0, "scriptId": "s\x00", "text": "\ud83d"}
+        ],
+    )
+    detail_answer(mocked_api, odd)
+    add_cancel(mocked_api, 1, 12)
+    detail_answer(mocked_api, {**odd, "status": 3})
+
+    message = confirm_cancel(agent_client, task)
+
+    assert len(calls_to(mocked_api, "cancel")) == 1
+    assert "1 of 1 cancelled" in message
+    task.refresh_from_db()
+    assert task.detail_raw["extra"] == "a\ufffdb"
+    node = task.nodes.get()
+    assert (node.script_id, node.raw["text"]) == ("s\ufffd", "\ufffd")
+
+
+def test_an_answer_nested_past_the_parsers_limit_is_a_protocol_error(mocked_api):
+    for _ in range(3):
+        mocked_api.post(api_url("queryDetail"), body=b'{"code": 0, "data": ' + b"[" * 100_000)
+
+    with pytest.raises(ProtocolError):
+        get_client().query_detail(12)
