@@ -4,12 +4,15 @@ never a write or a call to LAAFFIC."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from laaffic_recall.models import CancelAttempt, RecallTask
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 
 from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task
 
@@ -309,3 +312,49 @@ def test_an_id_beyond_64_bits_in_the_query_string_lists_nothing_or_reloads_the_l
     else:
         assert response.status_code == 200
         assert response.context["cl"].result_count == 0
+
+
+# --------------------------------------------------------------------------- CSV export
+
+
+def test_the_csv_export_of_odd_rows_reads_back_cell_for_cell(client, rows):
+    user = staff("auditor", "view_cancelattempt")
+    client.force_login(user)
+    odd = [
+        'line one\nline two, "quoted"; semi',
+        "emoji 🎉 and RTL \u202eevil\u202c \u200f",
+        "=cmd|' /C calc'!A0",
+        "x" * 2000,
+        "",
+    ]
+    made = [
+        CancelAttempt.objects.create(
+            cancel_type=CancelType.NODE,
+            target_id=2**63 - 1,
+            task_key_id=None,
+            outcome=Outcome.UNKNOWN,
+            username=text[:150],
+            reason=text,
+            response_message=text,
+            response_code=-(2**63),
+            request_body={"type": 3, "id": 2**63 - 1, "note": text},
+        )
+        for text in odd
+    ]
+
+    response = client.post(
+        ATTEMPTS,
+        {"action": "download_csv", "index": 0, "_selected_action": [a.pk for a in made]},
+    )
+
+    assert response.status_code == 200
+    table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert [row["reason"] for row in table] == [
+        odd[0],
+        odd[1],
+        "'" + odd[2],
+        odd[3],
+        "",
+    ]
+    assert {row["id_sent"] for row in table} == {str(2**63 - 1)}
+    assert {row["response_code"] for row in table} == {str(-(2**63))}
