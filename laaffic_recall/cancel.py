@@ -135,7 +135,7 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
         )
     except LaafficError as exc:
         return ParentLookup(parent_task_id, error=str(exc))
-    except DatabaseError:
+    except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
         logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
         return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
     finally:

@@ -458,3 +458,50 @@ def test_an_odd_detail_on_the_task_page_of_a_completed_task_changes_nothing(
 
     assert response.status_code == 200
     assert no_call_no_row(mocked_api)
+
+
+def parent_page(rsps, *records):
+    rsps.post(
+        api_url("queryPage"),
+        json=envelope(
+            {"total": len(records), "size": 100, "current": 1, "pages": 1, "records": records}
+        ),
+        match=[signed],
+    )
+
+
+def parent_record(parent: int, **fields) -> dict:
+    record = {"keyId": 12, "taskId": parent, "taskName": "n", "status": 0}
+    record.update(fields)
+    return record
+
+
+def test_a_looked_up_task_the_mirror_cannot_hold_is_a_message_not_a_500(mocked_api, agent_client):
+    parent = 2024051800012
+    parent_page(mocked_api, parent_record(parent, keyId=2**70))
+
+    response = agent_client.post(BY_PARENT, {"parent_task_id": str(parent)})
+
+    assert response.status_code == 200
+    assert response.context["error"]
+    assert sent_bodies(mocked_api) == [] and CancelAttempt.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [None],
+        [parent_record(2024051800012, taskId=2024051800013)],
+        [parent_record(2024051800012), parent_record(2024051800012, status=2)],
+        [parent_record(2024051800012, taskName="a\x00b\ud800", createTime="9999-99-99")],
+        [parent_record(2024051800012, taskId="2024051800012", status="0")],
+    ],
+    ids=["null record", "other parent", "duplicated key", "odd texts", "ints as strings"],
+)
+def test_odd_records_of_a_parent_lookup_are_a_page_or_a_message(mocked_api, agent_client, records):
+    parent_page(mocked_api, *records)
+
+    response = agent_client.post(BY_PARENT, {"parent_task_id": "2024051800012"})
+
+    assert response.status_code == 200
+    assert sent_bodies(mocked_api) == [] and CancelAttempt.objects.count() == 0
