@@ -7,7 +7,6 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
-from django.contrib.messages import constants as levels
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
