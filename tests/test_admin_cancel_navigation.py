@@ -8,14 +8,13 @@ from html import unescape
 from urllib.parse import quote
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import constants as levels
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask
 
+from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
 from .conftest import api_url
 from .test_cancel_fakes import (
     CANCELLED,
@@ -33,33 +32,20 @@ from .test_cancel_fakes import (
 
 pytestmark = pytest.mark.django_db
 
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
-NODES = reverse("admin:laaffic_recall_recallnode_changelist")
-BY_PARENT = reverse("admin:laaffic_recall_recalltask_cancel_by_parent")
 FILTER = "status__exact=0"
 KEPT = "_changelist_filters=" + quote(FILTER, safe="")
 PERMISSION = "You need the “Can cancel recall tasks” permission"
 
 
-def staff(username: str, *codenames: str):
-    user = get_user_model().objects.create_user(username, is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    return user
-
-
 @pytest.fixture
 def agent(client):
-    client.force_login(
-        staff(
-            "agent", "view_recalltask", "view_recallnode", "view_cancelattempt", "cancel_recalltask"
-        )
-    )
+    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
     return client
 
 
 @pytest.fixture
 def viewer(client):
-    client.force_login(staff("viewer", "view_recalltask", "view_recallnode", "view_cancelattempt"))
+    client.force_login(staff("viewer", *VIEW_ALL))
     return client
 
 

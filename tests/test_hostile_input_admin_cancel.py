@@ -5,8 +5,6 @@ row finished, never a 500."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
@@ -14,6 +12,7 @@ from responses import matchers
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
+from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
 from .conftest import api_url
 from .test_cancel_fakes import (
     COMPLETED,
@@ -31,19 +30,7 @@ from .test_cancel_fakes import (
 
 pytestmark = pytest.mark.django_db
 
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
-NODES = reverse("admin:laaffic_recall_recallnode_changelist")
-BY_PARENT = reverse("admin:laaffic_recall_recalltask_cancel_by_parent")
-VIEW_ALL = ["view_recalltask", "view_recallnode", "view_cancelattempt"]
 HUGE = str(2**70)
-
-
-def staff(username: str, *codenames: str):
-    user = get_user_model().objects.create_user(username, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
-    )
-    return user
 
 
 @pytest.fixture

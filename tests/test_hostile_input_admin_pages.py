@@ -9,30 +9,17 @@ import io
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 
+from .admin_helpers import ATTEMPTS, BY_PARENT, NODES, TASKS, VIEW_ALL, staff
 from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task
 
 pytestmark = pytest.mark.django_db
 
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
-NODES = reverse("admin:laaffic_recall_recallnode_changelist")
-ATTEMPTS = reverse("admin:laaffic_recall_cancelattempt_changelist")
-BY_PARENT = reverse("admin:laaffic_recall_recalltask_cancel_by_parent")
-VIEW_ALL = ["view_recalltask", "view_recallnode", "view_cancelattempt"]
 HUGE = str(2**70)
 LONG = "x" * 10_000
-
-
-def staff(username: str, *codenames: str):
-    user = get_user_model().objects.create_user(username, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
-    )
-    return user
 
 
 @pytest.fixture(params=["superuser", "agent", "viewer"])
