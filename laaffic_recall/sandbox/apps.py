@@ -7,3 +7,6 @@ class SandboxConfig(AppConfig):
     label = "laaffic_sandbox"
     verbose_name = _("LAAFFIC sandbox")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system check)
