@@ -9,7 +9,7 @@ class LaafficRecallConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
-        from .audit import on_task_synced
+        from .cancel.reconcile import on_task_synced
         from .models import RecallTask
         from .signals import task_synced
 

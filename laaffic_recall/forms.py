@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import MAX_ID
+from .client.wire import MAX_ID, is_valid_id
 
 MAX_REASON = 1000
 MAX_ID_DIGITS = len(str(MAX_ID))  # 19
@@ -43,10 +43,10 @@ class LaafficIdField(forms.CharField):
         if not (text.isascii() and text.isdigit()) or len(text) > MAX_ID_DIGITS:
             raise forms.ValidationError(self.error_messages["invalid"], "invalid", params)
         number = int(text)
-        if number == 0:
-            raise forms.ValidationError(self.error_messages["invalid"], "invalid", params)
         if number > MAX_ID:
             raise forms.ValidationError(self.error_messages["too_large"], "too_large", params)
+        if not is_valid_id(number):
+            raise forms.ValidationError(self.error_messages["invalid"], "invalid", params)
         return number
 
     def validate(self, value):

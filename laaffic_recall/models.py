@@ -8,13 +8,12 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import models, router, transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .client.wire import fits_signed
 from .conf import app_settings
 
-# The largest id LAAFFIC may use (its ids are 64-bit; BigIntegerField holds up to this).
-MAX_ID = 2**63 - 1
-MIN_BIGINT = -(2**63)
 # Vendor texts and error details are cut to this many characters before they are stored,
 # so a huge message cannot break the write that finishes an audit row.
 TEXT_MAX = 2000
@@ -32,6 +31,16 @@ class Status(models.IntegerChoices):
 
 
 TERMINAL_STATUSES = frozenset({Status.COMPLETED, Status.CANCELLED, Status.EXCEPTION})
+
+
+def status_label(value: int | None) -> str:
+    """A status in words, also one LAAFFIC has not documented or did not say."""
+    if value is None:
+        return gettext("in an unknown state")
+    try:
+        return str(Status(value).label)
+    except ValueError:
+        return gettext("in status %(value)s") % {"value": value}
 
 
 class RecallType(models.IntegerChoices):
@@ -112,6 +121,13 @@ class RecallTask(models.Model):
     def __str__(self) -> str:
         name = f" {self.task_name}" if self.task_name else ""
         return f"#{self.key_id}{name}"
+
+    @property
+    def rounds_label(self) -> str:
+        """Rounds done/required, "?" where LAAFFIC said nothing, e.g. "2/5" or "?/3"."""
+        done = "?" if self.finish_num is None else self.finish_num
+        required = "?" if self.recall_num is None else self.recall_num
+        return f"{done}/{required}"
 
     @property
     def is_terminal(self) -> bool:
@@ -228,7 +244,7 @@ def _only_nulls_links(values: dict) -> bool:
 
 
 def stale_cutoff():
-    return timezone.now() - timedelta(seconds=int(app_settings.STALE_ATTEMPT_SECONDS))
+    return timezone.now() - timedelta(seconds=app_settings.STALE_ATTEMPT_SECONDS)
 
 
 class CancelAttempt(models.Model):
@@ -391,4 +407,4 @@ class CancelAttempt(models.Model):
 
 def fits_code(code: int | None) -> bool:
     """Whether a vendor code fits ``CancelAttempt.response_code`` (a signed 64-bit column)."""
-    return code is None or MIN_BIGINT <= code <= MAX_ID
+    return code is None or fits_signed(code, 64)

@@ -184,7 +184,7 @@ def test_the_parent_id_form_says_plainly_what_is_wrong(mocked_api, agent, typed,
 def test_the_parent_id_form_looks_like_the_confirmation_pages(agent):
     html = agent.get(BY_PARENT).content.decode()
     assert "admin/css/forms.css" in html  # aligned label and help text
-    assert "laaffic_recall/cancel.css" in html
+    assert "laaffic_recall/admin.css" in html
     assert hrefs(html, "Back to recall tasks") == [TASKS]
     assert re.search(r'<a href="[^"]+" class="button cancel-link">Back to recall tasks</a>', html)
     assert "No, take me back" not in html
@@ -201,7 +201,7 @@ def test_cancel_this_task_is_a_red_button_on_a_pending_task(agent):
     assert re.search(
         rf'<a href="{re.escape(cancel_url(task))}" class="laaffic-cancel-task-link">', html
     )
-    assert "laaffic_recall/cancel.css" in html
+    assert "laaffic_recall/admin.css" in html
 
 
 def test_a_task_not_pending_shows_why_it_has_no_cancel_button(agent):

@@ -10,9 +10,7 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils.html import format_html
 
-from laaffic_recall.admin.tasks import RecallTaskAdmin
 from laaffic_recall.models import RecallNode, RecallTask
 from laaffic_recall.sync import sync_tasks
 from tests.conftest import TEST_SETTINGS
@@ -116,7 +114,7 @@ def test_the_task_list_shows_the_mirror_with_coloured_status(admin_client):
     assert "laaffic-status-exception" in html and "Execution exception" in html
     assert "1/3" in html
     assert "Spring &lt;renewals&gt;" in html and "2024051800001" in html
-    assert "laaffic_recall/mirror.css" in html
+    assert "laaffic_recall/admin.css" in html
 
 
 def test_the_task_list_is_newest_first(admin_client):
@@ -311,21 +309,6 @@ def test_staff_without_view_permission_see_nothing(client):
     assert client.get(TASKS_URL).status_code == 403
     assert client.get(change_url(task)).status_code == 403
     assert client.get(NODES_URL).status_code == 403
-
-
-def test_the_node_actions_column_shows_the_task_admins_hook(admin_client, monkeypatch):
-    task = make_task(1)
-
-    def node_action_html(self, request, node):
-        if node.is_pending and request.user.is_superuser:
-            return format_html('<button data-node="{}">Act</button>', node.key_id)
-        return ""
-
-    monkeypatch.setattr(RecallTaskAdmin, "node_action_html", node_action_html)
-    html = admin_client.get(change_url(task)).content.decode()
-
-    assert '<button data-node="101">Act</button>' in html  # pending
-    assert 'data-node="100"' not in html  # completed
 
 
 # --------------------------------------------------------------------------- nodes

@@ -93,7 +93,7 @@ def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_
     assert "Ticket 4711: customer asked to stop calls" in html
     assert "append-only" in html
     assert "ann" in html and "Whole task (by recall key)" in html
-    assert "laaffic-outcome-refused" in html and "background:#fee2e2" in html
+    assert "laaffic-outcome-refused" in html and "laaffic_recall/admin.css" in html
     assert "-16" in html and "timestamp expired" in html
     assert reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]) in html
 
@@ -244,5 +244,5 @@ def test_the_type_column_is_short_and_does_not_wrap(auditor_client):
     attempt(cancel_type=CancelType.NODE, target_id=555)
     html = auditor_client.get(LIST).content.decode()
     cell = re.search(r'<td class="field-type_short">(.*?)</td>', html).group(1)
-    assert "white-space:nowrap" in cell and ">from node</span>" in cell
+    assert "laaffic-nowrap" in cell and ">from node</span>" in cell
     assert 'title="From node onward"' in cell

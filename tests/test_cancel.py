@@ -15,14 +15,14 @@ from responses import matchers
 from urllib3.exceptions import MaxRetryError
 from urllib3.exceptions import SSLError as Urllib3SSLError
 
-from laaffic_recall import cancel as service
-from laaffic_recall import sync
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import BatchTooLarge, CancelTarget
-from laaffic_recall.cancel_results import rounds_cancelled
-from laaffic_recall.client import parse_detail, sign
+from laaffic_recall.cancel import BatchTooLarge, CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
+from laaffic_recall.cancel.results import AttemptResult, CancelReport, rounds_cancelled
+from laaffic_recall.client.wire import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
+from laaffic_recall.sync import service as sync
+from laaffic_recall.sync.mirror import store_detail
 
 from .conftest import api_url
 from .test_cancel_fakes import (
@@ -277,7 +277,7 @@ def test_a_parent_lookup_keeps_a_fresher_detail_stored_while_the_page_was_in_fli
 
     def page(request):
         # A cancel's re-read stores task 77 Cancelled while this (older) page travels.
-        sync.store_detail(parse_detail(detail_data(77, CANCELLED)))
+        store_detail(parse_detail(detail_data(77, CANCELLED)))
         return 200, {}, requests.compat.json.dumps(page_of((77, parent, "Spring", PENDING)))
 
     mocked_api.add_callback("POST", api_url("queryPage"), callback=page, match=[signed])
@@ -728,10 +728,10 @@ def test_a_failing_signal_receiver_does_not_break_the_cancel(mocked_api, submiss
 
 
 def test_report_levels():
-    ok = service.AttemptResult(CancelTarget(1, 1), Outcome.SUCCEEDED)
-    skipped = service.AttemptResult(CancelTarget(1, 2), Outcome.SKIPPED)
-    refused = service.AttemptResult(CancelTarget(1, 3), Outcome.REFUSED)
-    level = lambda *rs: service.CancelReport(uuid.uuid4(), rs).level  # noqa: E731
+    ok = AttemptResult(CancelTarget(1, 1), Outcome.SUCCEEDED)
+    skipped = AttemptResult(CancelTarget(1, 2), Outcome.SKIPPED)
+    refused = AttemptResult(CancelTarget(1, 3), Outcome.REFUSED)
+    level = lambda *rs: CancelReport(uuid.uuid4(), rs).level  # noqa: E731
     assert level(ok) == "success"
     assert level(ok, skipped) == "warning"
     assert level(ok, refused) == "warning"
@@ -743,19 +743,6 @@ def test_report_levels():
 def test_targets_validate_their_id(bad):
     with pytest.raises(ValueError):
         CancelTarget(CancelType.TASK, bad)
-
-
-@pytest.mark.parametrize(
-    ("cancel_type", "target_id"),
-    [(CancelType.TASK, 0), (CancelType.PARENT, -5), (CancelType.NODE, 2**63), (4, 12), (1, "12")],
-)
-def test_a_safe_target_is_none_where_the_constructor_would_raise(cancel_type, target_id):
-    assert CancelTarget.safe(cancel_type, target_id) is None
-
-
-def test_a_safe_target_keeps_valid_values_and_drops_bad_task_keys():
-    target = CancelTarget.safe(CancelType.PARENT, 555, task_keys=(13, 0, 12, 13))
-    assert target == CancelTarget(CancelType.PARENT, 555, task_keys=(12, 13))
 
 
 def test_rounds_that_are_not_consecutive_are_listed():

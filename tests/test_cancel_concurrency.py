@@ -13,9 +13,8 @@ import time
 import pytest
 from django.db import connection, connections
 
-from laaffic_recall import cancel as service
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.cancel import CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, Outcome
 
 from .test_cancel_fakes import (

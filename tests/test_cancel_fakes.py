@@ -10,7 +10,7 @@ import json
 
 from responses import matchers
 
-from laaffic_recall.client import sign
+from laaffic_recall.client.wire import sign
 from laaffic_recall.models import RecallNode, RecallTask, Status
 
 from .conftest import TEST_SETTINGS, api_url

@@ -14,11 +14,10 @@ import threading
 import pytest
 from django.db import connection
 
-from laaffic_recall import cancel as service
-from laaffic_recall import sync
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.cancel import CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from laaffic_recall.sync import service as sync
 
 from .conftest import api_url
 from .test_cancel_concurrency import WAIT, in_thread

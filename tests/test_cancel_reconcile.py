@@ -7,12 +7,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from laaffic_recall import cancel as service
-from laaffic_recall import sync
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.cancel import CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.signals import cancel_attempted, task_synced
+from laaffic_recall.sync import service as sync
 
 from .test_cancel_fakes import (
     CANCELLED,

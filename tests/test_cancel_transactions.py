@@ -11,9 +11,8 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
-from laaffic_recall import cancel as service
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import CancelInTransactionError, CancelTarget
+from laaffic_recall.cancel import CancelInTransactionError, CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt
 
 from .test_cancel_fakes import make_task

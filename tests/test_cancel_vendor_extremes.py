@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from laaffic_recall import cancel as service
-from laaffic_recall.audit import Submission
-from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.cancel import CancelTarget, service
+from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import TEXT_MAX, CancelAttempt, CancelType, Outcome
 
 from .test_cancel_fakes import PENDING, add_cancel, add_detail, make_task

@@ -21,11 +21,9 @@ from laaffic_recall.client import (
     OutcomeUnknownError,
     ProtocolError,
     TransportError,
-    excerpt,
-    new_session,
-    parse_code,
-    sign,
 )
+from laaffic_recall.client.http import new_session
+from laaffic_recall.client.wire import excerpt, parse_code, sign
 from laaffic_recall.conf import get_client
 
 from .conftest import TEST_SETTINGS, api_url
@@ -470,8 +468,8 @@ def test_cancel_rejects_bad_type_or_id_without_a_call(mocked_api, cancel_type, t
 @pytest.mark.parametrize(
     "kwargs,words",
     [
-        ({"api_key": ""}, "key or secret is missing"),
-        ({"api_secret": ""}, "key or secret is missing"),
+        ({"api_key": ""}, "API key is not set"),
+        ({"api_secret": ""}, "API secret is not set"),
         ({"product": "sms"}, "Unknown LAAFFIC product"),
         ({"base_url": "ftp://api.laaffic.com"}, "not an http(s) URL"),
         ({"base_url": "api.laaffic.com"}, "not an http(s) URL"),

@@ -14,7 +14,7 @@ from django.test import override_settings
 from django.urls import path, reverse
 
 from laaffic_recall.admin.audit import CancelAttemptAdmin
-from laaffic_recall.admin.tasks import RecallNodeAdmin, RecallTaskAdmin
+from laaffic_recall.admin.mirror import RecallNodeAdmin, RecallTaskAdmin
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
 from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task

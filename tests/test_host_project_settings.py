@@ -172,7 +172,6 @@ def run_host(tmp_path: Path, scenario: str) -> dict:
 
 def fake_laaffic(rsps) -> dict:
     """queryPage/queryDetail from the shared fake, plus a cancel that obeys the rules."""
-    from laaffic_recall.client import PRODUCT_PATHS  # noqa: F401  (import check)
     from tests.conftest import api_url
     from tests.fixtures.fake_laaffic import FakeLaaffic
 
@@ -317,7 +316,7 @@ def scenario_typical_host() -> dict:
     )
     call_command("collectstatic", interactive=False, verbosity=0)
     result["static"] = os.path.exists(
-        os.path.join(settings_value("STATIC_ROOT"), "laaffic_recall", "cancel.css")
+        os.path.join(settings_value("STATIC_ROOT"), "laaffic_recall", "admin.css")
     )
 
     pending = create_task([Status.PENDING] * 3, task_name="Renewals")

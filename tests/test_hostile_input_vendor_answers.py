@@ -12,10 +12,10 @@ from django.urls import reverse
 from responses import matchers
 
 from laaffic_recall.client import ProtocolError
+from laaffic_recall.client.wire import parse_detail
 from laaffic_recall.conf import get_client
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.sync import sync_task_details
-from laaffic_recall.wire import parse_detail
 
 from .conftest import api_url
 from .test_cancel_fakes import (

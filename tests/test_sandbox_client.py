@@ -24,7 +24,7 @@ from laaffic_recall.sandbox.testing import (
     recall_settings,
     seed,
 )
-from laaffic_recall.sync import refresh_task
+from laaffic_recall.sync.service import refresh_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

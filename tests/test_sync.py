@@ -12,12 +12,14 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from responses import matchers
 
-from laaffic_recall.client import ApiError, ConfigurationError, parse_detail, parse_task_record
+from laaffic_recall.client import ApiError, ConfigurationError
+from laaffic_recall.client.wire import parse_detail, parse_task_record
 from laaffic_recall.conf import get_client
-from laaffic_recall.mirror import FetchedDetail, store_detail, store_details, store_records
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
-from laaffic_recall.sync import split_window, sync_task_details, sync_tasks
+from laaffic_recall.sync import sync_task_details, sync_tasks
+from laaffic_recall.sync.mirror import FetchedDetail, store_detail, store_details, store_records
+from laaffic_recall.sync.service import split_window
 from tests.conftest import TEST_SETTINGS, api_url
 from tests.fixtures.fake_laaffic import FakeLaaffic, load
 

@@ -9,13 +9,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from responses import matchers
 
-from laaffic_recall import cancel as cancel_service
-from laaffic_recall import sync
-from laaffic_recall.audit import Submission, on_task_synced
 from laaffic_recall.cancel import CancelTarget
+from laaffic_recall.cancel import service as cancel_service
+from laaffic_recall.cancel.audit import Submission
+from laaffic_recall.cancel.reconcile import on_task_synced
 from laaffic_recall.client import ConfigurationError
+from laaffic_recall.conf import remote_timezone
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
+from laaffic_recall.sync import service as sync
 from tests.conftest import api_url
 from tests.fixtures.fake_laaffic import FakeLaaffic
 from tests.test_cancel_fakes import (
@@ -211,11 +213,11 @@ def test_remote_tz_raises_the_clients_configuration_error(laaffic_settings, valu
     laaffic_settings["REMOTE_TIMEZONE"] = value
 
     with pytest.raises(ConfigurationError):
-        sync.remote_tz()
+        remote_timezone()
 
 
 def test_remote_tz_accepts_a_zone_name_or_a_tzinfo(laaffic_settings):
     laaffic_settings["REMOTE_TIMEZONE"] = "Asia/Shanghai"
-    assert str(sync.remote_tz()) == "Asia/Shanghai"
+    assert str(remote_timezone()) == "Asia/Shanghai"
     laaffic_settings["REMOTE_TIMEZONE"] = UTC
-    assert sync.remote_tz() is UTC
+    assert remote_timezone() is UTC

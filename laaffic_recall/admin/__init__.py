@@ -1,3 +1,10 @@
-"""Django admin for the mirror (read-only), the cancel actions, and the audit log."""
+"""Django admin for the mirror (read-only), the cancel actions, and the audit log.
 
-from . import audit, tasks  # noqa: F401  (registers the ModelAdmins)
+Importing it registers the three model admins on ``admin.site``; a host project's own
+admin site can register the same classes (see the README).
+"""
+
+from .audit import CancelAttemptAdmin
+from .mirror import RecallNodeAdmin, RecallTaskAdmin
+
+__all__ = ["CancelAttemptAdmin", "RecallNodeAdmin", "RecallTaskAdmin"]

@@ -20,8 +20,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..models import MAX_ID, CancelAttempt, CancelType, Outcome
-from .changelist import GuardedChangeListMixin
+from ..models import CancelAttempt, Outcome, fits_code
+from .display import SHORT_TYPES, outcome_badge
+from .readonly import ReadOnlyAdmin
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CSV_CHUNK = 500
@@ -128,13 +129,13 @@ class ResponseCodeFilter(admin.SimpleListFilter):
         if value is None:
             return queryset
         digits = value[1:] if value.startswith("-") else value
-        if digits.isascii() and digits.isdigit() and abs(int(value)) <= MAX_ID:
+        if digits.isascii() and digits.isdigit() and fits_code(int(value)):
             return queryset.filter(response_code=int(value))
         return queryset.none()
 
 
 @admin.register(CancelAttempt)
-class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
+class CancelAttemptAdmin(ReadOnlyAdmin):
     list_display = [
         "started_at",
         "username",
@@ -195,15 +196,6 @@ class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
         ),
     ]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
     def get_readonly_fields(self, request, obj=None):
         names = [f.name for f in self.model._meta.concrete_fields]
         return [
@@ -220,7 +212,7 @@ class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
     def type_short(self, obj: CancelAttempt) -> str:
         label = SHORT_TYPES.get(obj.cancel_type, str(obj.cancel_type))
         return format_html(
-            '<span title="{}" style="white-space:nowrap">{}</span>',
+            '<span class="laaffic-nowrap" title="{}">{}</span>',
             obj.get_cancel_type_display(),
             label,
         )
@@ -272,14 +264,7 @@ class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, obj: CancelAttempt) -> str:
-        outcome = obj.effective_outcome
-        return format_html(
-            '<span class="laaffic-outcome laaffic-outcome-{}" style="{}" title="{}">{}</span>',
-            outcome,
-            OUTCOME_STYLES.get(outcome, ""),
-            obj.get_effective_outcome_display(),
-            SHORT_OUTCOMES.get(outcome, outcome),
-        )
+        return outcome_badge(obj)
 
     @admin.display(description=_("message"))
     def message(self, obj: CancelAttempt) -> str:
@@ -309,31 +294,3 @@ class CancelAttemptAdmin(GuardedChangeListMixin, admin.ModelAdmin):
             content_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": f'attachment; filename="cancel-attempts-{stamp}.csv"'},
         )
-
-
-SHORT_TYPES = {
-    CancelType.TASK: _("task"),
-    CancelType.PARENT: _("parent"),
-    CancelType.NODE: _("from node"),
-}
-SHORT_OUTCOMES = {
-    Outcome.PENDING: _("In flight"),
-    Outcome.SKIPPED: _("Skipped"),
-    Outcome.SUCCEEDED: _("Succeeded"),
-    Outcome.REFUSED: _("Refused"),
-    Outcome.FAILED: _("Failed"),
-    Outcome.UNKNOWN: _("Unknown"),
-}
-# Inline so the badge is coloured even where the app's stylesheet is not loaded.
-OUTCOME_STYLES = {
-    Outcome.SUCCEEDED: "background:#dcfce7;color:#14532d",
-    Outcome.PENDING: "background:#dbeafe;color:#1e3a8a",
-    Outcome.SKIPPED: "background:#e5e7eb;color:#1f2937",
-    Outcome.REFUSED: "background:#fee2e2;color:#7f1d1d",
-    Outcome.FAILED: "background:#ffedd5;color:#7c2d12",
-    Outcome.UNKNOWN: "background:#f3e8ff;color:#4c1d95",
-}
-OUTCOME_STYLES = {
-    key: f"{value};padding:1px 8px;border-radius:10px;font-weight:600;white-space:nowrap"
-    for key, value in OUTCOME_STYLES.items()
-}

@@ -1,8 +1,21 @@
-"""How statuses look in the admin: one CSS class per status, shared by every page."""
+"""How the admin shows statuses, outcomes and raw JSON: one place for every page.
+
+The colours are classes of ``static/laaffic_recall/admin.css``, which every admin of the
+app loads.
+"""
 
 from __future__ import annotations
 
-from ..models import Status
+import json
+from typing import Any
+
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from ..models import CancelAttempt, CancelType, Outcome, Status
+
+CSS = "laaffic_recall/admin.css"
 
 STATUS_CLASSES = {
     Status.PENDING: "pending",
@@ -11,8 +24,51 @@ STATUS_CLASSES = {
     Status.CANCELLED: "cancelled",
     Status.EXCEPTION: "exception",
 }
+SHORT_TYPES = {
+    CancelType.TASK: _("task"),
+    CancelType.PARENT: _("parent"),
+    CancelType.NODE: _("from node"),
+}
+SHORT_OUTCOMES = {
+    Outcome.PENDING: _("In flight"),
+    Outcome.SKIPPED: _("Skipped"),
+    Outcome.SUCCEEDED: _("Succeeded"),
+    Outcome.REFUSED: _("Refused"),
+    Outcome.FAILED: _("Failed"),
+    Outcome.UNKNOWN: _("Unknown"),
+}
 
 
 def status_css(value: int | None) -> str:
     """The CSS class suffix of a status ("unknown" for a value LAAFFIC has not documented)."""
     return STATUS_CLASSES.get(value, "unknown")
+
+
+def status_badge(value: int | None) -> str:
+    """A task's or node's status as a coloured badge."""
+    if value in STATUS_CLASSES:
+        label = Status(value).label
+    else:
+        label = gettext("Unknown (%(code)s)") % {"code": value}
+    return format_html(
+        '<span class="laaffic-status laaffic-status-{}">{}</span>', status_css(value), label
+    )
+
+
+def outcome_badge(attempt: CancelAttempt) -> str:
+    """An attempt's outcome as shown (a stale pending row as unknown), short, coloured."""
+    outcome = attempt.effective_outcome
+    return format_html(
+        '<span class="laaffic-outcome laaffic-outcome-{}" title="{}">{}</span>',
+        outcome,
+        attempt.get_effective_outcome_display(),
+        SHORT_OUTCOMES.get(outcome, outcome),
+    )
+
+
+def pretty_json(value: Any) -> str:
+    """JSON indented for reading, HTML-escaped."""
+    if value is None:
+        return "-"
+    text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
+    return format_html('<pre class="laaffic-json">{}</pre>', text)

@@ -41,7 +41,7 @@ DEFAULTS: dict[str, Any] = {
 
 
 # Read at call time, like the app's own settings.
-sandbox_settings = DictSetting(SETTING_NAME, DEFAULTS)
+sandbox_settings = DictSetting(SETTING_NAME, DEFAULTS, nullable={"MAX_SKEW_SECONDS"})
 
 
 def client_uses_sandbox() -> bool:

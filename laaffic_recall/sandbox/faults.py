@@ -155,7 +155,7 @@ def hold(seconds: float) -> None:
 
 
 def timeout_seconds(fault: Fault) -> float:
-    return fault.seconds if fault.seconds is not None else float(sandbox_settings.TIMEOUT_SECONDS)
+    return fault.seconds if fault.seconds is not None else sandbox_settings.TIMEOUT_SECONDS
 
 
 def fault_response(fault: Fault) -> HttpResponse | None:

@@ -65,7 +65,7 @@ def settle(task: SandboxTask) -> SandboxTask:
 
 def _not_allowed(what: str, status: int) -> Refusal:
     return Refusal(
-        int(sandbox_settings.REFUSAL_CODE),
+        sandbox_settings.REFUSAL_CODE,
         f"{what} is {STATUS_NAMES[status]} and cannot be cancelled; only Pending can.",
     )
 

@@ -44,7 +44,7 @@ def authenticate(request: HttpRequest) -> None:
         sent_at = int(timestamp)
     except ValueError:
         raise Refusal(TIMESTAMP_EXPIRED, "Timestamp expired: not a Unix time in seconds") from None
-    if abs(time.time() - sent_at) > float(max_skew):
+    if abs(time.time() - sent_at) > max_skew:
         raise Refusal(TIMESTAMP_EXPIRED, "Timestamp expired")
 
 

@@ -11,8 +11,9 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from ...client import ApiError, ConfigurationError
-from ...sync import SyncProgress, SyncSummary, sync_task_details, sync_tasks
+from ...client.errors import ApiError, ConfigurationError
+from ...sync.results import SyncProgress, SyncSummary
+from ...sync.service import sync_task_details, sync_tasks
 
 DEFAULT_DAYS = 7
 

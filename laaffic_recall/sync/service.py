@@ -20,24 +20,23 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from .client import ApiError, ConfigurationError, LaafficClient, LaafficError, TaskRecord
-from .conf import app_settings, get_client
+from ..client.errors import ApiError, ConfigurationError, LaafficError
+from ..client.http import LaafficClient
+from ..client.wire import TaskRecord, is_valid_id
+from ..conf import app_settings, get_client
+from ..models import RecallTask
 from .fetcher import ClientFactory, DetailFetcher, Result
-from .mirror import (  # noqa: F401  (store_detail, store_nodes, to_aware: public API here)
+from .mirror import (
     DetailChanges,
     FetchedDetail,
     NodeChanges,
     RecordChanges,
-    remote_tz,
     store_detail,
     store_details,
-    store_nodes,
     store_records,
-    to_aware,
     to_remote,
 )
-from .models import RecallTask
-from .sync_results import SyncFailure, SyncProgress, SyncSummary
+from .results import SyncFailure, SyncProgress, SyncSummary
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -73,7 +72,7 @@ def split_window(start: datetime, end: datetime, hours: float | None = None) -> 
     overlap: each ends one second before the next begins, since the vendor's times have
     whole seconds and its ``endTime`` is inclusive.
     """
-    hours = float(app_settings.SYNC_WINDOW_HOURS if hours is None else hours)
+    hours = app_settings.SYNC_WINDOW_HOURS if hours is None else hours
     if hours <= 0:
         raise ValueError("SYNC_WINDOW_HOURS must be positive")
     # Both ends round up to whole seconds, so "until now" includes tasks created in the
@@ -103,7 +102,7 @@ class _Run:
         client_factory: ClientFactory | None,
         progress: Callable[[SyncProgress], None] | None,
     ):
-        workers = int(app_settings.SYNC_WORKERS if workers is None else workers)
+        workers = app_settings.SYNC_WORKERS if workers is None else workers
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.factory = client_factory or get_client
@@ -213,10 +212,9 @@ class _Run:
         self.seen.update(r.key_id for r in records)
         try:
             changes = store_records(records, requested_at=requested_at)
-        except Exception as exc:
-            if isinstance(exc, ConfigurationError):
-                raise
-            # One bad record must not sink its page: store them one by one.
+        except Exception:
+            # One bad record must not sink its page: store them one by one (a
+            # configuration error then ends the run, see fail()).
             logger.info("LAAFFIC sync: %s page %s stored record by record", window, current)
             changes = self.store_one_by_one(records, requested_at)
         self.created |= changes.created
@@ -273,10 +271,9 @@ class _Run:
     def write(self, batch: list[FetchedDetail]) -> None:
         try:
             self.add(store_details(batch))
-        except Exception as exc:
-            if isinstance(exc, ConfigurationError):
-                raise
-            # One bad answer must not sink its batch: store them one by one.
+        except Exception:
+            # One bad answer must not sink its batch: store them one by one (a
+            # configuration error then ends the run, see fail()).
             for item in batch:
                 try:
                     self.add(store_details([item]))
@@ -320,16 +317,11 @@ def _run(
     return summary
 
 
-def is_task_key(value: object) -> bool:
-    """True for what LAAFFIC can be asked about: a positive integer (not a bool)."""
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
 def _clean_keys(key_ids: Iterable[int]) -> list[int]:
     keys = []
     for key in key_ids:
-        if not is_task_key(key):
-            raise ValueError(f"a task key must be a positive integer, not {key!r}")
+        if not is_valid_id(key):
+            raise ValueError(f"a task key must be a positive 64-bit integer, not {key!r}")
         if key not in keys:
             keys.append(key)
     return keys
@@ -405,21 +397,3 @@ def refresh_task(key_id: int, *, client: LaafficClient | None = None) -> RecallT
             client.close()
     task, _ = store_detail(detail)
     return task
-
-
-__all__ = [
-    "SyncFailure",
-    "SyncProgress",
-    "SyncSummary",
-    "Window",
-    "is_task_key",
-    "refresh_task",
-    "remote_tz",
-    "split_window",
-    "store_detail",
-    "store_nodes",
-    "sync_recent",
-    "sync_task_details",
-    "sync_tasks",
-    "to_aware",
-]

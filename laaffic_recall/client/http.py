@@ -1,9 +1,7 @@
-"""A small, Django-free client for the LAAFFIC auto-recall API.
+"""The LAAFFIC auto-recall client: signed HTTP calls to the three recall-flow endpoints.
 
-It knows HTTP and the vendor's wire format (signing, both response envelopes, codes)
-and nothing of Django models, so it can be lifted into a script. Its exceptions
-(``errors.py``) are the vocabulary the services speak; the wire format is in ``wire.py``.
-Everything public is importable from here.
+It knows HTTP and nothing of Django models, so it can be lifted into a script. What the
+vendor's answers mean is read by ``wire.py``; what can go wrong is said by ``errors.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +20,6 @@ import requests
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .errors import (
-    KNOWN_CODES,
     ApiError,
     ConfigurationError,
     LaafficError,
@@ -34,49 +31,14 @@ from .wire import (
     REMOTE_TIME_FORMAT,
     CancelResult,
     Envelope,
-    NodeRecord,
     Page,
     TaskDetail,
-    TaskRecord,
     excerpt,
-    parse_code,
     parse_detail,
     parse_envelope,
-    parse_node,
     parse_page,
-    parse_remote_time,
-    parse_task_record,
     sign,
 )
-
-__all__ = [
-    "KNOWN_CODES",
-    "PRODUCT_PATHS",
-    "REMOTE_TIME_FORMAT",
-    "ApiError",
-    "CancelResult",
-    "ConfigurationError",
-    "Envelope",
-    "LaafficClient",
-    "LaafficError",
-    "NodeRecord",
-    "OutcomeUnknownError",
-    "Page",
-    "ProtocolError",
-    "TaskDetail",
-    "TaskRecord",
-    "TransportError",
-    "excerpt",
-    "new_session",
-    "parse_code",
-    "parse_detail",
-    "parse_envelope",
-    "parse_node",
-    "parse_page",
-    "parse_remote_time",
-    "parse_task_record",
-    "sign",
-]
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -86,7 +48,27 @@ PRODUCT_PATHS = {
 }
 
 
-# --------------------------------------------------------------------------- client
+def configuration_problems(
+    api_key: Any, api_secret: Any, base_url: Any, product: Any
+) -> dict[str, str]:
+    """What keeps a client from working with these arguments, by argument name, in words
+    (empty when nothing does). The system checks give the same words with a hint."""
+    problems = {}
+    if not str(api_key or "").strip():
+        problems["api_key"] = "The LAAFFIC API key is not set."
+    if not str(api_secret or "").strip():
+        problems["api_secret"] = "The LAAFFIC API secret is not set."
+    if not isinstance(product, str) or product not in PRODUCT_PATHS:
+        problems["product"] = (
+            f"Unknown LAAFFIC product {product!r}: use one of {', '.join(PRODUCT_PATHS)}."
+        )
+    parts = urlsplit(str(base_url or ""))
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        problems["base_url"] = (
+            f"The LAAFFIC base URL {base_url!r} is not an http(s) URL, "
+            "e.g. 'https://api.laaffic.com'."
+        )
+    return problems
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -154,21 +136,9 @@ class LaafficClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        if not api_key or not api_secret:
-            raise ConfigurationError(
-                "LAAFFIC API key or secret is missing: set LAAFFIC_RECALL['API_KEY'] and "
-                "LAAFFIC_RECALL['API_SECRET'] (LAAFFIC_API_KEY / LAAFFIC_API_SECRET in the "
-                "bundled site)."
-            )
-        if product not in PRODUCT_PATHS:
-            raise ConfigurationError(
-                f"Unknown LAAFFIC product {product!r}: use one of {', '.join(PRODUCT_PATHS)}."
-            )
-        parts = urlsplit(base_url or "")
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ConfigurationError(
-                f"LAAFFIC base URL {base_url!r} is not an http(s) URL, e.g. https://api.laaffic.com."
-            )
+        problems = configuration_problems(api_key, api_secret, base_url, product)
+        if problems:
+            raise ConfigurationError(" ".join(problems.values()))
         self.api_key = api_key
         self._secret = api_secret
         self.base_url = base_url.rstrip("/")
@@ -303,11 +273,10 @@ class LaafficClient:
                 if not retryable or attempt >= self.read_retries:
                     raise
                 delay = self.retry_backoff * (2**attempt)
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:
-                    if retry_after > self.max_retry_after:
+                if exc.retry_after is not None:
+                    if exc.retry_after > self.max_retry_after:
                         raise
-                    delay = max(delay, retry_after)
+                    delay = max(delay, exc.retry_after)
                 attempt += 1
                 logger.info(
                     "LAAFFIC %s failed (%s); retry %d of %d in %.2fs",
@@ -371,14 +340,14 @@ class LaafficClient:
         status = response.status_code
         if not 200 <= status < 300:
             logger.warning("LAAFFIC %s: HTTP %s in %.0f ms", call, status, elapsed)
-            error = TransportError(
+            raise TransportError(
                 f"LAAFFIC {call} answered HTTP {status}: {excerpt(raw) or '(empty body)'}",
                 http_status=status,
                 body_excerpt=excerpt(raw),
+                retry_after=_retry_after(response.headers.get("Retry-After"))
+                if status == 429
+                else None,
             )
-            if status == 429:
-                error.retry_after = _retry_after(response.headers.get("Retry-After"))
-            raise error
         envelope = parse_envelope(raw, status)
         logger.info("LAAFFIC %s: HTTP %s code %s in %.0f ms", call, status, envelope.code, elapsed)
         return envelope

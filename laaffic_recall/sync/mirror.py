@@ -3,7 +3,7 @@
 Every writer compares before it writes, so storing the same answer twice changes nothing,
 and the batch writers work on a whole page or batch in a constant number of queries
 (bulk upserts keyed on ``key_id``, safe when two syncs race to create the same row).
-The sync service (``sync.py``) decides what to fetch; this module only stores it.
+The sync service (``service.py``) decides what to fetch; this module only stores it.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from .client import NodeRecord, TaskDetail, TaskRecord
-from .conf import remote_timezone
-from .models import TERMINAL_STATUSES, RecallNode, RecallTask, Status
-from .signals import task_synced
+from ..client.wire import NodeRecord, TaskDetail, TaskRecord
+from ..conf import remote_timezone
+from ..models import TERMINAL_STATUSES, RecallNode, RecallTask, Status
+from ..signals import task_synced
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -96,17 +96,12 @@ class DetailChanges:
 # --------------------------------------------------------------------------- times
 
 
-def remote_tz() -> tzinfo:
-    """REMOTE_TIMEZONE; an unknown zone raises ``ConfigurationError`` with a hint."""
-    return remote_timezone()
-
-
 def to_aware(value: datetime | None) -> datetime | None:
     """A naive vendor time, read in REMOTE_TIMEZONE, as the project stores times: aware,
     or naive in TIME_ZONE under ``USE_TZ = False``."""
     if value is None:
         return None
-    aware = timezone.make_aware(value, remote_tz())
+    aware = timezone.make_aware(value, remote_timezone())
     return aware if settings.USE_TZ else timezone.make_naive(aware)
 
 
@@ -114,7 +109,7 @@ def to_remote(value: datetime) -> datetime:
     """An aware datetime as the naive wall-clock time LAAFFIC uses (naive means local)."""
     if timezone.is_naive(value):
         value = timezone.make_aware(value)
-    return timezone.localtime(value, remote_tz()).replace(tzinfo=None)
+    return timezone.localtime(value, remote_timezone()).replace(tzinfo=None)
 
 
 # --------------------------------------------------------------------------- values
@@ -398,11 +393,6 @@ def store_detail(
         task.detail_synced_at = now
         task.unconfirmed = False
         task.save()
-        changes = store_nodes(task, detail, now)
+        changes = _store_node_lists([(task, FetchedDetail(detail, now, now))])
     announce(task)
     return task, changes
-
-
-def store_nodes(task: RecallTask, detail: TaskDetail, now: datetime) -> NodeChanges:
-    """Upsert the node list of one task in a constant number of queries."""
-    return _store_node_lists([(task, FetchedDetail(detail, now, now))])

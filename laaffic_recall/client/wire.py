@@ -16,13 +16,18 @@ from .errors import ProtocolError
 
 REMOTE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 EXCERPT_CHARS = 300
-# What the mirror's columns hold: ids are signed 64-bit, counts 32-bit, statuses and types
+# LAAFFIC's ids are signed 64-bit; the mirror's counts are 32-bit, statuses and types
 # 16-bit. A detail answer is about one task, so there a number beyond them is read as
 # unknown or, for a key or a status, makes the answer bad (before anything is stored or a
 # cancel decided on it). A list record keeps the number: the sync refuses that record alone.
 MAX_ID = 2**63 - 1
 INT_BITS = 32
 STATUS_BITS = 16
+
+
+def is_valid_id(value: Any) -> bool:
+    """Whether ``value`` is an id LAAFFIC can have: a positive 64-bit integer (no bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_ID
 
 
 def sign(api_key: str, api_secret: str, timestamp: str) -> str:
@@ -132,7 +137,8 @@ class CancelResult:
 # --------------------------------------------------------------------------- parsing
 
 
-def _fits(number: int, bits: int) -> bool:
+def fits_signed(number: int, bits: int) -> bool:
+    """Whether a signed integer column of ``bits`` bits holds ``number``."""
     return -(2 ** (bits - 1)) <= number < 2 ** (bits - 1)
 
 
@@ -140,24 +146,24 @@ def _int_or_none(value: Any, bits: int | None = None) -> int | None:
     """An integer, or None; with ``bits``, also None when a signed column that wide cannot
     hold it."""
     number = parse_code(value)
-    if number is not None and bits is not None and not _fits(number, bits):
+    if number is not None and bits is not None and not fits_signed(number, bits):
         return None
     return number
 
 
 def _required_key(obj: dict, key: str, bounded: bool = False) -> int:
-    """A primary key the product will act on: a positive integer (``bounded``: of at most
-    64 bits), or the answer is bad."""
+    """A primary key the product will act on: a positive integer (``bounded``: a valid
+    id, of at most 64 bits), or the answer is bad."""
     value = parse_code(obj.get(key))
-    if value is None or value <= 0 or (bounded and value > MAX_ID):
+    if value is None or value <= 0 or (bounded and not is_valid_id(value)):
         raise ProtocolError(f"LAAFFIC answer has no positive numeric {key!r}: {excerpt(repr(obj))}")
     return value
 
 
 def _id_or_none(value: Any, bounded: bool = False) -> int | None:
-    """An optional id: None unless it is a positive integer (``bounded``: of at most 64 bits)."""
+    """An optional id: None unless it is a positive integer (``bounded``: a valid id)."""
     number = parse_code(value)
-    if number is None or number <= 0 or (bounded and number > MAX_ID):
+    if number is None or number <= 0 or (bounded and not is_valid_id(number)):
         return None
     return number
 
@@ -166,7 +172,7 @@ def _status(obj: dict, key: str) -> int | None:
     """A detail's task or node status: None when absent or not a number (the mirror keeps
     what it had); beyond 16 bits it is no status, so the answer is bad."""
     value = parse_code(obj.get(key))
-    if value is not None and not _fits(value, STATUS_BITS):
+    if value is not None and not fits_signed(value, STATUS_BITS):
         raise ProtocolError(f"LAAFFIC answer has {key!r} out of range: {excerpt(repr(obj))}")
     return value
 

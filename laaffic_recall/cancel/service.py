@@ -4,11 +4,12 @@
 its task(s) from the mirror (a parent task id typed by hand is first found with
 ``queryPage``) -> a pending ``CancelAttempt`` committed, or a local refusal if another
 cancel of the task is in flight or in doubt -> a fresh ``queryDetail`` -> the row finished
-as skipped if not Pending, else one ``cancel`` call, never retried -> the outcome on the
-same row -> a re-read that updates the mirror (or, if it fails after a success, marks the
-mirror Cancelled and ``unconfirmed``) -> ``cancel_attempted``. Targets of one call run
-``CANCEL_WORKERS`` at a time. Committing the row before the fresh read is what makes a
-read answered before another agent's whole cancel harmless: that agent is refused.
+as skipped if not Pending, else one ``cancel`` call, never retried -> a re-read that
+settles an unclear answer and updates the mirror (or, if it fails after a success, marks
+the mirror Cancelled and ``unconfirmed``) -> the outcome on the same row ->
+``cancel_attempted``. Targets of one call run ``CANCEL_WORKERS`` at a time. Committing the
+row before the fresh read is what makes a read answered before another agent's whole
+cancel harmless: that agent is refused.
 """
 
 from __future__ import annotations
@@ -18,53 +19,39 @@ import queue
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from . import audit, cancel_call, cancel_guard, preflight
-from .audit import Submission
-from .cancel_results import (
-    AttemptResult,
-    BatchTooLarge,
-    CancelBlocker,
-    CancelReport,
-    CancelTarget,
-    ParentLookup,
-)
-from .client import (
-    ConfigurationError,
-    LaafficClient,
-    LaafficError,
-)
-from .conf import app_settings, get_client
-from .models import CancelAttempt, CancelType, Outcome, RecallTask, fits_code
-from .preflight import Preflight, Scope
-
-__all__ = [
-    "AttemptResult",
-    "BatchTooLarge",
-    "CancelBlocker",
-    "CancelInTransactionError",
-    "CancelReport",
-    "CancelTarget",
-    "ParentLookup",
-    "Submission",
-    "cancel",
-    "cancel_blockers",
-    "look_up_parent",
-]
+from ..client.errors import ConfigurationError, LaafficError
+from ..client.http import LaafficClient
+from ..conf import app_settings, get_client
+from ..models import CancelAttempt, CancelType, Outcome, RecallTask
+from . import audit, laaffic
+from .audit import CancelBlocked, Submission
+from .laaffic import Answer, Preflight, Scope
+from .results import AttemptResult, CancelBlocker, CancelReport, CancelTarget, ParentLookup
 
 logger = logging.getLogger("laaffic_recall")
 
 
-# --------------------------------------------------------------------------- entry points
-
-
 class CancelInTransactionError(TransactionManagementError):
     """``cancel()`` was called inside a transaction; nothing was read, written or sent."""
+
+
+class BatchTooLarge(ValueError):
+    """More targets than ``MAX_CANCEL_BATCH`` in one call: nothing was done."""
+
+    def __init__(self, count: int, limit: int):
+        self.count = count
+        self.limit = limit
+        super().__init__(f"{count} cancel targets in one call; the limit is {limit}")
+
+
+# --------------------------------------------------------------------------- entry points
 
 
 def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelReport:
@@ -81,15 +68,15 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
     """
     _refuse_outer_transaction()
     unique = list({t.key: t for t in targets}.values())
-    limit = int(app_settings.MAX_CANCEL_BATCH)
+    limit = app_settings.MAX_CANCEL_BATCH
     if len(unique) > limit:
         raise BatchTooLarge(len(unique), limit)
     try:
         get_client().close()
     except ConfigurationError as exc:
-        results = [_config_failure(t, submission, exc) for t in unique]
+        results = [_configuration_failure(t, submission, exc) for t in unique]
         return CancelReport(submission.correlation_id, tuple(results))
-    workers = max(1, min(int(app_settings.CANCEL_WORKERS), len(unique)))
+    workers = max(1, min(app_settings.CANCEL_WORKERS, len(unique)))
     db = transaction.get_connection()
     if workers == 1 or db.in_atomic_block or db.vendor == "sqlite":
         # Run here, one by one: inside a test case's transaction worker threads could not
@@ -106,7 +93,25 @@ def cancel_blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
     """The tasks (by key) a cancel would be refused for now, and why: another cancel in
     flight, or one whose outcome is unknown (refresh the task first). For confirmation
     pages; ``CancelBlocker.describe()`` says it for an agent."""
-    return cancel_guard.blockers(tasks)
+    return audit.blockers(tasks)
+
+
+def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) -> ParentLookup:
+    """Find and mirror the recall tasks of a parent task id (queryPage's exact id search)."""
+    own = client is None
+    try:
+        client = client or get_client()
+        return ParentLookup(
+            parent_task_id, tuple(laaffic.find_parent_tasks(parent_task_id, client))
+        )
+    except (LaafficError, ConfigurationError) as exc:
+        return ParentLookup(parent_task_id, error=str(exc))
+    except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
+        logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
+        return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
+    finally:
+        if own and client is not None:
+            client.close()
 
 
 def _refuse_outer_transaction() -> None:
@@ -123,24 +128,6 @@ def _refuse_outer_transaction() -> None:
             "has to be committed before the request to LAAFFIC leaves. Call it outside "
             "atomic() (a view under ATOMIC_REQUESTS must be marked non_atomic_requests)."
         ) from None
-
-
-def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) -> ParentLookup:
-    """Find and mirror the recall tasks of a parent task id (queryPage's exact id search)."""
-    own = client is None
-    try:
-        client = client or get_client()
-        return ParentLookup(
-            parent_task_id, tuple(preflight.find_parent_tasks(parent_task_id, client))
-        )
-    except LaafficError as exc:
-        return ParentLookup(parent_task_id, error=str(exc))
-    except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
-        logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
-        return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
-    finally:
-        if own and client is not None:
-            client.close()
 
 
 # --------------------------------------------------------------------------- running
@@ -179,8 +166,10 @@ def _run_threaded(
 
 @dataclass
 class _Progress:
-    sent: bool = False
+    """How far one target got, for a result when something unexpected stops it."""
+
     attempt_id: int | None = None
+    sent: bool = False
 
 
 def _guarded(target: CancelTarget, submission: Submission, client: LaafficClient):
@@ -201,22 +190,7 @@ def _guarded(target: CancelTarget, submission: Submission, client: LaafficClient
         )
 
 
-def _config_failure(target: CancelTarget, submission: Submission, exc: Exception):
-    started = timezone.now()
-    try:
-        row = audit.record_unsent(
-            submission,
-            cancel_type=target.cancel_type,
-            target_id=target.target_id,
-            outcome=Outcome.FAILED,
-            error_detail=str(exc),
-            started_at=started,
-        )
-    except DatabaseError:
-        logger.exception("Could not record a cancel attempt")
-        return AttemptResult(target, Outcome.FAILED, detail=str(exc), recorded=False)
-    audit.announce(row)
-    return AttemptResult(target, Outcome.FAILED, attempt_id=row.pk, detail=str(exc))
+# --------------------------------------------------------------------------- one target
 
 
 def _cancel_one(
@@ -224,30 +198,16 @@ def _cancel_one(
 ) -> AttemptResult:
     started = timezone.now()
 
-    def unsent(outcome: str, row_detail: str, scope: Scope | None = None, **extra):
-        row = audit.record_unsent(
-            submission,
-            cancel_type=target.cancel_type,
-            target_id=target.target_id,
-            outcome=outcome,
-            error_detail=row_detail,
-            started_at=started,
-            task=scope.task if scope else None,
-            node=scope.node if scope else None,
-            task_key_id=scope.task_key_id if scope else None,
-        )
-        audit.announce(row)
-        extra.setdefault("detail", row_detail)
-        return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
-
     # 1. Which task(s) it concerns: the mirror, or queryPage for a parent id typed by hand.
     try:
-        scope = preflight.resolve(target, client)
+        scope = laaffic.resolve(target, client)
     except LaafficError as exc:
         detail = _("it could not be looked up at LAAFFIC, so nothing was sent: %(error)s")
-        return unsent(Outcome.FAILED, detail % {"error": exc}, hint=getattr(exc, "hint", ""))
+        return _unsent(
+            target, submission, started, Outcome.FAILED, detail % {"error": exc}, hint=_hint(exc)
+        )
     if scope.skip:
-        return unsent(Outcome.SKIPPED, scope.skip, scope)
+        return _unsent(target, submission, started, Outcome.SKIPPED, scope.skip, scope)
 
     # 2. The audit row, committed before the fresh read and the request; one per task.
     try:
@@ -262,74 +222,116 @@ def _cancel_one(
             started_at=started,
             request_body={"type": int(target.cancel_type), "id": target.target_id},
         )
-    except cancel_guard.CancelBlocked as exc:
-        blocker = exc.blocker
-        return unsent(
-            Outcome.REFUSED,
-            blocker.record_detail(),
-            scope,
-            detail=blocker.describe(),
-            in_flight=not blocker.in_doubt,
-            in_doubt=blocker.in_doubt,
-            blocker=blocker,
-        )
+    except CancelBlocked as exc:
+        return _refused_here(target, submission, started, scope, exc.blocker)
     progress.attempt_id = attempt.pk
 
     # 3. The state right now, never the mirror's.
     try:
-        fresh = preflight.check(target, scope, client)
+        fresh = laaffic.check(target, scope, client)
     except Exception as exc:
-        if isinstance(exc, LaafficError):
-            error = str(exc)
-        else:  # e.g. the mirror could not store what was read
-            logger.exception("Fresh read of %s %s failed", target.cancel_type, target.target_id)
-            error = _("unexpected %(error)s") % {"error": type(exc).__name__}
-        detail = _("it could not be re-read from LAAFFIC first, so nothing was sent: %(error)s")
-        fields = {
-            "outcome": Outcome.FAILED,
-            "error_detail": detail % {"error": error},
-            "request_body": None,  # nothing was sent
-        }
-        return _close(attempt, target, fields, hint=getattr(exc, "hint", ""))
+        return _close(attempt, target, _unreadable(target, exc))
     if not fresh.send:
-        fields = {"outcome": Outcome.SKIPPED, "error_detail": fresh.reason, "request_body": None}
-        return _close(attempt, target, _on_fresh(fields, fresh, target))
+        return _close(attempt, target, Answer(Outcome.SKIPPED, error_detail=fresh.reason), fresh)
 
-    # 4. The call, exactly once.
+    # 4. The request, exactly once; then what LAAFFIC says now (a request that certainly
+    # did not reach LAAFFIC changed nothing there to re-read).
     progress.sent = True
-    fields, hint, code_name = cancel_call.send(client, target)
+    answer = laaffic.send(client, target)
+    if answer.outcome != Outcome.FAILED:
+        answer = laaffic.confirm(answer, fresh, target, client)
+    return _close(attempt, target, answer, fresh)
 
-    # 5. What LAAFFIC now says: settles an unclear answer, and updates the mirror.
-    if fields["outcome"] in (Outcome.SUCCEEDED, Outcome.UNKNOWN, Outcome.REFUSED):
-        cancel_call.after_call(fields, fresh, target, client)
-    return _close(
-        attempt,
+
+def _hint(exc: Exception) -> str:
+    return getattr(exc, "hint", "")
+
+
+def _unsent(
+    target: CancelTarget,
+    submission: Submission,
+    started: datetime,
+    outcome: str,
+    row_detail: str,
+    scope: Scope | None = None,
+    **extra,
+) -> AttemptResult:
+    """A finished row for an attempt that sent nothing, and its result (whose ``detail``
+    for the agent is the row's, unless given)."""
+    row = audit.record_unsent(
+        submission,
+        cancel_type=target.cancel_type,
+        target_id=target.target_id,
+        outcome=outcome,
+        error_detail=row_detail,
+        started_at=started,
+        task=scope.task if scope else None,
+        node=scope.node if scope else None,
+        task_key_id=scope.task_key_id if scope else None,
+    )
+    audit.announce(row)
+    extra.setdefault("detail", row_detail)
+    return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
+
+
+def _refused_here(
+    target: CancelTarget,
+    submission: Submission,
+    started: datetime,
+    scope: Scope,
+    blocker: CancelBlocker,
+) -> AttemptResult:
+    """Another attempt on the task is in flight or in doubt: refused locally, nothing sent."""
+    return _unsent(
         target,
-        _on_fresh(fields, fresh, target),
-        hint=hint,
-        code_name=code_name,
-        covered_nodes=fresh.covered_nodes,
+        submission,
+        started,
+        Outcome.REFUSED,
+        blocker.record_detail(),
+        scope,
+        detail=blocker.describe(),
+        in_flight=not blocker.in_doubt,
+        in_doubt=blocker.in_doubt,
+        blocker=blocker,
     )
 
 
-def _on_fresh(fields: dict, fresh: Preflight, target: CancelTarget) -> dict:
-    """Record the attempt on the task and node the fresh read found: a parent's Pending
-    task may differ from the one the mirror suggested; a node LAAFFIC no longer lists was
-    removed from the mirror."""
-    if fresh.task is not None:
+def _configuration_failure(
+    target: CancelTarget, submission: Submission, exc: ConfigurationError
+) -> AttemptResult:
+    try:
+        return _unsent(target, submission, timezone.now(), Outcome.FAILED, str(exc))
+    except DatabaseError:
+        logger.exception("Could not record a cancel attempt")
+        return AttemptResult(target, Outcome.FAILED, detail=str(exc), recorded=False)
+
+
+def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
+    """The fresh read failed, so nothing was sent."""
+    if isinstance(exc, LaafficError):
+        error = str(exc)
+    else:  # e.g. the mirror could not store what was read
+        logger.exception("Fresh read of %s %s failed", target.cancel_type, target.target_id)
+        error = _("unexpected %(error)s") % {"error": type(exc).__name__}
+    detail = _("it could not be re-read from LAAFFIC first, so nothing was sent: %(error)s")
+    return Answer(Outcome.FAILED, error_detail=detail % {"error": error}, hint=_hint(exc))
+
+
+def _close(
+    attempt: CancelAttempt, target: CancelTarget, answer: Answer, fresh: Preflight | None = None
+) -> AttemptResult:
+    """The answer on the attempt's own row, the doubt on its tasks settled, the signal.
+
+    The row names the task and node the fresh read found: a parent's Pending task may
+    differ from the one the mirror suggested; a node LAAFFIC no longer lists was removed.
+    """
+    fields = answer.row_fields()
+    if fresh is None or not fresh.send:
+        fields["request_body"] = None  # nothing was sent
+    if fresh is not None and fresh.task is not None:
         fields.update(task=fresh.task, task_key_id=fresh.task.key_id)
-    if target.cancel_type == CancelType.NODE:
+    if fresh is not None and target.cancel_type == CancelType.NODE:
         fields["node"] = fresh.node
-    return fields
-
-
-def _close(attempt: CancelAttempt, target: CancelTarget, fields: dict, **extra) -> AttemptResult:
-    """The outcome on the attempt's own row, the doubt on its tasks settled, the signal."""
-    code = fields.get("response_code")
-    if not fits_code(code):
-        fields["response_code"] = None
-        note = _("LAAFFIC answered code %(code)s.") % {"code": code}
-        fields["error_detail"] = " ".join(filter(None, [note, fields.get("error_detail", "")]))
     recorded = True
     try:
         audit.finish(attempt, **fields)
@@ -340,11 +342,11 @@ def _close(attempt: CancelAttempt, target: CancelTarget, fields: dict, **extra) 
             "pending until a sync of the task settles it",
             target.cancel_type,
             target.target_id,
-            fields["outcome"],
+            answer.outcome,
             attempt.pk,
         )
     if recorded:
-        if fields["outcome"] != Outcome.UNKNOWN:
+        if answer.outcome != Outcome.UNKNOWN:
             try:
                 audit.settle_attempt_doubt(attempt)
             except DatabaseError:
@@ -352,14 +354,16 @@ def _close(attempt: CancelAttempt, target: CancelTarget, fields: dict, **extra) 
         audit.announce(attempt)
     return AttemptResult(
         target,
-        fields["outcome"],
+        answer.outcome,
         attempt_id=attempt.pk,
-        http_status=fields.get("http_status"),
-        response_code=code,
-        response_message=fields.get("response_message", ""),
-        detail=fields.get("error_detail", ""),
-        confirmed_by_reread=fields.get("confirmed_by_reread", False),
-        mirror_confirmed=fields.get("mirror_confirmed"),
+        http_status=answer.http_status,
+        response_code=answer.response_code,
+        response_message=answer.response_message,
+        code_name=answer.code_name,
+        hint=answer.hint,
+        detail=answer.error_detail,
+        covered_nodes=fresh.covered_nodes if fresh is not None else (),
+        confirmed_by_reread=answer.confirmed_by_reread,
+        mirror_confirmed=answer.mirror_confirmed,
         recorded=recorded,
-        **extra,
     )

@@ -1,4 +1,5 @@
-"""The change list of every admin of the app: a hand-edited query string is never a 500.
+"""The base of every admin of the app: read-only, and a hand-edited query string of its
+change list is never a 500.
 
 Django turns most odd lookups into ``IncorrectLookupParameters`` (the list then reloads
 without them), but not a date-hierarchy year past 9999 or beyond a C long, nor what
@@ -8,9 +9,14 @@ JSON lookup the backend lacks. Those end here the same way, as Django's own do.
 
 from __future__ import annotations
 
+from django import forms
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db import DatabaseError, router, transaction
+from django.http import HttpRequest
+
+from .display import CSS
 
 
 class GuardedChangeList(ChangeList):
@@ -32,8 +38,22 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class GuardedChangeListMixin:
-    """Use ``GuardedChangeList`` for a ModelAdmin's change list."""
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Nobody adds, changes or deletes rows here, superusers included: the mirror is
+    LAAFFIC's truth and the audit log is append-only. Loads the app's stylesheet."""
 
-    def get_changelist(self, request, **kwargs):
+    @property
+    def media(self) -> forms.Media:
+        return super().media + forms.Media(css={"all": [CSS]})
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def get_changelist(self, request: HttpRequest, **kwargs):
         return GuardedChangeList

@@ -1,12 +1,15 @@
-"""The cancel audit trail: open, finish and reconcile ``CancelAttempt`` rows.
+"""The cancel audit trail: who asked, the ``CancelAttempt`` rows, and one cancel per task.
 
 An attempt that may send a request is inserted ``pending`` in its own committed (durable)
 transaction before its fresh read and its request, so a crash, a killed worker or a lost
-connection still leaves a trace, and a second attempt on the same task is refused
-whatever its cancel type (``cancel_guard``; partial unique constraints back this in the
-database, whichever process it runs in). Attempts left open (unknown, or pending past
-``STALE_ATTEMPT_SECONDS``) are settled from the real state by the next sync or refresh of
-their task (``on_task_synced``).
+connection still leaves a trace. Opening it is where the guard holds: a task is blocked
+while an attempt that concerns it is open, pending (in flight) or unknown or stale pending
+(in doubt until a refresh of the task settles it), whatever the cancel type. An attempt
+concerns the task it is recorded on (``task_key_id``) and, for a cancel by parent task id,
+every mirrored task of that parent. ``open_attempt`` checks this under row locks on the
+tasks and inserts its pending row in the same transaction; the partial unique constraints
+on pending rows back it up in the database, whichever process it runs in. Attempts left
+open are settled from the real state by the next sync of their task (``reconcile.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +17,18 @@ from __future__ import annotations
 import ipaddress
 import logging
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .cancel_guard import CancelBlocked, blocking_attempt, concerned_task_keys, concerning
-from .cancel_guard import parent_ids as _parent_ids
-from .conf import app_settings
-from .models import (
+from ..conf import app_settings
+from ..models import (
     OPEN_OUTCOMES,
     AppendOnlyError,
     CancelAttempt,
@@ -35,15 +36,12 @@ from .models import (
     Outcome,
     RecallNode,
     RecallTask,
-    Status,
+    fits_code,
 )
-from .signals import cancel_attempted
+from ..signals import cancel_attempted
+from .results import CancelBlocker
 
 logger = logging.getLogger("laaffic_recall")
-
-# The error_detail of local refusals recorded before 0006; newer ones name the attempt
-# that blocked them (CancelBlocker.record_detail()).
-IN_PROGRESS_DETAIL = "already in progress"
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ def client_ip(meta: Mapping[str, Any], trusted_proxies: int | None = None) -> st
     right of X-Forwarded-For (the one the outermost trusted proxy saw); anything left of
     it could have been forged by the client. A shorter header falls back to REMOTE_ADDR.
     """
-    count = int(app_settings.TRUSTED_PROXY_COUNT if trusted_proxies is None else trusted_proxies)
+    count = app_settings.TRUSTED_PROXY_COUNT if trusted_proxies is None else trusted_proxies
     remote = _ip(meta.get("REMOTE_ADDR"))
     if count <= 0:
         return remote
@@ -101,8 +99,97 @@ def _ip(value: Any) -> str | None:
     return None
 
 
-# The old name: raised for an attempt in flight, and now also for one in doubt.
-AlreadyInFlight = CancelBlocked
+# --------------------------------------------------------------------------- the guard
+
+
+class CancelBlocked(Exception):
+    """Another attempt keeps the task from being cancelled now; nothing may be sent."""
+
+    def __init__(self, existing: CancelAttempt):
+        self.existing = existing
+        self.blocker = CancelBlocker.of(existing)
+        state = "in doubt" if self.blocker.in_doubt else "in flight"
+        super().__init__(f"cancel attempt {existing.pk} of task {existing.task_key_id} {state}")
+
+    @property
+    def in_doubt(self) -> bool:
+        return self.blocker.in_doubt
+
+
+def parent_ids(task_keys: Collection[int]) -> list[int]:
+    """The parent task ids of the mirrored tasks among ``task_keys``."""
+    if not task_keys:
+        return []
+    return list(
+        RecallTask.objects.filter(key_id__in=list(task_keys), parent_task_id__isnull=False)
+        .values_list("parent_task_id", flat=True)
+        .distinct()
+    )
+
+
+def concerning(task_keys: Collection[int], parents: Collection[int]) -> Q:
+    """Attempts recorded on one of the tasks, or cancelling one of their parents."""
+    condition = Q(task_key_id__in=list(task_keys))
+    if parents:
+        condition |= Q(cancel_type=CancelType.PARENT, target_id__in=list(parents))
+    return condition
+
+
+def blocking_attempt(
+    cancel_type: int, target_id: int, task_keys: Collection[int]
+) -> CancelAttempt | None:
+    """The open attempt that blocks a new cancel of this target and its tasks, if any.
+
+    One in flight is named first (wait for it); else one in doubt (refresh first).
+    """
+    condition = concerning(task_keys, parent_ids(task_keys)) | Q(
+        cancel_type=cancel_type, target_id=target_id
+    )
+    rows = list(
+        CancelAttempt.objects.filter(condition, outcome__in=list(OPEN_OUTCOMES)).order_by(
+            "-started_at", "-id"
+        )
+    )
+    live = [r for r in rows if r.effective_outcome == Outcome.PENDING]
+    return (live or rows or [None])[0]
+
+
+def blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
+    """For a confirmation page: the tasks (by key) a cancel would now be refused for."""
+    tasks = list(tasks)
+    keys = {t.key_id for t in tasks}
+    parents = {t.parent_task_id for t in tasks if t.parent_task_id is not None}
+    if not keys:
+        return {}
+    rows = CancelAttempt.objects.filter(
+        concerning(keys, parents), outcome__in=list(OPEN_OUTCOMES)
+    ).order_by("-started_at", "-id")
+    found: dict[int, CancelBlocker] = {}
+    for row in rows:
+        blocker = CancelBlocker.of(row)
+        hit = {row.task_key_id} & keys
+        if row.cancel_type == CancelType.PARENT:
+            hit |= {t.key_id for t in tasks if t.parent_task_id == row.target_id}
+        for key in hit:
+            known = found.get(key)
+            if known is None or (known.in_doubt and not blocker.in_doubt):
+                found[key] = blocker
+    return found
+
+
+def concerned_task_keys(attempt: CancelAttempt) -> set[int]:
+    """The mirrored tasks an attempt concerns (its own, and a parent's other tasks)."""
+    keys = {attempt.task_key_id} if attempt.task_key_id is not None else set()
+    if attempt.cancel_type == CancelType.PARENT:
+        keys.update(
+            RecallTask.objects.filter(parent_task_id=attempt.target_id).values_list(
+                "key_id", flat=True
+            )
+        )
+    return keys
+
+
+# --------------------------------------------------------------------------- the rows
 
 
 def _base_fields(
@@ -144,7 +231,7 @@ def open_attempt(
     task_keys: Iterable[int] = (),
 ) -> CancelAttempt:
     """Commit a pending row for a cancel about to be checked and sent, or raise
-    ``CancelBlocked`` (alias ``AlreadyInFlight``) when another attempt on one of its tasks
+    ``CancelBlocked`` when another attempt on one of its tasks
     is in flight or in doubt.
 
     ``task_key_id`` is the task the row is recorded on (default: ``task``'s key);
@@ -203,10 +290,10 @@ def expire_stale(cancel_type: int, target_id: int, task_keys: Iterable[int] = ()
     keys = list(task_keys)
     condition = Q(cancel_type=cancel_type, target_id=target_id)
     if keys:
-        condition |= concerning(keys, _parent_ids(keys))
+        condition |= concerning(keys, parent_ids(keys))
     for row in CancelAttempt.objects.stale().filter(condition):
         row.outcome = Outcome.UNKNOWN
-        row.error_detail = _join(
+        row.error_detail = join_notes(
             row.error_detail,
             _(
                 "Still in flight after %(seconds)s seconds: its worker most likely stopped, "
@@ -249,8 +336,15 @@ def finish(attempt: CancelAttempt, **fields: Any) -> None:
     """Write the outcome of an attempt on its own (pending) row.
 
     Only the given fields and the times are written, so a user, task or node deleted
-    meanwhile (their link set to NULL) is not written back.
+    meanwhile (their link set to NULL) is not written back. A vendor code beyond the
+    column's 64 bits is kept in ``error_detail`` instead.
     """
+    code = fields.get("response_code")
+    if not fits_code(code):
+        note = _("LAAFFIC answered code %(code)s.") % {"code": code}
+        fields.update(
+            response_code=None, error_detail=join_notes(note, fields.get("error_detail", ""))
+        )
     for name, value in fields.items():
         setattr(attempt, name, value)
     attempt.finished_at = timezone.now()
@@ -301,89 +395,11 @@ def settle_attempt_doubt(attempt: CancelAttempt) -> None:
     settle_doubt(concerned_task_keys(attempt))
 
 
-def status_label(value: int | None) -> str:
-    if value is None:
-        return _("in an unknown state")
-    try:
-        return str(Status(value).label)
-    except ValueError:
-        return _("in status %(value)s") % {"value": value}
-
-
-def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
-    """Settle the task's unknown and stale pending attempts from its freshly synced state.
-
-    Target Cancelled: the cancel took effect, the attempt becomes succeeded. Anything else
-    (still Pending, or run since): it did not take effect, the attempt becomes failed.
-    Both are marked ``confirmed_by_reread`` and explained in ``error_detail``.
-    """
-    rows = list(CancelAttempt.objects.unresolved().filter(task_key_id=task.key_id))
-    if not rows:
-        # Nothing to settle; clear a flag left behind only if no attempt is open at all
-        # (one in flight right now, e.g. the cancel re-reading this very task, keeps it).
-        parents = [task.parent_task_id] if task.parent_task_id is not None else []
-        open_rows = CancelAttempt.objects.filter(
-            concerning([task.key_id], parents), outcome__in=list(OPEN_OUTCOMES)
-        )
-        if not open_rows.exists():
-            settle_doubt(task.key_id)
-        return []
-    node_keys = [r.target_id for r in rows if r.cancel_type == CancelType.NODE]
-    node_status = dict(
-        RecallNode.objects.filter(task=task, key_id__in=node_keys).values_list("key_id", "status")
-    )
-    resolved = []
-    when = timezone.now().isoformat(timespec="seconds")
-    for row in rows:
-        if row.cancel_type == CancelType.NODE:
-            state = node_status.get(row.target_id)
-            if state is None and task.is_terminal:
-                # The node is no longer listed, but the task has ended: a Cancelled task
-                # means its rounds were stopped; any other end means they were not.
-                state = task.status
-        else:
-            state = task.status
-        if state is None:
-            continue  # the node is no longer listed and the task runs on: wait for its end
-        if state == Status.CANCELLED:
-            row.outcome = Outcome.SUCCEEDED
-            note = _("Settled by the sync at %(when)s: LAAFFIC shows it Cancelled.")
-        else:
-            row.outcome = Outcome.FAILED
-            note = _(
-                "Settled by the sync at %(when)s: LAAFFIC shows it %(status)s, so the "
-                "cancel did not take effect."
-            )
-        row.error_detail = _join(
-            row.error_detail, note % {"when": when, "status": status_label(state)}
-        )
-        row.confirmed_by_reread = True
-        row.mirror_confirmed = True
-        try:
-            row.save()
-        except AppendOnlyError:
-            continue
-        resolved.append(row)
-    settle_doubt({task.key_id}.union(*(concerned_task_keys(r) for r in resolved)))
-    for row in resolved:
-        announce(row)
-    return resolved
-
-
-def on_task_synced(sender: Any, task: RecallTask, **kwargs: Any) -> None:
-    """``task_synced`` receiver: reconcile open attempts; free for tasks without one."""
-    if not getattr(task, "cancel_in_doubt", False):
-        return
-    try:
-        reconcile_task(task)
-    except (DatabaseError, AppendOnlyError):
-        logger.exception("Could not reconcile the cancel attempts of task %s", task.key_id)
-
-
 def _lock(queryset) -> list:
     """Lock the rows (SELECT ... FOR UPDATE) and return their primary keys."""
     return list(queryset.select_for_update().values_list("pk", flat=True))
 
 
-def _join(*parts: str) -> str:
+def join_notes(*parts: str) -> str:
+    """Sentences of an ``error_detail``, blank ones left out."""
     return " ".join(p.strip() for p in parts if p and p.strip())

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from django.utils import timezone
 
-from .client import LaafficClient
+from ..client.http import LaafficClient
 from .mirror import FetchedDetail
 
 ClientFactory = Callable[[], LaafficClient]

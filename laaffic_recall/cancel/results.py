@@ -10,29 +10,12 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import MAX_ID, CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
-
-__all__ = [
-    "MAX_ID",
-    "AttemptResult",
-    "BatchTooLarge",
-    "CancelBlocker",
-    "CancelReport",
-    "CancelTarget",
-    "ParentLookup",
-    "is_valid_id",
-]
-
-
-def is_valid_id(value: Any) -> bool:
-    """Whether ``value`` is an id LAAFFIC can have: a positive 64-bit integer (no bool)."""
-    return not isinstance(value, bool) and isinstance(value, int) and 0 < value <= MAX_ID
-
+from ..client.wire import is_valid_id
+from ..models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
 # --------------------------------------------------------------------------- inputs
 
@@ -58,17 +41,6 @@ class CancelTarget:
             raise ValueError(f"cancel id must be a positive 64-bit integer, not {target!r}")
         if not self.label:
             object.__setattr__(self, "label", default_label(self.cancel_type, target))
-
-    @classmethod
-    def safe(
-        cls, cancel_type: Any, target_id: Any, label: str = "", task_keys: Sequence[int] = ()
-    ) -> CancelTarget | None:
-        """The target, or None when the type or id cannot be sent (e.g. a mirrored parent
-        task id of 0, a negative key): for callers that show a message instead of failing."""
-        if cancel_type not in CancelType.values or not is_valid_id(target_id):
-            return None
-        keys = tuple(sorted({k for k in task_keys if is_valid_id(k)}))
-        return cls(cancel_type, target_id, label, keys)
 
     @classmethod
     def for_task(cls, task: RecallTask) -> CancelTarget:
@@ -313,15 +285,6 @@ class CancelReport:
         if all(r.ok for r in self.results):
             return "success"
         return "warning"
-
-
-class BatchTooLarge(ValueError):
-    """More targets than ``MAX_CANCEL_BATCH`` in one call: nothing was done."""
-
-    def __init__(self, count: int, limit: int):
-        self.count = count
-        self.limit = limit
-        super().__init__(f"{count} cancel targets in one call; the limit is {limit}")
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,17 @@
 """The client's errors: the vocabulary the services speak.
 
-A refusal (``ApiError``) carries the vendor's code, message and a plain-language hint;
-a ``TransportError`` (also a ``requests.RequestException``) carries the HTTP status and a
-short excerpt of the body, and says whether the request may have reached LAAFFIC.
+Everything LAAFFIC or the network did is a ``LaafficError``: a refusal (``ApiError``)
+carries the vendor's code, message and a plain-language hint; a ``TransportError`` (also a
+``requests.RequestException``) carries the HTTP status and a short excerpt of the body,
+and says whether the request may have reached LAAFFIC. A ``ConfigurationError`` is
+deliberately outside that tree (it is Django's ``ImproperlyConfigured``), so a broad
+``except LaafficError`` can never swallow a misconfiguration.
 """
 
 from __future__ import annotations
 
 import requests
+from django.core.exceptions import ImproperlyConfigured
 
 # Documented codes: name and a plain-language hint for a support agent or developer.
 KNOWN_CODES: dict[int, tuple[str, str]] = {
@@ -35,12 +39,12 @@ KNOWN_CODES: dict[int, tuple[str, str]] = {
 }
 
 
-class LaafficError(Exception):
-    """Base of every error this client raises."""
-
-
-class ConfigurationError(LaafficError):
+class ConfigurationError(ImproperlyConfigured):
     """The client cannot be used as configured (missing key, unknown product, bad URL)."""
+
+
+class LaafficError(Exception):
+    """Base of every error that LAAFFIC or the network caused."""
 
 
 class ApiError(LaafficError):
@@ -66,7 +70,8 @@ class TransportError(LaafficError, requests.RequestException):
 
     Also a ``requests.RequestException`` so callers may catch it as the network
     library's error. ``sent`` is False when the request certainly never reached the
-    server (refused connection, DNS, connect timeout, TLS).
+    server (refused connection, DNS, connect timeout, TLS). ``retry_after`` is the seconds
+    an HTTP 429 asked to wait, when it said.
     """
 
     def __init__(
@@ -77,11 +82,13 @@ class TransportError(LaafficError, requests.RequestException):
         body_excerpt: str = "",
         sent: bool = True,
         cause: BaseException | None = None,
+        retry_after: float | None = None,
     ):
         self.http_status = http_status
         self.body_excerpt = body_excerpt
         self.sent = sent
         self.cause = cause
+        self.retry_after = retry_after
         super().__init__(message)
 
 

@@ -1,0 +1,502 @@
+"""The change-list actions of the mirror: the three cancels, and "Refresh from LAAFFIC".
+
+Each cancel action is one plain function in the manner of Django's ``delete_selected``:
+without ``post`` in the request it renders the confirmation page listing exactly what will
+be cancelled; the page posts the same fields back with ``post=yes`` and an optional
+reason, and only then does the cancel service run; the action then returns None, so the
+admin redirects back to the list, where one summary message says what became of each
+target. ``permissions=["cancel"]`` makes the admin ask ``has_cancel_permission``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.template.defaultfilters import truncatechars
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
+
+from ..cancel.audit import Submission
+from ..cancel.results import CancelReport, CancelTarget
+from ..cancel.service import BatchTooLarge, cancel
+from ..client.errors import ApiError, ConfigurationError
+from ..client.wire import MAX_ID, is_valid_id
+from ..conf import app_settings
+from ..forms import CancelReasonForm
+from ..models import Outcome, RecallNode, RecallTask, status_label
+from ..sync.service import sync_task_details
+from . import confirmation
+
+logger = logging.getLogger("laaffic_recall")
+
+CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
+VIEW_ATTEMPTS_PERMISSION = "laaffic_recall.view_cancelattempt"
+CANCEL_ACTIONS = frozenset({"cancel_tasks", "cancel_tasks_by_parent", "cancel_from_node"})
+LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
+
+
+# --------------------------------------------------------------------------- the actions
+
+
+@admin.action(permissions=["cancel"], description=gettext_lazy("Cancel selected recall tasks"))
+def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    """Type 1, one call per selected task (``{"type": 1, "id": key_id}``)."""
+    tasks = _within_limit(modeladmin, request, queryset, "-created_at_remote", "-key_id")
+    if tasks is None:
+        return None
+    missing = not_in_selection(modeladmin, request, [t.pk for t in tasks])
+    form, confirmed = confirmed_reason(request)
+    if confirmed:
+        targets = [CancelTarget.for_task(t) for t in tasks if is_valid_id(t.key_id)]
+        not_sent = [invalid_key_line(t) for t in tasks if not is_valid_id(t.key_id)]
+        run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent + missing)
+        return None
+    blocks = confirmation.cancel_blocks(tasks)
+    rows = [
+        confirmation.task_row(t, task_url(modeladmin, request, t), blocks, invalid_key_note(t))
+        for t in tasks
+    ]
+    return confirmation.render(
+        modeladmin,
+        request,
+        {
+            "title": _("Cancel recall tasks"),
+            "intro": _(
+                "Are you sure you want to cancel these recall tasks? LAAFFIC will make no "
+                "further recall rounds for them."
+            ),
+            "groups": [{"title": _("Recall tasks"), "rows": rows}],
+            "missing": missing,
+            "form": form,
+            "action": "cancel_tasks",
+            "selected": [t.pk for t in tasks],
+            "back_url": request.get_full_path(),
+        },
+    )
+
+
+@admin.action(
+    permissions=["cancel"],
+    description=gettext_lazy("Cancel selected recall tasks by parent task id"),
+)
+def cancel_tasks_by_parent(
+    modeladmin, request: HttpRequest, queryset: QuerySet
+) -> HttpResponse | None:
+    """Type 2, one call per distinct parent task id among the selected tasks."""
+    tasks = _within_limit(modeladmin, request, queryset, "parent_task_id", "-key_id")
+    if tasks is None:
+        return None
+    missing = not_in_selection(modeladmin, request, [t.pk for t in tasks])
+    by_parent: dict[int, list[RecallTask]] = {}
+    without: list[tuple[RecallTask, str, str]] = []  # (task, row note, message line)
+    for task in tasks:
+        if task.parent_task_id is None:
+            note = _("skipped: no parent task id known")
+            line = _("%(task)s has no parent task id; nothing sent.") % {"task": task}
+            without.append((task, note, line))
+        elif not is_valid_id(task.parent_task_id):
+            values = {"task": task, "id": task.parent_task_id}
+            note = _("skipped: invalid parent task id %(id)s") % values
+            line = _("%(task)s has an invalid parent task id (%(id)s); nothing sent.") % values
+            without.append((task, note, line))
+        else:
+            by_parent.setdefault(task.parent_task_id, []).append(task)
+    not_sent = [line for _task, _note, line in without] + missing
+    if not by_parent:
+        head = ""
+        if without:
+            head = _("None of the selected tasks has a valid parent task id; nothing was sent.")
+        message_nothing_sent(modeladmin, request, not_sent, head)
+        return None
+    form, confirmed = confirmed_reason(request)
+    if confirmed:
+        targets = [CancelTarget.for_parent(pid, ts) for pid, ts in by_parent.items()]
+        run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent)
+        return None
+    blocks = confirmation.cancel_blocks(tasks)
+    groups = [
+        {
+            "title": _("Parent task %(id)s") % {"id": pid},
+            "rows": confirmation.parent_rows(
+                ts, lambda t: task_url(modeladmin, request, t), blocks
+            ),
+        }
+        for pid, ts in by_parent.items()
+    ]
+    if without:
+        groups.append(
+            {
+                "title": _("Without a valid parent task id (nothing sent)"),
+                "rows": [
+                    confirmation.task_row(t, task_url(modeladmin, request, t), blocks, note)
+                    for t, note, _line in without
+                ],
+            }
+        )
+    return confirmation.render(
+        modeladmin,
+        request,
+        {
+            "title": _("Cancel recall tasks by parent task id"),
+            "intro": _(
+                "Are you sure? One cancel is sent per parent task id below; LAAFFIC stops "
+                "the automatic recall of that parent task."
+            ),
+            "groups": groups,
+            "missing": missing,
+            "form": form,
+            "action": "cancel_tasks_by_parent",
+            "selected": [t.pk for t in tasks],
+            "back_url": request.get_full_path(),
+        },
+    )
+
+
+@admin.action(
+    permissions=["cancel"], description=gettext_lazy("Cancel from the selected node onward")
+)
+def cancel_from_node(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+    """Type 3 on exactly one selected node (``{"type": 3, "id": node.key_id}``)."""
+    nodes = list(queryset.select_related("task")[:2])
+    missing = not_in_selection(modeladmin, request, [n.pk for n in nodes])
+    if len(nodes) != 1 or missing:
+        if len(nodes) + len(missing) == 1:
+            message_nothing_sent(modeladmin, request, missing)
+            return None
+        modeladmin.message_user(
+            request,
+            _(
+                "Select exactly one node: the cancel stops that node and every later node "
+                "of its task. Nothing was sent."
+            ),
+            messages.WARNING,
+        )
+        return None
+    [node] = nodes
+    form, confirmed = confirmed_reason(request)
+    if confirmed:
+        cancel_node(modeladmin, request, node, form.cleaned_data["reason"])
+        return None
+    context = node_context(node, form, request.get_full_path())
+    context.update(action="cancel_from_node", selected=[node.pk])
+    return confirmation.render(modeladmin, request, context)
+
+
+@admin.action(description=gettext_lazy("Refresh from LAAFFIC"), permissions=["view"])
+def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    """Re-read the selected tasks' details and node lists now and say what changed."""
+    limit = app_settings.MAX_REFRESH_BATCH
+    keys = list(queryset.order_by().values_list("key_id", flat=True)[: limit + 1])
+    if len(keys) > limit:
+        modeladmin.message_user(
+            request,
+            _("Select at most %(limit)d tasks to refresh at once; nothing was refreshed.")
+            % {"limit": limit},
+            messages.ERROR,
+        )
+        return
+    invalid = sorted(key for key in keys if not is_valid_id(key))
+    if invalid:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Skipped %(count)d task whose recall key is not a positive number, so "
+                "LAAFFIC cannot be asked about it: %(keys)s.",
+                "Skipped %(count)d tasks whose recall keys are not positive numbers, so "
+                "LAAFFIC cannot be asked about them: %(keys)s.",
+                len(invalid),
+            )
+            % {"count": len(invalid), "keys": ", ".join(f"#{key}" for key in invalid)},
+            messages.WARNING,
+        )
+        keys = [key for key in keys if is_valid_id(key)]
+        if not keys:
+            return
+    try:
+        summary = sync_task_details(keys)
+    except (ConfigurationError, ApiError) as exc:
+        modeladmin.message_user(
+            request, _("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
+        )
+        return
+    read = summary.details_fetched
+    if read:
+        head = ngettext(
+            "Refreshed %(count)d task from LAAFFIC.",
+            "Refreshed %(count)d tasks from LAAFFIC.",
+            read,
+        ) % {"count": read}
+        if summary.changed:
+            changed = summary.tasks_updated + summary.tasks_created
+            tail = ngettext("%(count)d task changed;", "%(count)d tasks changed;", changed) % {
+                "count": changed
+            }
+            tail += " " + _("nodes: %(created)d new, %(updated)d changed, %(removed)d removed.") % {
+                "created": summary.nodes_created,
+                "updated": summary.nodes_updated,
+                "removed": summary.nodes_removed,
+            }
+        else:
+            tail = _("Nothing had changed.")
+        modeladmin.message_user(request, f"{head} {tail}", messages.SUCCESS)
+    if summary.failures:
+        failed = format_html_join(
+            "",
+            "<li>{}</li>",
+            ((truncatechars(f"#{f.key}: {f.message}", 500),) for f in summary.failures),
+        )
+        count = len(summary.failures)
+        head = ngettext(
+            "%(count)d task could not be refreshed:",
+            "%(count)d tasks could not be refreshed:",
+            count,
+        ) % {"count": count}
+        modeladmin.message_user(request, format_html("{}<ul>{}</ul>", head, failed), messages.ERROR)
+
+
+# --------------------------------------------------------------------------- shared with the views
+
+
+def confirmed_reason(request: HttpRequest) -> tuple[CancelReasonForm, bool]:
+    """The reason form, and whether this POST is the confirmation (``post=yes``)."""
+    if request.method == "POST" and request.POST.get("post"):
+        form = CancelReasonForm(request.POST)
+        return form, form.is_valid()
+    return CancelReasonForm(), False
+
+
+def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
+    """The task's page, keeping the change list's filters of this request."""
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
+    return confirmation.with_filters(modeladmin, request, url)
+
+
+def invalid_key_note(task: RecallTask) -> str:
+    """A confirmation row's note for a task whose key cannot be sent ("" when it can)."""
+    if is_valid_id(task.key_id):
+        return ""
+    return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
+
+
+def invalid_key_line(task: RecallTask) -> str:
+    return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
+        "task": task,
+        "key": task.key_id,
+    }
+
+
+def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=None) -> dict:
+    """The confirmation of a cancel from ``node`` onward: it and every later node."""
+    intro = _(
+        "Are you sure you want to cancel %(node)s and every later node of task %(task)s? "
+        "LAAFFIC will not run these recall rounds."
+    ) % {"node": node, "task": node.task}
+    return {
+        "title": _("Cancel from a node onward"),
+        "object": obj,
+        "intro": intro,
+        "task": node.task,
+        "node_rows": confirmation.node_rows(node, confirmation.cancel_blocks([node.task])),
+        "form": form,
+        "back_url": back_url,
+    }
+
+
+def cancel_node(modeladmin, request: HttpRequest, node: RecallNode, reason: str) -> None:
+    """Cancel from this node onward, or say why its key cannot be sent."""
+    if is_valid_id(node.key_id):
+        run_cancel(modeladmin, request, [CancelTarget.for_node(node)], reason)
+    else:
+        line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
+        run_cancel(modeladmin, request, [], "", [line])
+
+
+def run_cancel(
+    modeladmin,
+    request: HttpRequest,
+    targets: list[CancelTarget],
+    reason: str,
+    not_sent: Sequence[str] = (),
+) -> None:
+    """Call the service once for a confirmed submission and report it in one message.
+
+    ``not_sent`` are lines about selected rows the admin left out (no longer in the
+    list, an id that cannot be sent); they are named in the same message.
+    """
+    if not modeladmin.has_cancel_permission(request):  # defence in depth: views check first
+        raise PermissionDenied
+    if not targets:
+        message_nothing_sent(modeladmin, request, not_sent)
+        return
+    submission = Submission.from_request(request, reason)
+    try:
+        report = cancel(targets, submission)
+    except BatchTooLarge as exc:
+        modeladmin.message_user(request, _too_many(exc.count), messages.ERROR)
+        return
+    except Exception:
+        logger.exception("Cancel submission %s failed", submission.correlation_id)
+        modeladmin.message_user(
+            request,
+            _(
+                "The cancel could not be completed because of an unexpected error. Check "
+                "the cancel attempts log before trying again."
+            ),
+            messages.ERROR,
+        )
+        return
+    _message_report(modeladmin, request, report, not_sent)
+
+
+def message_nothing_sent(
+    modeladmin, request: HttpRequest, not_sent: Sequence[str], head: str = ""
+) -> None:
+    """Nothing was left to send: say why for each row, with no audit link (no record)."""
+    lines = format_html_join(
+        "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in not_sent)
+    )
+    head = head or (_("Nothing sent.") if not_sent else _("Nothing sent: nothing selected."))
+    modeladmin.message_user(request, format_html("{}{}", head, lines), messages.WARNING)
+
+
+def permission_message() -> str:
+    return _(
+        "You need the “%(permission)s” permission to cancel recall tasks or nodes; nothing "
+        "was sent."
+    ) % {"permission": _("Can cancel recall tasks")}
+
+
+def refusal(modeladmin, request: HttpRequest) -> str:
+    """Why a change-list POST must be refused before the admin runs its action (a message
+    for the agent), or "". Without the cancel permission (a forged or stale form) Django
+    would only say "No action selected."; a malformed ``_selected_action`` id (Django
+    would fail on ``pk__in=["abc"]`` or on an id beyond 64 bits) gets a message too."""
+    if request.method != "POST":
+        return ""
+    if (
+        _posted_action(request) in CANCEL_ACTIONS
+        and modeladmin.has_view_permission(request)
+        and not modeladmin.has_cancel_permission(request)
+    ):
+        return permission_message()
+    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+    if "index" in request.POST and not all(_is_pk(value) for value in selected):
+        return _("The selection contains an invalid id; nothing was done.")
+    return ""
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _posted_action(request: HttpRequest) -> str:
+    """The action name a changelist POST asks for, chosen as Django's ``response_action``
+    does (the ``action`` select of the form whose button was pressed)."""
+    names = request.POST.getlist("action")
+    if not names:
+        return ""
+    try:
+        index = int(request.POST.get("index", 0))
+    except ValueError:
+        index = 0
+    try:
+        return names[index]
+    except IndexError:
+        return names[-1]
+
+
+def _is_pk(value: str) -> bool:
+    """Whether a posted primary key can be looked up (the app's models have 64-bit keys)."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
+
+
+def _within_limit(modeladmin, request: HttpRequest, queryset: QuerySet, *ordering: str):
+    """The selected tasks in this order, or None (with a message) past MAX_CANCEL_BATCH."""
+    limit = app_settings.MAX_CANCEL_BATCH
+    tasks = list(queryset.order_by(*ordering)[: limit + 1])
+    if len(tasks) > limit:
+        modeladmin.message_user(request, _too_many(queryset.count()), messages.ERROR)
+        return None
+    return tasks
+
+
+def _too_many(count: int) -> str:
+    return _(
+        "You selected %(count)d targets; one cancel handles at most %(limit)d. Nothing was "
+        "sent: narrow the selection (e.g. filter by status Pending) and try again."
+    ) % {"count": count, "limit": app_settings.MAX_CANCEL_BATCH}
+
+
+def not_in_selection(modeladmin, request: HttpRequest, acted: Sequence) -> list[str]:
+    """Lines naming the rows posted in ``_selected_action`` that the action did not get
+    (e.g. a task that dropped out of a filtered list since the page was shown)."""
+    if request.POST.get("select_across") == "1":
+        return []
+    acted_ids = {str(pk) for pk in acted}
+    posted = [v for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if v]
+    missing = [v for v in dict.fromkeys(posted) if v not in acted_ids and _is_pk(v)]
+    if not missing:
+        return []
+    found = {str(obj.pk): obj for obj in modeladmin.get_queryset(request).filter(pk__in=missing)}
+    lines = []
+    for value in missing:
+        obj = found.get(value)
+        if obj is None:
+            lines.append(
+                _("A selected row (id %(id)s) no longer exists; nothing sent.") % {"id": value}
+            )
+        else:
+            lines.append(
+                _("%(object)s is no longer in this list (now %(status)s); nothing sent.")
+                % {"object": obj, "status": status_label(obj.status)}
+            )
+    return lines
+
+
+def _message_report(
+    modeladmin, request: HttpRequest, report: CancelReport, not_sent: Sequence[str] = ()
+) -> None:
+    """ONE message: "2 of 3 cancelled, 1 skipped (ref 603e6259).", a link to these
+    attempts in the audit log, then a line per target, at the level that fits."""
+    done = report.count(Outcome.SUCCEEDED)
+    total = len(report.results) + len(not_sent)
+    parts = [
+        (_("%(count)d skipped"), report.count(Outcome.SKIPPED) + len(not_sent)),
+        (_("%(count)d refused"), report.count(Outcome.REFUSED)),
+        (_("%(count)d failed"), report.count(Outcome.FAILED)),
+        (_("%(count)d unknown"), report.count(Outcome.UNKNOWN)),
+        (_("%(count)d in flight"), report.count(Outcome.PENDING)),
+    ]
+    head = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
+    others = [text % {"count": count} for text, count in parts if count]
+    if others:
+        head = ", ".join([head, *others])
+    head = _("%(summary)s (ref %(ref)s).") % {
+        "summary": head,
+        "ref": str(report.correlation_id)[:8],
+    }
+    # <div>, not a nested <li>: the admin styles every li of the message list as a
+    # message of its own, with its own icon.
+    lines = [(r.describe(),) for r in report.results] + [(line,) for line in not_sent]
+    items = format_html_join("", '<div class="laaffic-cancel-result">{}</div>', lines)
+    link = ""
+    recorded = any(r.attempt_id is not None for r in report.results)
+    if recorded and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
+        link = format_html(
+            ' <a href="{}?correlation_id={}">{}</a>',
+            url,
+            report.correlation_id,
+            _("See the audit log."),
+        )
+    level = report.level
+    if not_sent and level == "success":
+        level = "warning"
+    modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])

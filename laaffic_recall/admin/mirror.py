@@ -1,0 +1,301 @@
+"""Read-only admin of the mirrored recall tasks and nodes, with their cancel actions.
+
+Mirrored rows are LAAFFIC's truth: nobody adds, changes or deletes them here (change
+permission is refused even to superusers, so every page is a "view" page). Staff with
+the ``view`` permission see them and may refresh them from LAAFFIC, since a refresh only
+writes what the vendor says; staff with ``laaffic_recall.cancel_recalltask`` also get the
+cancel actions (``actions.py``) and the task page's cancel buttons (``views.py``).
+"""
+
+from __future__ import annotations
+
+import re
+from functools import partial
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import path, reverse
+from django.utils import formats, timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from ..models import RecallNode, RecallTask
+from . import views
+from .actions import (
+    CANCEL_PERMISSION,
+    cancel_from_node,
+    cancel_tasks,
+    cancel_tasks_by_parent,
+    refresh_tasks,
+    refusal,
+)
+from .display import pretty_json, status_badge
+from .readonly import ReadOnlyAdmin
+
+# "#131581", as the site writes keys, searches for 131581.
+KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
+
+
+class MirrorAdmin(ReadOnlyAdmin):
+    """What the task and node admins share: a search that ignores the "#" before a key,
+    the cancel permission, and change-list POSTs refused with a message (see
+    ``actions.refusal``) and kept out of ``ATOMIC_REQUESTS``."""
+
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_cancel_permission(self, request: HttpRequest) -> bool:
+        """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""
+        return request.user.has_perm(CANCEL_PERMISSION)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
+        return super().get_search_results(request, queryset, KEY_MARK.sub("", search_term))
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        message = refusal(self, request)
+        if message:
+            self.message_user(request, message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        urls = super().get_urls()
+        # The cancel actions run from the change list view: keep it out of ATOMIC_REQUESTS,
+        # so the audit row is committed before the request to LAAFFIC leaves there too.
+        changelist = f"{self.opts.app_label}_{self.opts.model_name}_changelist"
+        for pattern in urls:
+            if getattr(pattern, "name", None) == changelist:
+                transaction.non_atomic_requests(pattern.callback)
+        return urls
+
+    @admin.display(description=_("unconfirmed"))
+    def unconfirmed_display(self, obj) -> str:
+        """Plain words: Django's boolean icon shows the normal state as a red cross."""
+        if obj.unconfirmed:
+            return gettext("Yes: marked by assumption after a cancel; the next sync confirms it")
+        return gettext("No")
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_display(self, obj) -> str:
+        return status_badge(obj.status)
+
+
+class RecallNodeInline(admin.TabularInline):
+    """The node list on the task page, in position order, read-only. Its template adds
+    a "Cancel from here" column for those who may cancel (``can_cancel``)."""
+
+    model = RecallNode
+    fk_name = "task"
+    ordering = ["position"]
+    fields = ["round", "node_key", "group_task_id", "node_status", "script_id", "synced_at"]
+    readonly_fields = fields
+    extra = 0
+    max_num = 0
+    can_delete = False
+    template = "admin/laaffic_recall/recalltask/nodes_inline.html"
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        # The nodes are part of the task: whoever may view the task sees its node list.
+        opts = RecallTask._meta
+        codename = get_permission_codename("view", opts)
+        return request.user.has_perm(f"{opts.app_label}.{codename}") or super().has_view_permission(
+            request, obj
+        )
+
+    @admin.display(description=_("node key"))
+    def node_key(self, obj: RecallNode) -> str:
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_recallnode_change", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.key_id)
+
+    @admin.display(description=_("round"))
+    def round(self, obj: RecallNode) -> int:
+        return obj.position + 1
+
+    @admin.display(description=_("status"))
+    def node_status(self, obj: RecallNode) -> str:
+        return status_badge(obj.status)
+
+
+@admin.register(RecallTask)
+class RecallTaskAdmin(MirrorAdmin):
+    # Fits 1280 px beside the filters: ids on one line, names wrap, no sync time (it is on
+    # the task page).
+    list_display = [
+        "key_id",
+        "parent_task_id",
+        "task_name",
+        "status_display",
+        "rounds",
+        "created",
+    ]
+    list_display_links = ["key_id"]
+    list_filter = ["status", "recall_type", "created_at_remote", "unconfirmed"]
+    search_fields = ["key_id__exact", "parent_task_id__exact", "task_name"]
+    search_help_text = _("Recall key or parent task id (exact), or part of the task name.")
+    # One sorted column: a second sort widget (priority number and arrows) would widen the
+    # key column past what fits at 1280 px. Ties follow the primary key (mirroring order).
+    ordering = ["-created_at_remote"]
+    date_hierarchy = "created_at_remote"
+    actions = [cancel_tasks, cancel_tasks_by_parent, refresh_tasks]
+    inlines = [RecallNodeInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("key_id", "status_display"),
+                    ("parent_task_id", "task_name"),
+                    "created_at_remote",
+                ]
+            },
+        ),
+        (
+            _("Recall rounds"),
+            {"fields": [("recall_type", "recall_interval"), ("rounds_done",)]},
+        ),
+        (_("Sync"), {"fields": [("synced_at", "detail_synced_at"), "unconfirmed_display"]}),
+        (
+            _("As received from LAAFFIC"),
+            {"classes": ["collapse"], "fields": ["raw_pretty", "detail_raw_pretty"]},
+        ),
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            *(f.name for f in self.model._meta.concrete_fields),
+            "status_display",
+            "unconfirmed_display",
+            "rounds_done",
+            "raw_pretty",
+            "detail_raw_pretty",
+        ]
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        urls = [
+            path(
+                "cancel-by-parent/",
+                self._cancel_view(views.cancel_by_parent),
+                name=f"{prefix}_cancel_by_parent",
+            ),
+            path(
+                "<path:object_id>/cancel/",
+                self._cancel_view(views.cancel_task),
+                name=f"{prefix}_cancel",
+            ),
+            path(
+                "<path:object_id>/cancel-from-node/<int:node_id>/",
+                self._cancel_view(views.cancel_from_node),
+                name=f"{prefix}_cancel_from_node",
+            ),
+        ]
+        return urls + super().get_urls()
+
+    def _cancel_view(self, view):
+        """A view of ``views.py`` for this admin: login, CSRF, never cached, and never
+        inside ATOMIC_REQUESTS (the audit row is committed before the request leaves)."""
+        return transaction.non_atomic_requests(self.admin_site.admin_view(partial(view, self)))
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        context = {**views.changelist_context(self, request), **(extra_context or {})}
+        return super().changelist_view(request, context)
+
+    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+        if obj is not None:
+            context.update(views.task_page_context(self, request, obj))
+        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+
+    @admin.display(description=_("rounds"), ordering="finish_num")
+    def rounds(self, obj: RecallTask) -> str:
+        """Rounds done/required, under a short header for the list."""
+        return format_html(
+            '<span title="{}">{}</span>', gettext("rounds done/required"), obj.rounds_label
+        )
+
+    @admin.display(description=_("rounds done/required"))
+    def rounds_done(self, obj: RecallTask) -> str:
+        return obj.rounds_label
+
+    @admin.display(description=_("created"), ordering="created_at_remote")
+    def created(self, obj: RecallTask) -> str:
+        """Creation time at LAAFFIC, short: date and time may go on two lines."""
+        if obj.created_at_remote is None:
+            return "-"
+        value = timezone.template_localtime(obj.created_at_remote)
+        return format_html(
+            '<time datetime="{}"><span>{}</span> <span>{}</span></time>',
+            value.isoformat(),
+            formats.date_format(value, "SHORT_DATE_FORMAT"),
+            formats.time_format(value, "TIME_FORMAT"),
+        )
+
+    @admin.display(description=_("list record as received"))
+    def raw_pretty(self, obj: RecallTask) -> str:
+        return pretty_json(obj.raw)
+
+    @admin.display(description=_("detail as received"))
+    def detail_raw_pretty(self, obj: RecallTask) -> str:
+        return pretty_json(obj.detail_raw)
+
+
+@admin.register(RecallNode)
+class RecallNodeAdmin(MirrorAdmin):
+    list_display = ["key_id", "task_link", "round", "status_display", "group_task_id", "script_id"]
+    list_filter = ["status", "unconfirmed"]
+    list_select_related = ["task"]
+    search_fields = ["key_id__exact", "task__key_id__exact", "group_task_id__exact"]
+    search_help_text = _("Node key, task key or group-call task id (exact).")
+    # Latest mirrored tasks first, rounds in order: served by the (task, position) index,
+    # unlike a sort on the task's creation time, which would join and sort every node.
+    ordering = ["-task_id", "position"]
+    actions = [cancel_from_node]
+    fields = [
+        ("key_id", "status_display", "unconfirmed_display"),
+        ("task_link", "round"),
+        ("group_task_id", "script_id"),
+        "synced_at",
+        "raw_pretty",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [
+            *(f.name for f in self.model._meta.concrete_fields),
+            "task_link",
+            "round",
+            "status_display",
+            "unconfirmed_display",
+            "raw_pretty",
+        ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("task")
+
+    @admin.display(description=_("task"), ordering="task__key_id")
+    def task_link(self, obj: RecallNode) -> str:
+        url = reverse(
+            f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]
+        )
+        return format_html(
+            '<a href="{}" title="{}">#{}</a>', url, obj.task.task_name, obj.task.key_id
+        )
+
+    @admin.display(description=_("round"), ordering="position")
+    def round(self, obj: RecallNode) -> int:
+        return obj.position + 1
+
+    @admin.display(description=_("node as received"))
+    def raw_pretty(self, obj: RecallNode) -> str:
+        return pretty_json(obj.raw)

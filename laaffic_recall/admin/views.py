@@ -1,0 +1,234 @@
+"""The task page's cancel views and the "Cancel by parent task id" form.
+
+Plain functions of the task admin, served under its URLs (``RecallTaskAdmin.get_urls``):
+the task page's buttons are links (GET) to confirmation pages that POST with CSRF, as
+the change-list actions do; every view re-checks the cancel permission, a GET never
+changes anything, and every result ends as one summary message, never a 500.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from ..cancel.results import CancelTarget
+from ..cancel.service import look_up_parent
+from ..client.wire import is_valid_id
+from ..conf import app_settings
+from ..forms import ParentCancelForm, ParentTaskForm
+from ..models import CancelAttempt, RecallTask, Status
+from . import confirmation
+from .actions import (
+    VIEW_ATTEMPTS_PERMISSION,
+    cancel_node,
+    confirmed_reason,
+    invalid_key_line,
+    invalid_key_note,
+    node_context,
+    permission_message,
+    run_cancel,
+    task_url,
+)
+
+ATTEMPTS_ON_TASK_PAGE = 20
+
+
+def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpResponse:
+    """The task page's "Cancel this task": confirm (GET), then cancel type 1 (POST)."""
+    task, refused = _task_for_cancel(modeladmin, request, object_id)
+    if refused:
+        return refused
+    form, confirmed = confirmed_reason(request)
+    if confirmed:
+        if is_valid_id(task.key_id):
+            run_cancel(
+                modeladmin, request, [CancelTarget.for_task(task)], form.cleaned_data["reason"]
+            )
+        else:
+            run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
+        return HttpResponseRedirect(task_url(modeladmin, request, task))
+    row = confirmation.task_row(
+        task, "", confirmation.cancel_blocks([task]), invalid_key_note(task)
+    )
+    return confirmation.render(
+        modeladmin,
+        request,
+        {
+            "title": _("Cancel recall task"),
+            "object": task,
+            "intro": _(
+                "Are you sure you want to cancel this recall task? LAAFFIC will make no "
+                "further recall rounds for it."
+            ),
+            "groups": [{"title": _("Recall task"), "rows": [row]}],
+            "form": form,
+            "back_url": task_url(modeladmin, request, task),
+        },
+    )
+
+
+def cancel_from_node(
+    modeladmin, request: HttpRequest, object_id: str, node_id: int
+) -> HttpResponse:
+    """A node's "Cancel from here": confirm with the later nodes (GET), then type 3."""
+    task, refused = _task_for_cancel(modeladmin, request, object_id)
+    if refused:
+        return refused
+    back = task_url(modeladmin, request, task)
+    node = task.nodes.filter(pk=node_id).first()
+    if node is None:
+        modeladmin.message_user(
+            request, _("That node is no longer in this task's node list."), messages.WARNING
+        )
+        return HttpResponseRedirect(back)
+    form, confirmed = confirmed_reason(request)
+    if confirmed:
+        cancel_node(modeladmin, request, node, form.cleaned_data["reason"])
+        return HttpResponseRedirect(back)
+    return confirmation.render(modeladmin, request, node_context(node, form, back, obj=task))
+
+
+def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
+    """Type a parent task id (maybe not mirrored yet), see what LAAFFIC has, confirm."""
+    changelist = _changelist_url(modeladmin, request)
+    if not modeladmin.has_view_permission(request):
+        return _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
+    if not modeladmin.has_cancel_permission(request):
+        return _refuse(modeladmin, request, changelist)
+    if request.method == "POST" and request.POST.get("post"):
+        confirm = ParentCancelForm(request.POST)
+        if confirm.is_valid():
+            target = CancelTarget.for_parent(confirm.cleaned_data["parent_task_id"])
+            run_cancel(modeladmin, request, [target], confirm.cleaned_data["reason"])
+            return HttpResponseRedirect(changelist)
+        form = ParentTaskForm(request.POST)
+    elif request.method == "POST":
+        form = ParentTaskForm(request.POST)
+        if form.is_valid():
+            return _confirm_parent(modeladmin, request, form.cleaned_data["parent_task_id"])
+    else:
+        form = ParentTaskForm()
+    return _parent_form_page(modeladmin, request, form)
+
+
+def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dict[str, Any]:
+    """What the task page shows of cancels: "Cancel this task" (or why there is none), the
+    "Cancel from here" column of the node list, and the task's cancel attempts."""
+    context: dict[str, Any] = {
+        "can_cancel": modeladmin.has_cancel_permission(request),
+        "cancel_task_url": "",
+        "cancel_task_note": "",
+        "cancel_attempts": None,
+    }
+    if context["can_cancel"]:
+        if task.is_pending:
+            url = reverse(
+                f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
+            )
+            context["cancel_task_url"] = confirmation.with_filters(modeladmin, request, url)
+        elif task.nodes.filter(status=Status.PENDING).exists():
+            context["cancel_task_note"] = _(
+                "Whole-task cancel only while Pending; use “Cancel from here” on a pending round."
+            )
+        else:
+            context["cancel_task_note"] = _("Whole-task cancel only while Pending.")
+    if request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        attempts = CancelAttempt.objects.filter(task_key_id=task.key_id).select_related("node")
+        context["cancel_attempts"] = list(attempts[:ATTEMPTS_ON_TASK_PAGE])
+        context["cancel_attempts_more"] = attempts.count() > ATTEMPTS_ON_TASK_PAGE
+        context["cancel_attempts_url"] = "{}?task_key_id={}".format(
+            reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist"),
+            task.key_id,
+        )
+    return context
+
+
+def changelist_context(modeladmin, request: HttpRequest) -> dict[str, str]:
+    """The task list's "Cancel by parent task id" link, for those who may cancel."""
+    if not modeladmin.has_cancel_permission(request):
+        return {}
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
+    return {"cancel_by_parent_url": confirmation.with_filters(modeladmin, request, url)}
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _refuse(modeladmin, request: HttpRequest, url: str) -> HttpResponseRedirect:
+    """Back to ``url`` with an error naming the permission; nothing is sent."""
+    modeladmin.message_user(request, permission_message(), messages.ERROR)
+    return HttpResponseRedirect(url)
+
+
+def _changelist_url(modeladmin, request: HttpRequest) -> str:
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
+    return confirmation.with_filters(modeladmin, request, url)
+
+
+def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
+    """(task, None), or (None, a redirect) when the user may not cancel (with a message
+    naming the permission) or the task does not exist or is not visible to them."""
+    if not modeladmin.has_view_permission(request):
+        return None, _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
+    task = modeladmin.get_object(request, unquote(object_id))
+    if task is None or not modeladmin.has_view_permission(request, task):
+        redirect = modeladmin._get_obj_does_not_exist_redirect(request, modeladmin.opts, object_id)
+        return None, redirect
+    if not modeladmin.has_cancel_permission(request):
+        return None, _refuse(modeladmin, request, task_url(modeladmin, request, task))
+    return task, None
+
+
+def _parent_form_page(modeladmin, request: HttpRequest, form, error: str = "") -> TemplateResponse:
+    request.current_app = modeladmin.admin_site.name
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "opts": modeladmin.opts,
+        "media": modeladmin.media + form.media,
+        "title": _("Cancel by parent task id"),
+        "form": form,
+        "error": error,
+        "back_url": _changelist_url(modeladmin, request),
+        "preserved_filters": modeladmin.get_preserved_filters(request),
+    }
+    return TemplateResponse(
+        request, confirmation.template_names(modeladmin, "cancel_by_parent.html"), context
+    )
+
+
+def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> TemplateResponse:
+    lookup = look_up_parent(parent_task_id)
+    if lookup.error or not lookup.tasks:
+        error = lookup.error or _(
+            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
+            "%(days)s days; nothing can be cancelled."
+        ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
+        form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
+        return _parent_form_page(modeladmin, request, form, error=error)
+    rows = confirmation.parent_rows(
+        lookup.tasks,
+        lambda t: task_url(modeladmin, request, t),
+        confirmation.cancel_blocks(lookup.tasks),
+    )
+    return confirmation.render(
+        modeladmin,
+        request,
+        {
+            "title": _("Cancel by parent task id"),
+            "intro": _(
+                "Are you sure? LAAFFIC lists these recall tasks for parent task %(id)s; the "
+                "cancel stops the automatic recall of that parent task."
+            )
+            % {"id": parent_task_id},
+            "groups": [{"title": _("Parent task %(id)s") % {"id": parent_task_id}, "rows": rows}],
+            "form": ParentCancelForm(initial={"parent_task_id": parent_task_id}),
+            "hidden_fields": {"parent_task_id": parent_task_id},
+            "back_url": request.get_full_path(),
+        },
+    )

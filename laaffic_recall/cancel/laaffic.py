@@ -1,0 +1,315 @@
+"""What a cancel asks of LAAFFIC: which task(s) a target concerns and their state right
+now, then the one request, then a re-read of the task(s).
+
+``resolve`` finds the task(s) of a target without reading their state (the mirror; a
+parent task id typed by hand is found with ``queryPage``'s exact parent-id search and
+mirrored), so that the attempt's pending row can be committed on them first. ``check``
+then reads the state now, never the mirror's, and stores what it read. ``send`` makes the
+request exactly once, never retried, and says what became of it as an ``Answer``;
+``confirm`` re-reads the task(s), which settles an unclear answer and updates the mirror,
+or marks the mirror if the re-read fails.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..client.errors import ApiError, LaafficError, OutcomeUnknownError, TransportError
+from ..client.http import LaafficClient
+from ..client.wire import TaskRecord
+from ..conf import app_settings
+from ..models import CancelType, Outcome, RecallNode, RecallTask, Status, status_label
+from ..sync.mirror import store_detail, store_records, to_remote
+from .audit import join_notes
+from .results import CancelTarget
+
+logger = logging.getLogger("laaffic_recall")
+
+LOOKUP_PAGE_SIZE = 100
+LOOKUP_MAX_PAGES = 10
+
+
+# --------------------------------------------------------------------------- before the request
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a target concerns, from the mirror (or a parent lookup); no state read yet.
+
+    ``task_key_id`` is the task the attempt is recorded on; ``task_keys`` every task the
+    cancel may stop (several for a parent with several recall tasks). ``skip`` is set,
+    with the reason, when there is nothing to send at all.
+    """
+
+    task_key_id: int | None = None
+    task_keys: tuple[int, ...] = ()
+    task: RecallTask | None = None
+    node: RecallNode | None = None
+    skip: str = ""
+
+
+@dataclass(frozen=True)
+class Preflight:
+    """The target's state just read from LAAFFIC: may the cancel be sent, and if not, why."""
+
+    send: bool
+    reason: str = ""
+    task: RecallTask | None = None
+    node: RecallNode | None = None
+    # Tasks to re-read after the call; the first is the one the attempt concerns.
+    task_keys: tuple[int, ...] = ()
+    # A node cancel: (round, node key) of the chosen node and the later Pending nodes.
+    covered_nodes: tuple[tuple[int, int], ...] = ()
+
+
+def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
+    """The task(s) of a target (raises the client's errors of a parent lookup)."""
+    if target.cancel_type == CancelType.TASK:
+        task = RecallTask.objects.filter(key_id=target.target_id).first()
+        return Scope(target.target_id, (target.target_id,), task=task)
+    if target.cancel_type == CancelType.NODE:
+        node = RecallNode.objects.select_related("task").filter(key_id=target.target_id).first()
+        if node is None:
+            return Scope(skip=_("the node is not in the local mirror; sync its task first."))
+        return Scope(node.task.key_id, (node.task.key_id,), task=node.task, node=node)
+    keys = target.task_keys or tuple(t.key_id for t in find_parent_tasks(target.target_id, client))
+    if not keys:
+        reason = _(
+            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
+            "%(days)s days."
+        ) % {"id": target.target_id, "days": app_settings.PARENT_LOOKUP_DAYS}
+        return Scope(skip=reason)
+    tasks = list(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
+    # Recorded on a task the mirror shows Pending if there is one; check() may correct it.
+    main = next((t for t in tasks if t.is_pending), tasks[0] if tasks else None)
+    main_key = main.key_id if main is not None else min(keys)
+    return Scope(main_key, tuple(sorted(keys)), task=main)
+
+
+def check(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
+    """Read the target now (raises the client's errors: then nothing may be sent)."""
+    if target.cancel_type == CancelType.TASK:
+        task, _changes = store_detail(client.query_detail(target.target_id))
+        if task.status != Status.PENDING:
+            return Preflight(False, _not_pending(_("the task"), task.status), task=task)
+        return Preflight(True, task=task, task_keys=(task.key_id,))
+    if target.cancel_type == CancelType.PARENT:
+        return _check_parent(scope, client)
+    return _check_node(target, scope, client)
+
+
+def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
+    tasks = [store_detail(client.query_detail(key))[0] for key in scope.task_keys]
+    pending = [t for t in tasks if t.status == Status.PENDING]
+    if not pending:
+        states = ", ".join(f"#{t.key_id} {status_label(t.status)}" for t in tasks)
+        reason = _(
+            "LAAFFIC reports its recall task(s) %(states)s; only a Pending task can be cancelled."
+        ) % {"states": states}
+        main = next((t for t in tasks if t.key_id == scope.task_key_id), tasks[0])
+        return Preflight(False, reason, task=main)
+    return Preflight(True, task=pending[0], task_keys=tuple(t.key_id for t in pending))
+
+
+def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
+    detail = client.query_detail(scope.task_key_id)
+    task, _changes = store_detail(detail)
+    index = next((i for i, n in enumerate(detail.nodes) if n.key_id == target.target_id), None)
+    if index is None:
+        reason = _("LAAFFIC no longer lists this node in task #%(task)s.") % {"task": task.key_id}
+        return Preflight(False, reason, task=task)
+    record = detail.nodes[index]
+    node = RecallNode.objects.select_related("task").get(key_id=target.target_id)
+    if record.status != Status.PENDING:
+        return Preflight(False, _not_pending(_("the node"), record.status), task=task, node=node)
+    covered = tuple(
+        (position + 1, each.key_id)
+        for position, each in enumerate(detail.nodes)
+        if position >= index and each.status == Status.PENDING
+    )
+    return Preflight(True, task=task, node=node, task_keys=(task.key_id,), covered_nodes=covered)
+
+
+def _not_pending(what: str, status: int | None) -> str:
+    return _("LAAFFIC reports %(what)s %(status)s; only a Pending one can be cancelled.") % {
+        "what": what,
+        "status": status_label(status),
+    }
+
+
+def find_parent_tasks(parent_task_id: int, client: LaafficClient) -> list[RecallTask]:
+    """queryPage with ``taskName`` = the id (fuzzy name or exact parent id); keep exact ids.
+
+    The creation window reaches PARENT_LOOKUP_DAYS back (a Pending recall task is recent)
+    and one day ahead (clock differences); at most LOOKUP_MAX_PAGES pages are read. The
+    records found are stored by the mirror's list writer, whose "a fresher detail wins"
+    guard keeps a detail stored while the pages were in flight.
+    """
+    requested_at = timezone.now()
+    now = to_remote(requested_at)
+    start = now - timedelta(days=app_settings.PARENT_LOOKUP_DAYS)
+    end = now + timedelta(days=1)
+    found: dict[int, TaskRecord] = {}
+    for number in range(1, LOOKUP_MAX_PAGES + 1):
+        page = client.query_page(number, LOOKUP_PAGE_SIZE, start, end, str(parent_task_id))
+        found.update((r.key_id, r) for r in page.records if r.task_id == parent_task_id)
+        if len(page.records) < LOOKUP_PAGE_SIZE or number >= page.pages:
+            break
+    if not found:
+        return []
+    store_records(list(found.values()), requested_at=requested_at)
+    return list(RecallTask.objects.filter(key_id__in=list(found)).order_by("key_id"))
+
+
+# --------------------------------------------------------------------------- the request
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What became of a cancel request, as its audit row records it, with LAAFFIC's hint
+    and the name of its code for the agent."""
+
+    outcome: str
+    http_status: int | None = None
+    response_code: int | None = None
+    response_message: str = ""
+    error_detail: str = ""
+    confirmed_by_reread: bool = False
+    mirror_confirmed: bool | None = None
+    hint: str = ""
+    code_name: str = ""
+
+    def row_fields(self) -> dict[str, Any]:
+        """The fields of the attempt's row."""
+        fields = asdict(self)
+        del fields["hint"], fields["code_name"]
+        return fields
+
+
+def send(client: LaafficClient, target: CancelTarget) -> Answer:
+    """The cancel request, sent once and never retried, and what its answer means."""
+    try:
+        accepted = client.cancel(int(target.cancel_type), target.target_id)
+    except ApiError as exc:
+        detail = f"{exc.code_name}. {exc.hint}" if exc.hint else exc.code_name
+        return Answer(
+            Outcome.REFUSED,
+            http_status=exc.http_status,
+            response_code=exc.code,
+            response_message=exc.message,
+            error_detail=detail,
+            hint=exc.hint,
+            code_name=exc.code_name,
+        )
+    except OutcomeUnknownError as exc:
+        return _transport_answer(Outcome.UNKNOWN, exc)
+    except TransportError as exc:
+        return _transport_answer(Outcome.FAILED, exc)
+    except Exception as exc:
+        logger.exception("Unexpected error while sending cancel %s", target.key)
+        detail = _("unexpected %(error)s while sending; the request may have reached LAAFFIC")
+        return Answer(Outcome.UNKNOWN, error_detail=detail % {"error": type(exc).__name__})
+    return Answer(
+        Outcome.SUCCEEDED,
+        http_status=accepted.http_status,
+        response_code=accepted.code,
+        response_message=accepted.message,
+    )
+
+
+def _transport_answer(outcome: str, exc: TransportError) -> Answer:
+    detail = str(exc)
+    if exc.body_excerpt and exc.body_excerpt not in detail:
+        detail += f" {exc.body_excerpt}"
+    return Answer(outcome, http_status=exc.http_status, error_detail=detail)
+
+
+def confirm(
+    answer: Answer, fresh: Preflight, target: CancelTarget, client: LaafficClient
+) -> Answer:
+    """The answer once the task(s) are re-read: an unknown outcome becomes succeeded when
+    LAAFFIC now shows the target Cancelled; after a success the mirror shows Cancelled,
+    re-read or, if that failed, marked ``unconfirmed``."""
+    state, error = _reread(fresh, target, client)
+    outcome, confirmed, notes = answer.outcome, False, [answer.error_detail]
+    if outcome == Outcome.UNKNOWN:
+        if state == Status.CANCELLED:
+            outcome, confirmed = Outcome.SUCCEEDED, True
+            notes.append(_("A re-read right after shows it Cancelled."))
+        elif state is None and error:
+            notes.append(_("The re-read right after failed too: %(error)s") % {"error": error})
+        elif state is None:
+            notes.append(_("A re-read right after no longer lists it."))
+        else:
+            notes.append(
+                _("A re-read right after shows it %(status)s.") % {"status": status_label(state)}
+            )
+    if outcome != Outcome.SUCCEEDED:
+        mirror_confirmed = not error
+    else:
+        mirror_confirmed = state == Status.CANCELLED and not error
+        if not mirror_confirmed:
+            _mark_cancelled(fresh, target)
+            if error:
+                notes.append(_("The re-read after the cancel failed: %(error)s") % {"error": error})
+            else:
+                notes.append(
+                    _("A re-read right after still shows it %(status)s.")
+                    % {"status": status_label(state)}
+                )
+    return replace(
+        answer,
+        outcome=outcome,
+        confirmed_by_reread=confirmed,
+        mirror_confirmed=mirror_confirmed,
+        error_detail=join_notes(*notes),
+    )
+
+
+def _reread(
+    fresh: Preflight, target: CancelTarget, client: LaafficClient
+) -> tuple[int | None, str]:
+    """(the target's status at LAAFFIC now, or None; an error text if the re-read failed)."""
+    try:
+        details = [client.query_detail(key) for key in fresh.task_keys]
+    except LaafficError as exc:
+        return None, str(exc)
+    if not details:
+        return None, ""
+    main = details[0]
+    if target.cancel_type == CancelType.NODE:
+        state = next((n.status for n in main.nodes if n.key_id == target.target_id), None)
+    else:
+        state = main.status
+    try:
+        for detail in details:
+            store_detail(detail)
+    except Exception:  # a database error, or a task_synced receiver of the host failing
+        logger.exception("Could not store the re-read of task(s) %s", fresh.task_keys)
+        return state, _("the mirror could not be updated (database error)")
+    return state, ""
+
+
+def _mark_cancelled(fresh: Preflight, target: CancelTarget) -> None:
+    """Mark the mirror as LAAFFIC should now be, flagged ``unconfirmed`` until the next sync."""
+    try:
+        with transaction.atomic():
+            if target.cancel_type == CancelType.NODE and fresh.node is not None:
+                RecallNode.objects.filter(
+                    task__key_id=fresh.node.task.key_id,
+                    position__gte=fresh.node.position,
+                    status=Status.PENDING,
+                ).update(status=Status.CANCELLED, unconfirmed=True)
+            elif target.cancel_type != CancelType.NODE:
+                RecallTask.objects.filter(key_id__in=fresh.task_keys).update(
+                    status=Status.CANCELLED, unconfirmed=True
+                )
+    except DatabaseError:
+        logger.exception("Could not mark the mirror of %s %s", target.cancel_type, target.target_id)

@@ -1,0 +1,101 @@
+"""Settle cancels left in doubt from what a sync of their task shows.
+
+An attempt whose outcome is unknown, or that stayed pending past
+``STALE_ATTEMPT_SECONDS`` (its worker most likely died), is settled by the next sync or
+refresh of its task: ``on_task_synced`` receives ``task_synced`` for every task stored and
+costs nothing for a task without a cancel in doubt.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.db import DatabaseError
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from ..models import (
+    OPEN_OUTCOMES,
+    AppendOnlyError,
+    CancelAttempt,
+    CancelType,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    Status,
+    status_label,
+)
+from .audit import announce, concerned_task_keys, concerning, join_notes, settle_doubt
+
+logger = logging.getLogger("laaffic_recall")
+
+
+def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
+    """Settle the task's unknown and stale pending attempts from its freshly synced state.
+
+    Target Cancelled: the cancel took effect, the attempt becomes succeeded. Anything else
+    (still Pending, or run since): it did not take effect, the attempt becomes failed.
+    Both are marked ``confirmed_by_reread`` and explained in ``error_detail``.
+    """
+    rows = list(CancelAttempt.objects.unresolved().filter(task_key_id=task.key_id))
+    if not rows:
+        # Nothing to settle; clear a flag left behind only if no attempt is open at all
+        # (one in flight right now, e.g. the cancel re-reading this very task, keeps it).
+        parents = [task.parent_task_id] if task.parent_task_id is not None else []
+        open_rows = CancelAttempt.objects.filter(
+            concerning([task.key_id], parents), outcome__in=list(OPEN_OUTCOMES)
+        )
+        if not open_rows.exists():
+            settle_doubt(task.key_id)
+        return []
+    node_keys = [r.target_id for r in rows if r.cancel_type == CancelType.NODE]
+    node_status = dict(
+        RecallNode.objects.filter(task=task, key_id__in=node_keys).values_list("key_id", "status")
+    )
+    resolved = []
+    when = timezone.now().isoformat(timespec="seconds")
+    for row in rows:
+        if row.cancel_type == CancelType.NODE:
+            state = node_status.get(row.target_id)
+            if state is None and task.is_terminal:
+                # The node is no longer listed, but the task has ended: a Cancelled task
+                # means its rounds were stopped; any other end means they were not.
+                state = task.status
+        else:
+            state = task.status
+        if state is None:
+            continue  # the node is no longer listed and the task runs on: wait for its end
+        if state == Status.CANCELLED:
+            row.outcome = Outcome.SUCCEEDED
+            note = _("Settled by the sync at %(when)s: LAAFFIC shows it Cancelled.")
+        else:
+            row.outcome = Outcome.FAILED
+            note = _(
+                "Settled by the sync at %(when)s: LAAFFIC shows it %(status)s, so the "
+                "cancel did not take effect."
+            )
+        row.error_detail = join_notes(
+            row.error_detail, note % {"when": when, "status": status_label(state)}
+        )
+        row.confirmed_by_reread = True
+        row.mirror_confirmed = True
+        try:
+            row.save()
+        except AppendOnlyError:
+            continue
+        resolved.append(row)
+    settle_doubt({task.key_id}.union(*(concerned_task_keys(r) for r in resolved)))
+    for row in resolved:
+        announce(row)
+    return resolved
+
+
+def on_task_synced(sender: Any, task: RecallTask, **kwargs: Any) -> None:
+    """``task_synced`` receiver: reconcile open attempts; free for tasks without one."""
+    if not getattr(task, "cancel_in_doubt", False):
+        return
+    try:
+        reconcile_task(task)
+    except (DatabaseError, AppendOnlyError):
+        logger.exception("Could not reconcile the cancel attempts of task %s", task.key_id)
