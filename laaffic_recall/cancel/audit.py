@@ -34,12 +34,11 @@ from ..models import (
     CancelAttempt,
     CancelType,
     Outcome,
-    RecallNode,
     RecallTask,
     fits_code,
 )
 from ..signals import cancel_attempted
-from .results import CancelBlocker
+from .results import NO_SCOPE, CancelBlocker, CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -193,58 +192,41 @@ def concerned_task_keys(attempt: CancelAttempt) -> set[int]:
 
 
 def _base_fields(
-    submission: Submission,
-    cancel_type: int,
-    target_id: int,
-    task: RecallTask | None,
-    node: RecallNode | None,
-    started_at: datetime,
-    task_key_id: int | None = None,
+    submission: Submission, target: CancelTarget, scope: Scope, started_at: datetime
 ) -> dict[str, Any]:
-    if task_key_id is None and task is not None:
-        task_key_id = task.key_id
     return {
         "correlation_id": submission.correlation_id,
         "user": submission.user,
         "username": submission.username[:150],
         "client_ip": submission.client_ip,
         "reason": submission.reason,
-        "cancel_type": cancel_type,
-        "target_id": target_id,
-        "task": task,
-        "task_key_id": task_key_id,
-        "node": node,
+        "cancel_type": target.cancel_type,
+        "target_id": target.target_id,
+        "task": scope.task,
+        "task_key_id": scope.task_key_id,
+        "node": scope.node,
         "started_at": started_at,
     }
 
 
 def open_attempt(
-    submission: Submission,
-    *,
-    cancel_type: int,
-    target_id: int,
-    task: RecallTask | None,
-    node: RecallNode | None,
-    started_at: datetime,
-    request_body: dict,
-    task_key_id: int | None = None,
-    task_keys: Iterable[int] = (),
+    submission: Submission, target: CancelTarget, scope: Scope, started_at: datetime
 ) -> CancelAttempt:
-    """Commit a pending row for a cancel about to be checked and sent, or raise
-    ``CancelBlocked`` when another attempt on one of its tasks
-    is in flight or in doubt.
+    """Commit a pending row for a cancel about to be checked and sent, recorded on the
+    scope's task, or raise ``CancelBlocked`` when another attempt on one of the tasks the
+    cancel concerns (a parent's several tasks) is in flight or in doubt.
 
-    ``task_key_id`` is the task the row is recorded on (default: ``task``'s key);
-    ``task_keys`` are every task the cancel concerns (a parent's several tasks). Pending
-    rows left behind by a dead worker are first turned into unknown (in doubt). Durable:
-    raises ``RuntimeError`` inside an outer ``atomic()`` (the row must really be committed).
+    Pending rows left behind by a dead worker are first turned into unknown (in doubt).
+    Durable: raises ``RuntimeError`` inside an outer ``atomic()`` (the row must really be
+    committed).
     """
-    fields = _base_fields(submission, cancel_type, target_id, task, node, started_at, task_key_id)
-    own = fields["task_key_id"]
-    keys = sorted({*task_keys, *([own] if own is not None else [])})
+    fields = _base_fields(submission, target, scope, started_at)
+    own = [scope.task_key_id] if scope.task_key_id is not None else []
+    keys = sorted({*scope.task_keys, *own})
+    cancel_type, target_id = target.key
     expire_stale(cancel_type, target_id, keys)
     for last_try in (False, True):
-        attempt = CancelAttempt(**fields, outcome=Outcome.PENDING, request_body=request_body)
+        attempt = CancelAttempt(**fields, outcome=Outcome.PENDING, request_body=target.request_body)
         try:
             with transaction.atomic(durable=True):
                 # Lock order: task rows by key, then the attempt; see settle_doubt(). Under
@@ -310,21 +292,17 @@ def expire_stale(cancel_type: int, target_id: int, task_keys: Iterable[int] = ()
 
 def record_unsent(
     submission: Submission,
-    *,
-    cancel_type: int,
-    target_id: int,
+    target: CancelTarget,
     outcome: str,
     error_detail: str,
     started_at: datetime,
-    task: RecallTask | None = None,
-    node: RecallNode | None = None,
-    task_key_id: int | None = None,
+    scope: Scope = NO_SCOPE,
 ) -> CancelAttempt:
     """Append a finished row for an attempt that sent nothing (skipped, refused here, failed)."""
     now = timezone.now()
     with transaction.atomic():
         return CancelAttempt.objects.create(
-            **_base_fields(submission, cancel_type, target_id, task, node, started_at, task_key_id),
+            **_base_fields(submission, target, scope, started_at),
             outcome=outcome,
             error_detail=error_detail,
             finished_at=now,

@@ -28,7 +28,7 @@ from ..conf import app_settings
 from ..models import CancelType, Outcome, RecallNode, RecallTask, Status, status_label
 from ..sync.mirror import store_detail, store_records, to_remote
 from .audit import join_notes
-from .results import CancelTarget
+from .results import CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -37,22 +37,6 @@ LOOKUP_MAX_PAGES = 10
 
 
 # --------------------------------------------------------------------------- before the request
-
-
-@dataclass(frozen=True)
-class Scope:
-    """What a target concerns, from the mirror (or a parent lookup); no state read yet.
-
-    ``task_key_id`` is the task the attempt is recorded on; ``task_keys`` every task the
-    cancel may stop (several for a parent with several recall tasks). ``skip`` is set,
-    with the reason, when there is nothing to send at all.
-    """
-
-    task_key_id: int | None = None
-    task_keys: tuple[int, ...] = ()
-    task: RecallTask | None = None
-    node: RecallNode | None = None
-    skip: str = ""
 
 
 @dataclass(frozen=True)

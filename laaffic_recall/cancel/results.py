@@ -59,6 +59,11 @@ class CancelTarget:
     def key(self) -> tuple[int, int]:
         return (self.cancel_type, self.target_id)
 
+    @property
+    def request_body(self) -> dict[str, int]:
+        """The body of the cancel request, as the audit log keeps it."""
+        return {"type": int(self.cancel_type), "id": self.target_id}
+
 
 def default_label(cancel_type: int, target_id: int) -> str:
     if cancel_type == CancelType.PARENT:
@@ -66,6 +71,25 @@ def default_label(cancel_type: int, target_id: int) -> str:
     if cancel_type == CancelType.NODE:
         return _("node #%(id)s") % {"id": target_id}
     return _("task #%(id)s") % {"id": target_id}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a target concerns, from the mirror (or a parent lookup); no state read yet.
+
+    ``task_key_id`` is the task the attempt is recorded on; ``task_keys`` every task the
+    cancel may stop (several for a parent with several recall tasks). ``skip`` is set,
+    with the reason, when there is nothing to send at all.
+    """
+
+    task_key_id: int | None = None
+    task_keys: tuple[int, ...] = ()
+    task: RecallTask | None = None
+    node: RecallNode | None = None
+    skip: str = ""
+
+
+NO_SCOPE = Scope()  # a target not resolved to any task
 
 
 # --------------------------------------------------------------------------- blockers

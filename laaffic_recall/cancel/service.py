@@ -32,8 +32,16 @@ from ..conf import app_settings, get_client
 from ..models import CancelAttempt, CancelType, Outcome, RecallTask
 from . import audit, laaffic
 from .audit import CancelBlocked, Submission
-from .laaffic import Answer, Preflight, Scope
-from .results import AttemptResult, CancelBlocker, CancelReport, CancelTarget, ParentLookup
+from .laaffic import Answer, Preflight
+from .results import (
+    NO_SCOPE,
+    AttemptResult,
+    CancelBlocker,
+    CancelReport,
+    CancelTarget,
+    ParentLookup,
+    Scope,
+)
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -211,17 +219,7 @@ def _cancel_one(
 
     # 2. The audit row, committed before the fresh read and the request; one per task.
     try:
-        attempt = audit.open_attempt(
-            submission,
-            cancel_type=target.cancel_type,
-            target_id=target.target_id,
-            task=scope.task,
-            node=scope.node,
-            task_key_id=scope.task_key_id,
-            task_keys=scope.task_keys,
-            started_at=started,
-            request_body={"type": int(target.cancel_type), "id": target.target_id},
-        )
+        attempt = audit.open_attempt(submission, target, scope, started)
     except CancelBlocked as exc:
         return _refused_here(target, submission, started, scope, exc.blocker)
     progress.attempt_id = attempt.pk
@@ -253,22 +251,12 @@ def _unsent(
     started: datetime,
     outcome: str,
     row_detail: str,
-    scope: Scope | None = None,
+    scope: Scope = NO_SCOPE,
     **extra,
 ) -> AttemptResult:
     """A finished row for an attempt that sent nothing, and its result (whose ``detail``
     for the agent is the row's, unless given)."""
-    row = audit.record_unsent(
-        submission,
-        cancel_type=target.cancel_type,
-        target_id=target.target_id,
-        outcome=outcome,
-        error_detail=row_detail,
-        started_at=started,
-        task=scope.task if scope else None,
-        node=scope.node if scope else None,
-        task_key_id=scope.task_key_id if scope else None,
-    )
+    row = audit.record_unsent(submission, target, outcome, row_detail, started, scope)
     audit.announce(row)
     extra.setdefault("detail", row_detail)
     return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
