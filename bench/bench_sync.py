@@ -182,7 +182,7 @@ def main() -> None:
             configure_django(Path(tmp) / "bench.sqlite3", base_url)
             from laaffic_recall.conf import app_settings
 
-            workers = args.workers or int(app_settings.SYNC_WORKERS)
+            workers = args.workers or app_settings.SYNC_WORKERS
             runs = [workers] + ([] if args.no_serial or workers == 1 else [1])
             print(
                 f"Full sync of {args.tasks} tasks x {args.nodes} nodes over 7 days, "

@@ -252,7 +252,8 @@ def open_attempt(
 
 def _blocked(exc: CancelBlocked) -> NoReturn:
     if exc.in_doubt:
-        # Make sure a refresh of the task settles it (a row from before the flag existed).
+        # Make sure a refresh of the task settles it, also of a task the attempt concerns
+        # that was mirrored after it was opened (a parent's later recall task).
         mark_in_doubt(concerned_task_keys(exc.existing))
     raise exc from None
 
