@@ -1,4 +1,4 @@
-"""The change-list actions of the mirror: the three cancels, and "Refresh from LAAFFIC".
+"""The cancel actions of the mirror's change lists, and what their confirmation runs.
 
 Each cancel action is one plain function in the manner of Django's ``delete_selected``:
 without ``post`` in the request it renders the confirmation page listing exactly what will
@@ -18,22 +18,27 @@ from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.defaultfilters import truncatechars
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import gettext_lazy
 
 from ..cancel.audit import Submission
 from ..cancel.results import CancelReport, CancelTarget
 from ..cancel.service import BatchTooLarge, cancel
-from ..client.errors import ApiError, ConfigurationError
 from ..client.wire import MAX_ID, is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
 from ..models import Outcome, RecallNode, RecallTask, status_label
-from ..sync.service import sync_task_details
-from . import confirmation
+from .confirmation import (
+    cancel_blocks,
+    invalid_key_note,
+    node_context,
+    parent_rows,
+    render_confirmation,
+    task_row,
+    task_url,
+)
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -59,12 +64,17 @@ def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRe
         not_sent = [invalid_key_line(t) for t in tasks if not is_valid_id(t.key_id)]
         run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent + missing)
         return None
-    blocks = confirmation.cancel_blocks(tasks)
+    blocks = cancel_blocks(tasks)
     rows = [
-        confirmation.task_row(t, task_url(modeladmin, request, t), blocks, invalid_key_note(t))
+        task_row(
+            t,
+            task_url(modeladmin, request, t),
+            blocks,
+            invalid_key_note(t),
+        )
         for t in tasks
     ]
-    return confirmation.render(
+    return render_confirmation(
         modeladmin,
         request,
         {
@@ -121,13 +131,11 @@ def cancel_tasks_by_parent(
         targets = [CancelTarget.for_parent(pid, ts) for pid, ts in by_parent.items()]
         run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent)
         return None
-    blocks = confirmation.cancel_blocks(tasks)
+    blocks = cancel_blocks(tasks)
     groups = [
         {
             "title": _("Parent task %(id)s") % {"id": pid},
-            "rows": confirmation.parent_rows(
-                ts, lambda t: task_url(modeladmin, request, t), blocks
-            ),
+            "rows": parent_rows(ts, lambda t: task_url(modeladmin, request, t), blocks),
         }
         for pid, ts in by_parent.items()
     ]
@@ -136,12 +144,12 @@ def cancel_tasks_by_parent(
             {
                 "title": _("Without a valid parent task id (nothing sent)"),
                 "rows": [
-                    confirmation.task_row(t, task_url(modeladmin, request, t), blocks, note)
+                    task_row(t, task_url(modeladmin, request, t), blocks, note)
                     for t, note, _line in without
                 ],
             }
         )
-    return confirmation.render(
+    return render_confirmation(
         modeladmin,
         request,
         {
@@ -187,79 +195,7 @@ def cancel_from_node(modeladmin, request: HttpRequest, queryset: QuerySet) -> Ht
         return None
     context = node_context(node, form, request.get_full_path())
     context.update(action="cancel_from_node", selected=[node.pk])
-    return confirmation.render(modeladmin, request, context)
-
-
-@admin.action(description=gettext_lazy("Refresh from LAAFFIC"), permissions=["view"])
-def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
-    """Re-read the selected tasks' details and node lists now and say what changed."""
-    limit = app_settings.MAX_REFRESH_BATCH
-    keys = list(queryset.order_by().values_list("key_id", flat=True)[: limit + 1])
-    if len(keys) > limit:
-        modeladmin.message_user(
-            request,
-            _("Select at most %(limit)d tasks to refresh at once; nothing was refreshed.")
-            % {"limit": limit},
-            messages.ERROR,
-        )
-        return
-    invalid = sorted(key for key in keys if not is_valid_id(key))
-    if invalid:
-        modeladmin.message_user(
-            request,
-            ngettext(
-                "Skipped %(count)d task whose recall key is not a positive number, so "
-                "LAAFFIC cannot be asked about it: %(keys)s.",
-                "Skipped %(count)d tasks whose recall keys are not positive numbers, so "
-                "LAAFFIC cannot be asked about them: %(keys)s.",
-                len(invalid),
-            )
-            % {"count": len(invalid), "keys": ", ".join(f"#{key}" for key in invalid)},
-            messages.WARNING,
-        )
-        keys = [key for key in keys if is_valid_id(key)]
-        if not keys:
-            return
-    try:
-        summary = sync_task_details(keys)
-    except (ConfigurationError, ApiError) as exc:
-        modeladmin.message_user(
-            request, _("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
-        )
-        return
-    read = summary.details_fetched
-    if read:
-        head = ngettext(
-            "Refreshed %(count)d task from LAAFFIC.",
-            "Refreshed %(count)d tasks from LAAFFIC.",
-            read,
-        ) % {"count": read}
-        if summary.changed:
-            changed = summary.tasks_updated + summary.tasks_created
-            tail = ngettext("%(count)d task changed;", "%(count)d tasks changed;", changed) % {
-                "count": changed
-            }
-            tail += " " + _("nodes: %(created)d new, %(updated)d changed, %(removed)d removed.") % {
-                "created": summary.nodes_created,
-                "updated": summary.nodes_updated,
-                "removed": summary.nodes_removed,
-            }
-        else:
-            tail = _("Nothing had changed.")
-        modeladmin.message_user(request, f"{head} {tail}", messages.SUCCESS)
-    if summary.failures:
-        failed = format_html_join(
-            "",
-            "<li>{}</li>",
-            ((truncatechars(f"#{f.key}: {f.message}", 500),) for f in summary.failures),
-        )
-        count = len(summary.failures)
-        head = ngettext(
-            "%(count)d task could not be refreshed:",
-            "%(count)d tasks could not be refreshed:",
-            count,
-        ) % {"count": count}
-        modeladmin.message_user(request, format_html("{}<ul>{}</ul>", head, failed), messages.ERROR)
+    return render_confirmation(modeladmin, request, context)
 
 
 # --------------------------------------------------------------------------- shared with the views
@@ -273,40 +209,10 @@ def confirmed_reason(request: HttpRequest) -> tuple[CancelReasonForm, bool]:
     return CancelReasonForm(), False
 
 
-def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
-    """The task's page, keeping the change list's filters of this request."""
-    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
-    return confirmation.with_filters(modeladmin, request, url)
-
-
-def invalid_key_note(task: RecallTask) -> str:
-    """A confirmation row's note for a task whose key cannot be sent ("" when it can)."""
-    if is_valid_id(task.key_id):
-        return ""
-    return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
-
-
 def invalid_key_line(task: RecallTask) -> str:
     return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
         "task": task,
         "key": task.key_id,
-    }
-
-
-def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=None) -> dict:
-    """The confirmation of a cancel from ``node`` onward: it and every later node."""
-    intro = _(
-        "Are you sure you want to cancel %(node)s and every later node of task %(task)s? "
-        "LAAFFIC will not run these recall rounds."
-    ) % {"node": node, "task": node.task}
-    return {
-        "title": _("Cancel from a node onward"),
-        "object": obj,
-        "intro": intro,
-        "task": node.task,
-        "node_rows": confirmation.node_rows(node, confirmation.cancel_blocks([node.task])),
-        "form": form,
-        "back_url": back_url,
     }
 
 

@@ -19,11 +19,13 @@ from django.contrib.admin import helpers
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from ..cancel.service import cancel_blockers
 from ..client.wire import is_valid_id
 from ..conf import app_settings
+from ..forms import CancelReasonForm
 from ..models import RecallNode, RecallTask, Status, status_label
 from .display import status_css
 
@@ -161,7 +163,9 @@ def with_filters(modeladmin, request: HttpRequest, url: str) -> str:
     return add_preserved_filters(context, url)
 
 
-def render(modeladmin, request: HttpRequest, context: dict[str, Any]) -> TemplateResponse:
+def render_confirmation(
+    modeladmin, request: HttpRequest, context: dict[str, Any]
+) -> TemplateResponse:
     """The confirmation page. ``context``: title, intro, the rows (``groups`` of title and
     rows, or ``node_rows`` and ``task``), form, back_url, and for an action its name and
     the ``selected`` primary keys, or ``hidden_fields`` to post back."""
@@ -182,3 +186,33 @@ def render(modeladmin, request: HttpRequest, context: dict[str, Any]) -> Templat
     return TemplateResponse(
         request, template_names(modeladmin, "cancel_confirmation.html"), context
     )
+
+
+def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
+    """The task's page, keeping the change list's filters of this request."""
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
+    return with_filters(modeladmin, request, url)
+
+
+def invalid_key_note(task: RecallTask) -> str:
+    """A confirmation row's note for a task whose key cannot be sent ("" when it can)."""
+    if is_valid_id(task.key_id):
+        return ""
+    return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
+
+
+def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=None) -> dict:
+    """The confirmation of a cancel from ``node`` onward: it and every later node."""
+    intro = _(
+        "Are you sure you want to cancel %(node)s and every later node of task %(task)s? "
+        "LAAFFIC will not run these recall rounds."
+    ) % {"node": node, "task": node.task}
+    return {
+        "title": _("Cancel from a node onward"),
+        "object": obj,
+        "intro": intro,
+        "task": node.task,
+        "node_rows": node_rows(node, cancel_blocks([node.task])),
+        "form": form,
+        "back_url": back_url,
+    }

@@ -17,20 +17,24 @@ from django.contrib.auth import get_permission_codename
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
+from django.template.defaultfilters import truncatechars
 from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from ..client.errors import ApiError, ConfigurationError
+from ..client.wire import is_valid_id
+from ..conf import app_settings
 from ..models import RecallNode, RecallTask
+from ..sync.service import sync_task_details
 from . import views
 from .actions import (
     CANCEL_PERMISSION,
     cancel_from_node,
     cancel_tasks,
     cancel_tasks_by_parent,
-    refresh_tasks,
     refusal,
 )
 from .display import pretty_json, status_badge
@@ -127,6 +131,80 @@ class RecallNodeInline(admin.TabularInline):
     @admin.display(description=_("status"))
     def node_status(self, obj: RecallNode) -> str:
         return status_badge(obj.status)
+
+
+@admin.action(description=_("Refresh from LAAFFIC"), permissions=["view"])
+def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
+    """Re-read the selected tasks' details and node lists now and say what changed."""
+    limit = app_settings.MAX_REFRESH_BATCH
+    keys = list(queryset.order_by().values_list("key_id", flat=True)[: limit + 1])
+    if len(keys) > limit:
+        modeladmin.message_user(
+            request,
+            gettext("Select at most %(limit)d tasks to refresh at once; nothing was refreshed.")
+            % {"limit": limit},
+            messages.ERROR,
+        )
+        return
+    invalid = sorted(key for key in keys if not is_valid_id(key))
+    if invalid:
+        modeladmin.message_user(
+            request,
+            ngettext(
+                "Skipped %(count)d task whose recall key is not a positive number, so "
+                "LAAFFIC cannot be asked about it: %(keys)s.",
+                "Skipped %(count)d tasks whose recall keys are not positive numbers, so "
+                "LAAFFIC cannot be asked about them: %(keys)s.",
+                len(invalid),
+            )
+            % {"count": len(invalid), "keys": ", ".join(f"#{key}" for key in invalid)},
+            messages.WARNING,
+        )
+        keys = [key for key in keys if is_valid_id(key)]
+        if not keys:
+            return
+    try:
+        summary = sync_task_details(keys)
+    except (ConfigurationError, ApiError) as exc:
+        modeladmin.message_user(
+            request, gettext("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
+        )
+        return
+    read = summary.details_fetched
+    if read:
+        head = ngettext(
+            "Refreshed %(count)d task from LAAFFIC.",
+            "Refreshed %(count)d tasks from LAAFFIC.",
+            read,
+        ) % {"count": read}
+        if summary.changed:
+            changed = summary.tasks_updated + summary.tasks_created
+            tail = ngettext("%(count)d task changed;", "%(count)d tasks changed;", changed) % {
+                "count": changed
+            }
+            tail += " " + gettext(
+                "nodes: %(created)d new, %(updated)d changed, %(removed)d removed."
+            ) % {
+                "created": summary.nodes_created,
+                "updated": summary.nodes_updated,
+                "removed": summary.nodes_removed,
+            }
+        else:
+            tail = gettext("Nothing had changed.")
+        modeladmin.message_user(request, f"{head} {tail}", messages.SUCCESS)
+    if summary.failures:
+        failed = format_html_join(
+            "",
+            "<li>{}</li>",
+            ((truncatechars(f"#{f.key}: {f.message}", 500),) for f in summary.failures),
+        )
+        count = len(summary.failures)
+        head = ngettext(
+            "%(count)d task could not be refreshed:",
+            "%(count)d tasks could not be refreshed:",
+            count,
+        ) % {"count": count}
+        modeladmin.message_user(request, format_html("{}<ul>{}</ul>", head, failed), messages.ERROR)
 
 
 @admin.register(RecallTask)

@@ -23,17 +23,24 @@ from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
 from ..models import CancelAttempt, RecallTask, Status
-from . import confirmation
 from .actions import (
     VIEW_ATTEMPTS_PERMISSION,
     cancel_node,
     confirmed_reason,
     invalid_key_line,
-    invalid_key_note,
-    node_context,
     permission_message,
     run_cancel,
+)
+from .confirmation import (
+    cancel_blocks,
+    invalid_key_note,
+    node_context,
+    parent_rows,
+    render_confirmation,
+    task_row,
     task_url,
+    template_names,
+    with_filters,
 )
 
 ATTEMPTS_ON_TASK_PAGE = 20
@@ -53,10 +60,8 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
         else:
             run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
         return HttpResponseRedirect(task_url(modeladmin, request, task))
-    row = confirmation.task_row(
-        task, "", confirmation.cancel_blocks([task]), invalid_key_note(task)
-    )
-    return confirmation.render(
+    row = task_row(task, "", cancel_blocks([task]), invalid_key_note(task))
+    return render_confirmation(
         modeladmin,
         request,
         {
@@ -91,7 +96,7 @@ def cancel_from_node(
     if confirmed:
         cancel_node(modeladmin, request, node, form.cleaned_data["reason"])
         return HttpResponseRedirect(back)
-    return confirmation.render(modeladmin, request, node_context(node, form, back, obj=task))
+    return render_confirmation(modeladmin, request, node_context(node, form, back, obj=task))
 
 
 def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
@@ -131,7 +136,7 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
             url = reverse(
                 f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
             )
-            context["cancel_task_url"] = confirmation.with_filters(modeladmin, request, url)
+            context["cancel_task_url"] = with_filters(modeladmin, request, url)
         elif task.nodes.filter(status=Status.PENDING).exists():
             context["cancel_task_note"] = _(
                 "Whole-task cancel only while Pending; use “Cancel from here” on a pending round."
@@ -154,7 +159,7 @@ def changelist_context(modeladmin, request: HttpRequest) -> dict[str, str]:
     if not modeladmin.has_cancel_permission(request):
         return {}
     url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
-    return {"cancel_by_parent_url": confirmation.with_filters(modeladmin, request, url)}
+    return {"cancel_by_parent_url": with_filters(modeladmin, request, url)}
 
 
 # --------------------------------------------------------------------------- helpers
@@ -168,7 +173,7 @@ def _refuse(modeladmin, request: HttpRequest, url: str) -> HttpResponseRedirect:
 
 def _changelist_url(modeladmin, request: HttpRequest) -> str:
     url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
-    return confirmation.with_filters(modeladmin, request, url)
+    return with_filters(modeladmin, request, url)
 
 
 def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
@@ -197,9 +202,7 @@ def _parent_form_page(modeladmin, request: HttpRequest, form, error: str = "") -
         "back_url": _changelist_url(modeladmin, request),
         "preserved_filters": modeladmin.get_preserved_filters(request),
     }
-    return TemplateResponse(
-        request, confirmation.template_names(modeladmin, "cancel_by_parent.html"), context
-    )
+    return TemplateResponse(request, template_names(modeladmin, "cancel_by_parent.html"), context)
 
 
 def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> TemplateResponse:
@@ -211,12 +214,12 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
         ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
         return _parent_form_page(modeladmin, request, form, error=error)
-    rows = confirmation.parent_rows(
+    rows = parent_rows(
         lookup.tasks,
         lambda t: task_url(modeladmin, request, t),
-        confirmation.cancel_blocks(lookup.tasks),
+        cancel_blocks(lookup.tasks),
     )
-    return confirmation.render(
+    return render_confirmation(
         modeladmin,
         request,
         {
