@@ -11,29 +11,25 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.messages import constants as levels
-from django.contrib.messages import get_messages
-from django.urls import reverse
 from django.utils import formats, timezone
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
-from .test_cancel_fakes import (
+from .support.admin import NODES, TASKS, cancel_url, last_message, node_url
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
-    make_nodes,
-    make_task,
     sent_bodies,
 )
 
 pytestmark = pytest.mark.django_db
 
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
 PENDING_TASKS = TASKS + "?status__exact=0"
-NODES = reverse("admin:laaffic_recall_recallnode_changelist")
 YES = "Yes, I’m sure"
 NOTHING = "Nothing here can be cancelled"
 
@@ -45,11 +41,6 @@ def agent(client):
     user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
     client.force_login(user)
     return client
-
-
-def last_message(response) -> tuple[int, str]:
-    message = list(get_messages(response.wsgi_request))[-1]
-    return message.level, str(message)
 
 
 def row_of(html: str, label: str) -> str:
@@ -133,7 +124,7 @@ def test_a_negative_task_key_is_skipped_and_named_never_a_500(mocked_api, agent)
 
 def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing(mocked_api, agent):
     bad = make_task(-5)
-    url = reverse("admin:laaffic_recall_recalltask_cancel", args=[bad.pk])
+    url = cancel_url(bad)
 
     page = agent.get(url)
     assert page.status_code == 200
@@ -227,7 +218,7 @@ def test_a_stale_pending_attempt_counts_as_in_doubt(agent, settings):
     task = make_task(12)
     open_attempt(task, Outcome.PENDING, timezone.now() - timedelta(minutes=5))
 
-    html = agent.get(reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk]))
+    html = agent.get(cancel_url(task))
     html = html.content.decode()
 
     assert "is unknown" in row_of(html, "#12 ") and NOTHING in html and YES not in html
@@ -238,7 +229,7 @@ def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked
     nodes = make_nodes(task, PENDING, PENDING)
     open_attempt(task, Outcome.PENDING)
 
-    url = reverse("admin:laaffic_recall_recalltask_cancel_from_node", args=[task.pk, nodes[0].pk])
+    url = node_url(nodes[0])
     html = agent.get(url).content.decode()
 
     assert "in flight" in row_of(html, "node #101") and "in flight" in row_of(html, "node #102")

@@ -9,25 +9,33 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.messages import constants as levels
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask
 
-from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.admin import (
+    BY_PARENT,
+    NODES,
+    TASKS,
+    VIEW_ALL,
+    cancel_url,
+    last_message,
+    node_url,
+    staff,
+    task_url,
+)
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
+    add_page,
     calls_to,
-    make_nodes,
-    make_task,
     sent_bodies,
-    signed,
+    task_record,
 )
 
 pytestmark = pytest.mark.django_db
@@ -49,43 +57,10 @@ def viewer(client):
     return client
 
 
-def last_message(response) -> tuple[int, str]:
-    message = list(get_messages(response.wsgi_request))[-1]
-    return message.level, str(message)
-
-
-def task_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_change", args=[task.pk])
-
-
-def cancel_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk])
-
-
-def node_url(node: RecallNode) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel_from_node", args=[node.task_id, node.pk])
-
-
 def hrefs(html: str, text: str) -> list[str]:
     """The targets of the links whose text is ``text``."""
     found = re.findall(r'<a href="([^"]+)"[^>]*>\s*' + re.escape(text) + r"\s*</a>", html)
     return [unescape(href) for href in found]
-
-
-def page_with(parent: int, key: int) -> dict:
-    record = {
-        "keyId": key,
-        "taskId": parent,
-        "taskName": "Autumn",
-        "createTime": "2026-11-27 09:00:00",
-        "recallType": 0,
-        "recallInterval": 30,
-        "recallNum": 2,
-        "finishNum": 0,
-        "status": PENDING,
-    }
-    data = {"total": 1, "size": 100, "current": 1, "pages": 1, "records": [record]}
-    return {"code": 0, "msg": "success", "data": data}
 
 
 # --------------------------------------------------------------------------- U6: permission
@@ -150,7 +125,7 @@ def test_staff_without_any_permission_are_refused_without_learning_anything(mock
 @pytest.mark.parametrize("typed", ["#2026112600400", "  2026112600400 ", " # 2026112600400"])
 def test_the_parent_id_form_accepts_a_hash_and_spaces(mocked_api, agent, typed):
     parent = 2026112600400
-    mocked_api.post(api_url("queryPage"), json=page_with(parent, 77), match=[signed])
+    add_page(mocked_api, task_record(77, parent))
 
     page = agent.post(BY_PARENT, {"parent_task_id": typed})
 
@@ -247,6 +222,7 @@ def test_the_task_page_buttons_keep_the_list_filters_to_the_end(mocked_api, agen
     response = agent.post(f"{cancel_url(task)}?{KEPT}", {"post": "yes"})
     assert response.status_code == 302 and response.url == f"{task_url(task)}?{KEPT}"
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
+    assert RecallTask.objects.get(pk=task.pk).status == CANCELLED
 
 
 def test_the_node_button_keeps_the_list_filters(mocked_api, agent):
@@ -261,6 +237,7 @@ def test_the_node_button_keeps_the_list_filters(mocked_api, agent):
     add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED),))
     response = agent.post(f"{node_url(node)}?{KEPT}", {"post": "yes"})
     assert response.status_code == 302 and response.url == f"{task_url(task)}?{KEPT}"
+    assert RecallNode.objects.get(pk=node.pk).status == CANCELLED
 
 
 def test_the_parent_id_form_keeps_the_list_filters(mocked_api, agent):
@@ -271,7 +248,7 @@ def test_the_parent_id_form_keeps_the_list_filters(mocked_api, agent):
     assert hrefs(form, "Back to recall tasks") == [f"{TASKS}?{FILTER}"]
 
     parent = 2026112600400
-    mocked_api.post(api_url("queryPage"), json=page_with(parent, 77), match=[signed])
+    add_page(mocked_api, task_record(77, parent))
     page = agent.post(f"{BY_PARENT}?{KEPT}", {"parent_task_id": str(parent)}).content.decode()
     assert hrefs(page, "No, take me back") == [f"{BY_PARENT}?{KEPT}"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -15,8 +14,9 @@ from django.utils.html import format_html
 from laaffic_recall.admin.tasks import RecallTaskAdmin
 from laaffic_recall.models import RecallNode, RecallTask
 from laaffic_recall.sync import sync_tasks
-from tests.conftest import TEST_SETTINGS
-from tests.fixtures.fake_laaffic import FakeLaaffic
+from tests.support.admin import staff
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -57,14 +57,6 @@ def make_task(key: int, *, status: int = 1, nodes: int = 2, **fields) -> RecallT
             raw={"keyId": key * 100 + position},
         )
     return task
-
-
-def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
-    )
-    return user
 
 
 @pytest.fixture

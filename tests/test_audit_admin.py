@@ -17,7 +17,7 @@ from django.utils import timezone
 from laaffic_recall.admin.audit import csv_cell
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 
-from .test_cancel_fakes import make_task
+from .support.mirror import make_task
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,6 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection
 from django.utils import timezone
 from responses import matchers
-from urllib3.exceptions import MaxRetryError
-from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from laaffic_recall import cancel as service
 from laaffic_recall import sync
@@ -24,8 +22,8 @@ from laaffic_recall.client import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
 
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
@@ -35,13 +33,14 @@ from .test_cancel_fakes import (
     add_cancel_callback,
     add_detail,
     add_detail_failure,
+    api_url,
     calls_to,
     detail_data,
     envelope,
-    make_nodes,
-    make_task,
+    page_of,
     sent_bodies,
     signed,
+    tls_error,
 )
 
 pytestmark = pytest.mark.django_db
@@ -207,31 +206,6 @@ def test_node_gone_from_the_list_is_skipped_and_the_audit_row_survives_its_delet
 
 
 # --------------------------------------------------------------------------- type 2
-
-
-def page_of(*records) -> dict:
-    return envelope(
-        {
-            "total": len(records),
-            "size": 100,
-            "current": 1,
-            "pages": 1,
-            "records": [
-                {
-                    "keyId": key,
-                    "taskId": parent,
-                    "taskName": name,
-                    "createTime": "2026-11-27 09:00:00",
-                    "recallType": 0,
-                    "recallInterval": 30,
-                    "recallNum": 2,
-                    "finishNum": 0,
-                    "status": status,
-                }
-                for key, parent, name, status in records
-            ],
-        }
-    )
 
 
 def test_parent_id_typed_by_hand_is_looked_up_mirrored_checked_then_cancelled(
@@ -421,12 +395,6 @@ def test_read_timeout_with_a_failing_reread_stays_unknown(mocked_api, submission
     assert "failed too" in attempt.error_detail
     task.refresh_from_db()
     assert task.status == PENDING and not task.unconfirmed  # nothing assumed
-
-
-def tls_error(cause: ssl.SSLError) -> requests.exceptions.SSLError:
-    """What requests raises for a TLS failure: urllib3's errors wrapping the ssl module's."""
-    url = "/voice/recallFlow/cancel"
-    return requests.exceptions.SSLError(MaxRetryError(None, url, Urllib3SSLError(cause)))
 
 
 CERT_FAILED = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate")

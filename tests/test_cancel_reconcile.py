@@ -14,15 +14,14 @@ from laaffic_recall.cancel import CancelTarget
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.signals import cancel_attempted, task_synced
 
-from .test_cancel_fakes import (
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
-    make_nodes,
-    make_task,
 )
 
 pytestmark = pytest.mark.django_db

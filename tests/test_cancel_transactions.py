@@ -16,7 +16,7 @@ from laaffic_recall.audit import Submission
 from laaffic_recall.cancel import CancelInTransactionError, CancelTarget
 from laaffic_recall.models import CancelAttempt
 
-from .test_cancel_fakes import make_task
+from .support.mirror import make_task
 
 
 def run_inside_atomic(task):

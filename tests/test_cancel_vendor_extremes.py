@@ -9,7 +9,8 @@ from laaffic_recall.audit import Submission
 from laaffic_recall.cancel import CancelTarget
 from laaffic_recall.models import TEXT_MAX, CancelAttempt, CancelType, Outcome
 
-from .test_cancel_fakes import PENDING, add_cancel, add_detail, make_task
+from .support.mirror import make_task
+from .support.vendor import PENDING, add_cancel, add_detail
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 import requests
 import responses
-import urllib3
 from responses import matchers
 
 from laaffic_recall.client import (
@@ -28,10 +27,8 @@ from laaffic_recall.client import (
 )
 from laaffic_recall.conf import get_client
 
-from .conftest import TEST_SETTINGS, api_url
+from .support.vendor import KEY, SECRET, TEST_SETTINGS, api_url, tls_error
 
-KEY = TEST_SETTINGS["API_KEY"]
-SECRET = TEST_SETTINGS["API_SECRET"]
 BASE = TEST_SETTINGS["BASE_URL"]
 NOW = 1_700_000_000
 
@@ -565,17 +562,9 @@ def test_a_ca_bundle_only_concerns_https(monkeypatch):
 # --------------------------------------------------------------------------- review findings
 
 
-def _tls_error(cause: BaseException) -> requests.exceptions.SSLError:
-    """What requests raises for a TLS failure: the ssl error deep in urllib3's chain."""
-    reason = urllib3.exceptions.SSLError(cause)
-    return requests.exceptions.SSLError(
-        urllib3.exceptions.MaxRetryError(None, "/voice/recallFlow/cancel", reason=reason)
-    )
-
-
 def test_certificate_failure_is_not_sent(mocked_api):
     cert = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
-    mocked_api.post(api_url("cancel"), body=_tls_error(cert))
+    mocked_api.post(api_url("cancel"), body=tls_error(cert))
     with pytest.raises(TransportError) as info:
         make_client().cancel(1, 12)
     assert not isinstance(info.value, OutcomeUnknownError)
@@ -584,7 +573,7 @@ def test_certificate_failure_is_not_sent(mocked_api):
 
 def test_other_tls_failure_on_cancel_may_have_been_sent(mocked_api):
     bad_record = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
-    mocked_api.post(api_url("cancel"), body=_tls_error(bad_record))
+    mocked_api.post(api_url("cancel"), body=tls_error(bad_record))
     with pytest.raises(OutcomeUnknownError):
         make_client().cancel(1, 12)
     assert len(mocked_api.calls) == 1

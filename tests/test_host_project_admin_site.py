@@ -17,7 +17,8 @@ from laaffic_recall.admin.audit import CancelAttemptAdmin
 from laaffic_recall.admin.tasks import RecallNodeAdmin, RecallTaskAdmin
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
-from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task
+from .support.mirror import make_nodes, make_task
+from .support.vendor import COMPLETED, PENDING
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,9 @@ from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 
-from .admin_helpers import ATTEMPTS, BY_PARENT, NODES, TASKS, VIEW_ALL, staff
-from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task
+from .support.admin import ATTEMPTS, BY_PARENT, NODES, TASKS, VIEW_ALL, staff
+from .support.mirror import make_nodes, make_task
+from .support.vendor import COMPLETED, PENDING
 
 pytestmark = pytest.mark.django_db
 

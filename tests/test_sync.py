@@ -18,8 +18,8 @@ from laaffic_recall.mirror import FetchedDetail, store_detail, store_details, st
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import split_window, sync_task_details, sync_tasks
-from tests.conftest import TEST_SETTINGS, api_url
-from tests.fixtures.fake_laaffic import FakeLaaffic, load
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS, api_url, load
 
 pytestmark = pytest.mark.django_db
 

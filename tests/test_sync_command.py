@@ -11,8 +11,8 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from laaffic_recall.models import RecallTask
-from tests.conftest import TEST_SETTINGS
-from tests.fixtures.fake_laaffic import FakeLaaffic
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS
 
 pytestmark = pytest.mark.django_db
 

@@ -16,16 +16,9 @@ from laaffic_recall.cancel import CancelTarget
 from laaffic_recall.client import ConfigurationError
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
-from tests.conftest import api_url
-from tests.fixtures.fake_laaffic import FakeLaaffic
-from tests.test_cancel_fakes import (
-    CANCELLED,
-    PENDING,
-    add_cancel,
-    add_detail,
-    make_task,
-    sent_bodies,
-)
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.mirror import make_task
+from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, api_url, sent_bodies
 
 pytestmark = pytest.mark.django_db
 
