@@ -1,4 +1,5 @@
-"""Shared fixtures: LAAFFIC settings for tests and a ``responses`` mock of the API.
+"""Shared fixtures: LAAFFIC settings for tests, a ``responses`` mock of the API, the fake
+LAAFFIC on top of it, and admin clients logged in as the app's roles.
 
 The helpers behind them live in ``tests/support/``; test modules import those from there,
 never from this module.
@@ -9,6 +10,8 @@ from __future__ import annotations
 import pytest
 import responses as responses_lib
 
+from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
+from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS
 
 
@@ -24,3 +27,43 @@ def mocked_api():
     """A strict ``responses`` mock: any unmatched request fails the test."""
     with responses_lib.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         yield rsps
+
+
+@pytest.fixture
+def fake(mocked_api):
+    """LAAFFIC's ``queryPage`` and ``queryDetail`` served from tasks held in memory."""
+    return FakeLaaffic(mocked_api)
+
+
+# --------------------------------------------------------------------------- admin users
+# Each logs the test client in (the same ``client``: use one of these per test).
+
+
+@pytest.fixture
+def agent_client(client):
+    """The cancel agent: every page of the app, and the permission to cancel."""
+    return logged_in(client, "agent", *AGENT_PERMISSIONS)
+
+
+@pytest.fixture
+def agent_client_without_node_view(client):
+    """A cancel agent who may view tasks and the audit log, but not the node list."""
+    return logged_in(client, "agent", "view_recalltask", "view_cancelattempt", "cancel_recalltask")
+
+
+@pytest.fixture
+def viewer_client(client):
+    """Read-only support staff: every page of the app, no permission to cancel."""
+    return logged_in(client, "viewer", *VIEW_ALL)
+
+
+@pytest.fixture
+def mirror_viewer_client(client):
+    """Read-only support staff who see the mirror (tasks and nodes), not the audit log."""
+    return logged_in(client, "viewer", "view_recalltask", "view_recallnode")
+
+
+@pytest.fixture
+def auditor_client(client):
+    """An auditor: the audit log only."""
+    return logged_in(client, "auditor", "view_cancelattempt")

@@ -10,17 +10,7 @@ from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
-from .support.admin import (
-    BY_PARENT,
-    NODES,
-    TASKS,
-    VIEW_ALL,
-    cancel_url,
-    last_message,
-    node_url,
-    staff,
-    task_url,
-)
+from .support.admin import BY_PARENT, NODES, TASKS, cancel_url, last_message, node_url, task_url
 from .support.mirror import make_nodes, make_task
 from .support.vendor import (
     CANCELLED,
@@ -38,18 +28,6 @@ from .support.vendor import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def agent_client(client):
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
-
-
-@pytest.fixture
-def viewer_client(client):
-    client.force_login(staff("viewer", *VIEW_ALL))
-    return client
 
 
 def hidden_inputs(html: str) -> list[tuple[str, str]]:

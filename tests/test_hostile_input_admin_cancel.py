@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
-from .support.admin import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
+from .support.admin import AGENT_PERMISSIONS, BY_PARENT, NODES, TASKS, logged_in
 from .support.mirror import make_nodes, make_task
 from .support.vendor import (
     COMPLETED,
@@ -32,12 +32,6 @@ from .support.vendor import (
 pytestmark = pytest.mark.django_db
 
 HUGE = str(2**70)
-
-
-@pytest.fixture
-def agent_client(client):
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
 
 
 def messages_of(response) -> list[tuple[int, str]]:
@@ -214,8 +208,7 @@ def test_other_methods_on_a_cancel_url_change_nothing(mocked_api, agent_client, 
 def test_a_post_without_the_csrf_token_is_refused_with_nothing_sent(mocked_api):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
-    csrf_client = Client(enforce_csrf_checks=True)
-    csrf_client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
+    csrf_client = logged_in(Client(enforce_csrf_checks=True), "agent", *AGENT_PERMISSIONS)
     posts = [
         (reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk]), {"post": "yes"}),
         (

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 
-from .support.admin import ATTEMPTS, BY_PARENT, NODES, TASKS, VIEW_ALL, staff
+from .support.admin import ATTEMPTS, BY_PARENT, NODES, TASKS
 from .support.mirror import make_nodes, make_task
 from .support.vendor import COMPLETED, PENDING
 
@@ -25,24 +25,16 @@ LONG = "x" * 10_000
 
 @pytest.fixture(params=["superuser", "agent", "viewer"])
 def any_client(request, client):
+    """The superuser, the cancel agent and the read-only viewer, in turn.
+
+    The long sweeps below run as the agent only (``agent_client``): parsing a query string
+    does not depend on the role; the shorter tests run as all three."""
     if request.param == "superuser":
-        user = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
-    elif request.param == "agent":
-        user = staff("agent", *VIEW_ALL, "cancel_recalltask")
-    else:
-        user = staff("viewer", *VIEW_ALL)
-    client.force_login(user)
-    return client
-
-
-@pytest.fixture
-def agent_client(client):
-    """The cancel agent: every page and action of the app, as most support staff see it.
-
-    The long sweeps below run as the agent only; parsing a query string does not depend on
-    the role, and the shorter tests run as all three."""
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
+        client.force_login(
+            get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+        )
+        return client
+    return request.getfixturevalue(f"{request.param}_client")
 
 
 @pytest.fixture
@@ -315,9 +307,7 @@ def test_an_id_beyond_64_bits_in_the_query_string_lists_nothing_or_reloads_the_l
 # --------------------------------------------------------------------------- CSV export
 
 
-def test_the_csv_export_of_odd_rows_reads_back_cell_for_cell(client, rows):
-    user = staff("auditor", "view_cancelattempt")
-    client.force_login(user)
+def test_the_csv_export_of_odd_rows_reads_back_cell_for_cell(auditor_client, rows):
     odd = [
         'line one\nline two, "quoted"; semi',
         "emoji 🎉 and RTL \u202eevil\u202c \u200f",
@@ -340,7 +330,7 @@ def test_the_csv_export_of_odd_rows_reads_back_cell_for_cell(client, rows):
         for text in odd
     ]
 
-    response = client.post(
+    response = auditor_client.post(
         ATTEMPTS,
         {"action": "download_csv", "index": 0, "_selected_action": [a.pk for a in made]},
     )

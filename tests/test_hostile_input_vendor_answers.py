@@ -5,8 +5,6 @@ with a message an agent can read (not "unexpected DataError")."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 
 from laaffic_recall.client import ProtocolError
@@ -28,19 +26,6 @@ from .support.vendor import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def agent_client(client):
-    user = get_user_model().objects.create_user("agent", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="laaffic_recall",
-            codename__in=["view_recalltask", "view_cancelattempt", "cancel_recalltask"],
-        )
-    )
-    client.force_login(user)
-    return client
 
 
 def confirm_cancel(client, task):
@@ -65,14 +50,14 @@ def test_a_detail_of_another_task_than_asked_is_a_protocol_error(mocked_api):
 
 
 def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_node(
-    mocked_api, agent_client
+    mocked_api, agent_client_without_node_view
 ):
     task = make_task(12)
     make_nodes(task, PENDING, PENDING)
     add_detail_answer(mocked_api, detail_data(13, PENDING, nodes=((101, PENDING),)))
     add_cancel(mocked_api, 1, 12)
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
     assert "nothing was sent" in message
@@ -162,14 +147,14 @@ def test_the_largest_values_the_columns_hold_are_kept():
     ids=["status", "node key", "node status"],
 )
 def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_wrong(
-    mocked_api, agent_client, answer
+    mocked_api, agent_client_without_node_view, answer
 ):
     task = make_task(12)
     make_nodes(task, PENDING, PENDING)
     add_detail_answer(mocked_api, answer)
     add_cancel(mocked_api, 1, 12)
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
     assert "unexpected" not in message and "nothing was sent" in message
@@ -178,7 +163,9 @@ def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_w
     assert "unexpected" not in attempt.error_detail
 
 
-def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_client):
+def test_counts_beyond_their_column_do_not_stop_a_cancel(
+    mocked_api, agent_client_without_node_view
+):
     task = make_task(12)
     make_nodes(task, PENDING, PENDING)
     odd = pending_detail(recallInterval=2**40, recallNum=2**40)
@@ -186,7 +173,7 @@ def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_clien
     add_cancel(mocked_api, 1, 12)
     add_detail_answer(mocked_api, {**odd, "status": 3, "nodeList": []})
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert "1 of 1 cancelled" in message
@@ -203,14 +190,14 @@ def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_clien
     ids=["NUL", "lone surrogate", "emoji"],
 )
 def test_a_vendor_text_no_database_holds_finishes_the_audit_row_with_a_replacement(
-    mocked_api, agent_client, msg, stored
+    mocked_api, agent_client_without_node_view, msg, stored
 ):
     task = make_task(12)
     add_detail_answer(mocked_api, pending_detail())
     add_cancel(mocked_api, 1, 12, json={"code": -22, "msg": msg, "data": None})
     add_detail_answer(mocked_api, pending_detail())
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     attempt = CancelAttempt.objects.get()
     assert attempt.outcome == Outcome.REFUSED
@@ -219,7 +206,7 @@ def test_a_vendor_text_no_database_holds_finishes_the_audit_row_with_a_replaceme
 
 
 def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel_sent(
-    mocked_api, agent_client
+    mocked_api, agent_client_without_node_view
 ):
     task = make_task(12)
     odd = pending_detail(
@@ -232,7 +219,7 @@ def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel
     add_cancel(mocked_api, 1, 12)
     add_detail_answer(mocked_api, {**odd, "status": 3})
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert "1 of 1 cancelled" in message

@@ -28,11 +28,6 @@ NEXT_DAY = DAY + timedelta(days=1)
 MORNING = datetime(2024, 5, 18, 8, 0)  # naive, as the vendor writes it
 
 
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
-
-
 def snapshot() -> tuple[list, list]:
     """Every stored column of every task and node."""
     return (

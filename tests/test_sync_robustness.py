@@ -16,7 +16,6 @@ from laaffic_recall.cancel import CancelTarget
 from laaffic_recall.client import ConfigurationError
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
-from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.mirror import make_task
 from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, api_url, sent_bodies
 
@@ -25,11 +24,6 @@ pytestmark = pytest.mark.django_db
 DAY = datetime(2024, 5, 18, tzinfo=UTC)
 TWO_DAYS = DAY + timedelta(days=2)
 RECONCILE_UID = "laaffic_recall.reconcile_cancels"
-
-
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
 
 
 def broken_receiver(sender, task, **kwargs):

@@ -15,6 +15,8 @@ NODES = reverse("admin:laaffic_recall_recallnode_changelist")
 ATTEMPTS = reverse("admin:laaffic_recall_cancelattempt_changelist")
 BY_PARENT = reverse("admin:laaffic_recall_recalltask_cancel_by_parent")
 VIEW_ALL = ["view_recalltask", "view_recallnode", "view_cancelattempt"]
+# The cancel agent: sees every page of the app and may cancel.
+AGENT_PERMISSIONS = [*VIEW_ALL, "cancel_recalltask"]
 
 
 def staff(username: str, *codenames: str):
@@ -24,6 +26,12 @@ def staff(username: str, *codenames: str):
         Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
     )
     return user
+
+
+def logged_in(client, username: str, *codenames: str):
+    """``client`` logged in as a new staff user holding exactly these permissions."""
+    client.force_login(staff(username, *codenames))
+    return client
 
 
 def task_url(task: RecallTask) -> str:
