@@ -62,23 +62,53 @@ def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> Non
 # --------------------------------------------------------------------------- R9: invalid ids
 
 
-def test_a_parent_task_id_of_zero_is_skipped_and_named_never_a_500(mocked_api, agent_client):
-    zero = make_task(12, parent_task_id=0)
-    good = make_task(13, parent_task_id=500)
+@pytest.mark.parametrize(
+    ("action", "bad_fields", "good_fields", "bad_row", "sent", "summary"),
+    [
+        pytest.param(
+            "cancel_tasks_by_parent",
+            {"key_id": 12, "parent_task_id": 0},
+            {"key_id": 13, "parent_task_id": 500},
+            "invalid parent task id 0",
+            {"type": 2, "id": 500},
+            [
+                "#12 Campaign 12 has an invalid parent task id (0); nothing sent.",
+                "parent task 500: cancelled.",
+            ],
+            id="parent task id 0",
+        ),
+        pytest.param(
+            "cancel_tasks",
+            {"key_id": -5},
+            {"key_id": 12},
+            "invalid recall key -5",
+            {"type": 1, "id": 12},
+            [
+                "#-5 Campaign -5 has an invalid recall key (-5); nothing sent.",
+                "1 of 2 cancelled",
+            ],
+            id="negative recall key",
+        ),
+    ],
+)
+def test_an_invalid_id_is_skipped_and_named_never_a_500(
+    mocked_api, agent_client, action, bad_fields, good_fields, bad_row, sent, summary
+):
+    bad, good = make_task(**bad_fields), make_task(**good_fields)
 
-    html = preview(agent_client, "cancel_tasks_by_parent", zero, good)
-    assert "invalid parent task id 0" in row_of(html, "#12 ")
-    assert "will be cancelled" in row_of(html, "#13 ")
+    html = preview(agent_client, action, bad, good)
+    assert bad_row in row_of(html, f"#{bad.key_id} ")
+    assert "will be cancelled" in row_of(html, f"#{good.key_id} ")
 
-    expect_cancel(mocked_api, 2, 500, 13)
-    response = confirm(agent_client, "cancel_tasks_by_parent", zero.pk, good.pk)
+    expect_cancel(mocked_api, sent["type"], sent["id"], good.key_id)
+    response = confirm(agent_client, action, bad.pk, good.pk)
 
     assert response.status_code == 302
-    assert sent_bodies(mocked_api) == [{"type": 2, "id": 500}]
+    assert sent_bodies(mocked_api) == [sent]
     level, text = last_message(response)
     assert level == levels.WARNING
-    assert "#12 Campaign 12 has an invalid parent task id (0); nothing sent." in text
-    assert "parent task 500: cancelled." in text
+    for part in summary:
+        assert part in text
 
 
 def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent_client):
@@ -92,23 +122,6 @@ def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent_clien
     assert level == levels.WARNING
     assert "invalid parent task id (0)" in text and "invalid parent task id (-7)" in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
-
-
-def test_a_negative_task_key_is_skipped_and_named_never_a_500(mocked_api, agent_client):
-    bad = make_task(-5)
-    good = make_task(12)
-
-    html = preview(agent_client, "cancel_tasks", bad, good)
-    assert "invalid recall key -5" in row_of(html, "#-5 ")
-
-    expect_cancel(mocked_api, 1, 12, 12)
-    response = confirm(agent_client, "cancel_tasks", bad.pk, good.pk)
-
-    assert response.status_code == 302
-    assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
-    level, text = last_message(response)
-    assert "#-5 Campaign -5 has an invalid recall key (-5); nothing sent." in text
-    assert "1 of 2 cancelled" in text
 
 
 def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing(
@@ -158,36 +171,40 @@ def open_attempt(task: RecallTask, outcome: str, started_at=None) -> CancelAttem
     )
 
 
-def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt(mocked_api, agent_client):
-    flying = make_task(12)
-    doubtful = make_task(13, cancel_in_doubt=True)
-    free = make_task(14)
-    open_attempt(flying, Outcome.PENDING)
-    open_attempt(doubtful, Outcome.UNKNOWN)
+@pytest.mark.parametrize(
+    ("action", "tasks", "attempts", "second_row"),
+    [
+        pytest.param(
+            "cancel_tasks",
+            {12: {}, 13: {"cancel_in_doubt": True}, 14: {}},
+            {12: Outcome.PENDING, 13: Outcome.UNKNOWN},
+            ["is unknown", "Refresh from LAAFFIC"],
+            id="the other task in doubt",
+        ),
+        pytest.param(
+            "cancel_tasks_by_parent",
+            {12: {"parent_task_id": 500}, 13: {"parent_task_id": 500}, 14: {"parent_task_id": 600}},
+            {12: Outcome.PENDING},
+            ["Another recall task of this parent task id"],
+            id="the other task of the same parent",
+        ),
+    ],
+)
+def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt_and_sends_nothing(
+    mocked_api, agent_client, action, tasks, attempts, second_row
+):
+    """#12 has a cancel in flight; #13 cannot be cancelled either (its own cancel is in
+    doubt, or #12 shares its parent task id); #14 is free: 1 of 3 will be cancelled."""
+    made = {key: make_task(key, **fields) for key, fields in tasks.items()}
+    for key, outcome in attempts.items():
+        open_attempt(made[key], outcome)
 
-    html = preview(agent_client, "cancel_tasks", flying, doubtful, free)
+    html = preview(agent_client, action, *made.values())
 
     assert "in flight" in row_of(html, "#12 ")
     assert "will be cancelled" not in row_of(html, "#12 ")
-    assert "is unknown" in row_of(html, "#13 ")
-    assert "Refresh from LAAFFIC" in row_of(html, "#13 ")
-    assert "will be cancelled" in row_of(html, "#14 ")
-    assert "1 of 3 will be cancelled" in html
-    assert len(mocked_api.calls) == 0
-
-
-def test_a_parent_with_one_task_in_flight_sends_nothing_for_its_other_tasks(
-    mocked_api, agent_client
-):
-    flying = make_task(12, parent_task_id=500)
-    sibling = make_task(13, parent_task_id=500)
-    other = make_task(14, parent_task_id=600)
-    open_attempt(flying, Outcome.PENDING)
-
-    html = preview(agent_client, "cancel_tasks_by_parent", flying, sibling, other)
-
-    assert "in flight" in row_of(html, "#12 ")
-    assert "Another recall task of this parent task id" in row_of(html, "#13 ")
+    for text in second_row:
+        assert text in row_of(html, "#13 ")
     assert "will be cancelled" in row_of(html, "#14 ")
     assert "1 of 3 will be cancelled" in html
     assert len(mocked_api.calls) == 0

@@ -176,33 +176,28 @@ def test_a_node_cancel_of_the_last_round_names_that_round(mocked_api, submission
     assert "round 2 cancelled (node #102)" in report.results[0].describe()
 
 
-def test_node_no_longer_pending_is_skipped(mocked_api, submission):
-    task = make_task(12)
-    [node] = make_nodes(task, PENDING)
-    add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS),))
-
-    service.cancel([CancelTarget.for_node(node)], submission)
-
-    assert calls_to(mocked_api, "cancel") == []
-    attempt = only_attempt()
-    assert attempt.outcome == Outcome.SKIPPED and "In progress" in attempt.error_detail
-    assert attempt.node == node
-
-
-def test_node_gone_from_the_list_is_skipped_and_the_audit_row_survives_its_deletion(
-    mocked_api, submission
+@pytest.mark.parametrize(
+    ("task_status", "remote_nodes", "why", "node_kept"),
+    [
+        pytest.param(IN_PROGRESS, ((101, IN_PROGRESS),), "In progress", True, id="not pending"),
+        # The fresh read deletes the node from the mirror; the audit row survives it.
+        pytest.param(PENDING, ((555, PENDING),), "no longer lists", False, id="gone from the list"),
+    ],
+)
+def test_a_node_no_longer_pending_or_gone_from_the_list_is_skipped(
+    mocked_api, submission, task_status, remote_nodes, why, node_kept
 ):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
-    add_detail(mocked_api, 12, PENDING, nodes=((555, PENDING),))
+    add_detail(mocked_api, 12, task_status, nodes=remote_nodes)
 
     service.cancel([CancelTarget.for_node(node)], submission)
 
     assert calls_to(mocked_api, "cancel") == []
     attempt = only_attempt()
-    assert attempt.outcome == Outcome.SKIPPED
-    assert "no longer lists" in attempt.error_detail
-    assert attempt.target_id == 101 and attempt.node is None
+    assert attempt.outcome == Outcome.SKIPPED and why in attempt.error_detail
+    assert attempt.target_id == 101
+    assert attempt.node == (node if node_kept else None)
 
 
 # --------------------------------------------------------------------------- type 2

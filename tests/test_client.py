@@ -533,25 +533,49 @@ def test_secret_and_sign_absent_from_errors_logs_and_repr(mocked_api, caplog):
 # --------------------------------------------------------------------------- session
 
 
-def test_session_takes_proxy_and_ca_settings_from_the_environment_once(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+PROXY, CA_BUNDLE = "http://proxy.internal:3128", "/etc/ssl/company-ca.pem"
+
+
+@pytest.mark.parametrize(
+    ("environment", "https_proxy", "verify"),
+    [  # environment: a variable set to None is unset; https_proxy None: no proxy at all
+        pytest.param(
+            {
+                "HTTPS_PROXY": PROXY,
+                "REQUESTS_CA_BUNDLE": CA_BUNDLE,
+                "NO_PROXY": None,
+                "no_proxy": None,
+            },
+            PROXY,
+            CA_BUNDLE,
+            id="proxy and CA bundle",
+        ),
+        pytest.param(
+            {
+                "HTTPS_PROXY": PROXY,
+                "NO_PROXY": "api.laaffic.com",
+                "REQUESTS_CA_BUNDLE": None,
+                "CURL_CA_BUNDLE": None,
+            },
+            None,
+            True,
+            id="no proxy for the api host",
+        ),
+    ],
+)
+def test_session_takes_proxy_and_ca_settings_from_the_environment_once(
+    monkeypatch, environment, https_proxy, verify
+):
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     session = new_session("https://api.laaffic.com")
     assert session.trust_env is False
-    assert session.proxies["https"] == "http://proxy.internal:3128"
-    assert session.verify == "/etc/ssl/company-ca.pem"
-
-
-def test_session_honours_no_proxy_for_the_api_host(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", "api.laaffic.com")
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    session = new_session("https://api.laaffic.com")
-    assert "https" not in session.proxies
-    assert session.verify is True
+    assert session.proxies.get("https") == https_proxy
+    assert ("https" in session.proxies) == (https_proxy is not None)
+    assert (session.verify, type(session.verify)) == (verify, type(verify))
 
 
 def test_a_ca_bundle_only_concerns_https(monkeypatch):
