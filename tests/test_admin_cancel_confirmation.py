@@ -14,6 +14,7 @@ from django.utils import formats, timezone
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
 from .support.admin import NODES, TASKS, cancel_url, last_message, node_url
+from .support.audit import attempt_on
 from .support.mirror import make_nodes, make_task
 from .support.vendor import (
     CANCELLED,
@@ -160,14 +161,9 @@ def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent_client):
 
 
 def open_attempt(task: RecallTask, outcome: str, started_at=None) -> CancelAttempt:
-    return CancelAttempt.objects.create(
-        cancel_type=1,
-        target_id=task.key_id,
-        task=task,
-        task_key_id=task.key_id,
-        outcome=outcome,
-        username="ann",
-        started_at=started_at or timezone.now(),
+    """A whole-task cancel of ``task`` by ann, still open or in doubt."""
+    return attempt_on(
+        task, 1, task.key_id, outcome, username="ann", started_at=started_at or timezone.now()
     )
 
 

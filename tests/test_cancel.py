@@ -573,15 +573,16 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
 # --------------------------------------------------------------------------- in flight
 
 
+def in_flight_cancel_of_task_12(**fields) -> CancelAttempt:
+    """A whole-task cancel of task 12 that has not finished (recorded by its key only)."""
+    return CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK, target_id=12, task_key_id=12, outcome=Outcome.PENDING, **fields
+    )
+
+
 def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submission):
     task = make_task(12)
-    other = CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK,
-        target_id=12,
-        task_key_id=12,
-        outcome=Outcome.PENDING,
-        username="other",
-    )
+    other = in_flight_cancel_of_task_12(username="other")
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 
@@ -604,13 +605,7 @@ def test_a_stale_in_flight_row_becomes_unknown_and_asks_for_a_refresh(
 ):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12)
-    dead = CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK,
-        target_id=12,
-        task_key_id=12,
-        outcome=Outcome.PENDING,
-        started_at=timezone.now() - timedelta(minutes=5),
-    )
+    dead = in_flight_cancel_of_task_12(started_at=timezone.now() - timedelta(minutes=5))
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 

@@ -12,7 +12,7 @@ from django.urls import reverse
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
 from .support.admin import AGENT_PERMISSIONS, BY_PARENT, NODES, TASKS, logged_in
-from .support.mirror import make_nodes, make_task
+from .support.mirror import make_nodes, make_task, pending_task_with_nodes
 from .support.vendor import (
     COMPLETED,
     PENDING,
@@ -371,8 +371,7 @@ ODD_DETAILS = {
 def test_an_odd_detail_while_the_agent_confirms_is_a_message_and_a_finished_row(
     mocked_api, agent_client, answer
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     add_detail_answer(mocked_api, answer)
     add_cancel(mocked_api, 1, 12)
     add_detail_answer(mocked_api, answer)
@@ -391,8 +390,7 @@ def test_an_odd_detail_while_the_agent_confirms_is_a_message_and_a_finished_row(
 
 @pytest.mark.parametrize("answer", ODD_DETAILS.values(), ids=ODD_DETAILS.keys())
 def test_an_odd_detail_on_refresh_is_a_message(mocked_api, agent_client, answer):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     for _ in range(3):
         add_detail_answer(mocked_api, answer)
 

@@ -14,7 +14,7 @@ from laaffic_recall.sync import sync_task_details
 from laaffic_recall.wire import parse_detail
 
 from .support.admin import TASKS
-from .support.mirror import make_nodes, make_task
+from .support.mirror import make_task, pending_task_with_nodes
 from .support.vendor import (
     PENDING,
     add_cancel,
@@ -52,8 +52,7 @@ def test_a_detail_of_another_task_than_asked_is_a_protocol_error(mocked_api):
 def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_node(
     mocked_api, agent_client_without_node_view
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     add_detail_answer(mocked_api, detail_data(13, PENDING, nodes=((101, PENDING),)))
     add_cancel(mocked_api, 1, 12)
 
@@ -149,8 +148,7 @@ def test_the_largest_values_the_columns_hold_are_kept():
 def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_wrong(
     mocked_api, agent_client_without_node_view, answer
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     add_detail_answer(mocked_api, answer)
     add_cancel(mocked_api, 1, 12)
 
@@ -166,8 +164,7 @@ def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_w
 def test_counts_beyond_their_column_do_not_stop_a_cancel(
     mocked_api, agent_client_without_node_view
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     odd = pending_detail(recallInterval=2**40, recallNum=2**40)
     add_detail_answer(mocked_api, odd)
     add_cancel(mocked_api, 1, 12)

@@ -18,3 +18,11 @@ def make_nodes(task: RecallTask, *statuses: int, first_key: int = 101) -> list[R
         )
         for i, s in enumerate(statuses)
     ]
+
+
+def pending_task_with_nodes(key_id: int = 12, nodes: int = 2) -> RecallTask:
+    """A Pending task whose nodes (keys 101, 102, ...) are all Pending: the mirror of what
+    ``tests.support.vendor.pending_detail()`` describes."""
+    task = make_task(key_id)
+    make_nodes(task, *[Status.PENDING] * nodes)
+    return task
