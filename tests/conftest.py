@@ -1,20 +1,18 @@
-"""Shared fixtures: LAAFFIC settings for tests and a ``responses`` mock of the API."""
+"""Shared fixtures: LAAFFIC settings for tests, a ``responses`` mock of the API, the fake
+LAAFFIC on top of it, and admin clients logged in as the app's roles.
+
+The helpers behind them live in ``tests/support/``; test modules import those from there,
+never from this module.
+"""
 
 from __future__ import annotations
 
 import pytest
 import responses as responses_lib
 
-TEST_SETTINGS = {
-    "API_KEY": "test-key",
-    "API_SECRET": "test-secret-do-not-leak",
-    "BASE_URL": "https://laaffic.test",
-    "PRODUCT": "ai_agent",
-    "READ_RETRIES": 2,
-    "RETRY_BACKOFF": 0,
-    "CONNECT_TIMEOUT": 2.0,
-    "READ_TIMEOUT": 5.0,
-}
+from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS
 
 
 @pytest.fixture(autouse=True)
@@ -31,6 +29,41 @@ def mocked_api():
         yield rsps
 
 
-def api_url(call: str, product: str = "ai_agent") -> str:
-    prefix = "/voice/recallFlow" if product == "ai_agent" else "/v3/voice/recallFlow"
-    return f"{TEST_SETTINGS['BASE_URL']}{prefix}/{call}"
+@pytest.fixture
+def fake(mocked_api):
+    """LAAFFIC's ``queryPage`` and ``queryDetail`` served from tasks held in memory."""
+    return FakeLaaffic(mocked_api)
+
+
+# --------------------------------------------------------------------------- admin users
+# Each logs the test client in (the same ``client``: use one of these per test).
+
+
+@pytest.fixture
+def agent_client(client):
+    """The cancel agent: every page of the app, and the permission to cancel."""
+    return logged_in(client, "agent", *AGENT_PERMISSIONS)
+
+
+@pytest.fixture
+def agent_client_without_node_view(client):
+    """A cancel agent who may view tasks and the audit log, but not the node list."""
+    return logged_in(client, "agent", "view_recalltask", "view_cancelattempt", "cancel_recalltask")
+
+
+@pytest.fixture
+def viewer_client(client):
+    """Read-only support staff: every page of the app, no permission to cancel."""
+    return logged_in(client, "viewer", *VIEW_ALL)
+
+
+@pytest.fixture
+def mirror_viewer_client(client):
+    """Read-only support staff who see the mirror (tasks and nodes), not the audit log."""
+    return logged_in(client, "viewer", "view_recalltask", "view_recallnode")
+
+
+@pytest.fixture
+def auditor_client(client):
+    """An auditor: the audit log only."""
+    return logged_in(client, "auditor", "view_cancelattempt")

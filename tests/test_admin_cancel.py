@@ -6,59 +6,28 @@ import re
 
 import pytest
 from django.contrib.messages import constants as levels
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
-from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.admin import BY_PARENT, NODES, TASKS, cancel_url, last_message, node_url, task_url
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
+    add_page,
+    api_url,
     calls_to,
-    make_nodes,
-    make_task,
     sent_bodies,
     signed,
+    task_record,
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def agent_client(client):
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
-
-
-@pytest.fixture
-def viewer_client(client):
-    client.force_login(staff("viewer", *VIEW_ALL))
-    return client
-
-
-def the_message(response) -> tuple[int, str]:
-    """The one message this request added (earlier, unread ones are consumed first)."""
-    stored = list(get_messages(response.wsgi_request))
-    message = stored[-1]
-    return message.level, str(message)
-
-
-def task_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_change", args=[task.pk])
-
-
-def cancel_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk])
-
-
-def node_url(node: RecallNode) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel_from_node", args=[node.task_id, node.pk])
 
 
 def hidden_inputs(html: str) -> list[tuple[str, str]]:
@@ -128,7 +97,7 @@ def test_confirming_cancel_tasks_sends_one_call_per_task_and_says_what_happened(
     assert rows[12].username == "agent" and rows[12].reason == "ticket #881"
     assert rows[12].client_ip == "10.1.2.3"
     assert rows[12].correlation_id == rows[13].correlation_id
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.WARNING
     assert "1 of 2 cancelled, 1 skipped (ref " in text
     assert "task #12 Spring: cancelled." in text
@@ -161,7 +130,7 @@ def test_a_refusal_is_an_error_message_with_the_vendor_hint(mocked_api, agent_cl
         TASKS, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}
     )
 
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.ERROR
     assert "refused by LAAFFIC with code -16" in text and "timestamp expired" in text
     assert "clock" in text
@@ -198,7 +167,7 @@ def test_unexpected_error_in_the_transport_is_a_message_not_a_500(mocked_api, ag
     )
 
     assert response.status_code == 302
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.ERROR and "outcome unknown" in text
     assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
 
@@ -215,7 +184,7 @@ def test_selection_larger_than_the_cap_is_refused_with_a_message(
             | post,
         )
         assert response.status_code == 302
-        level, text = the_message(response)
+        level, text = last_message(response)
         assert level == levels.ERROR and "at most 2" in text and "3" in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
@@ -260,7 +229,7 @@ def test_malformed_selected_ids_are_not_a_500(mocked_api, agent_client, bad):
         TASKS, {"action": "cancel_tasks", "index": 0, "_selected_action": [bad]}
     )
     assert response.status_code == 302
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.ERROR and "invalid id" in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
@@ -303,7 +272,7 @@ def test_cancel_by_parent_sends_one_call_per_distinct_parent(mocked_api, agent_c
         (CancelType.PARENT, 500, Outcome.SUCCEEDED),
         (CancelType.PARENT, 600, Outcome.SUCCEEDED),
     }
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.WARNING  # the task without a parent id was not cancelled
     assert "2 of 3 cancelled, 1 skipped" in text and "parent task 500: cancelled." in text
     assert "#15 Campaign 15 has no parent task id; nothing sent." in text
@@ -348,7 +317,7 @@ def test_node_action_end_to_end(mocked_api, agent_client):
     assert sent_bodies(mocked_api) == [{"type": 3, "id": 102}]
     attempt = CancelAttempt.objects.get()
     assert (attempt.cancel_type, attempt.node, attempt.outcome) == (3, nodes[1], "succeeded")
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.SUCCESS and "node #102" in text
 
 
@@ -360,7 +329,7 @@ def test_node_action_needs_exactly_one_node(mocked_api, agent_client):
         {"action": "cancel_from_node", "index": 0, "_selected_action": [n.pk for n in nodes]},
     )
     assert response.status_code == 302
-    level, text = the_message(response)
+    level, text = last_message(response)
     assert level == levels.WARNING and "exactly one node" in text
     assert len(mocked_api.calls) == 0
 
@@ -405,7 +374,7 @@ def test_task_button_confirms_on_get_then_cancels_on_post(mocked_api, agent_clie
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
     attempt = CancelAttempt.objects.get()
     assert (attempt.outcome, attempt.reason) == (Outcome.SUCCEEDED, "customer asked")
-    level, _ = the_message(response)
+    level, _ = last_message(response)
     assert level == levels.SUCCESS
 
 
@@ -470,25 +439,6 @@ def test_unknown_task_or_node_redirects_with_a_message(mocked_api, agent_client)
 # --------------------------------------------------------------------------- by parent id
 
 
-def page_with(parent: int, key: int, status: int = PENDING) -> dict:
-    record = {
-        "keyId": key,
-        "taskId": parent,
-        "taskName": "Autumn",
-        "createTime": "2026-11-27 09:00:00",
-        "recallType": 0,
-        "recallInterval": 30,
-        "recallNum": 2,
-        "finishNum": 0,
-        "status": status,
-    }
-    return {
-        "code": 0,
-        "msg": "success",
-        "data": {"total": 1, "size": 100, "current": 1, "pages": 1, "records": [record]},
-    }
-
-
 def test_changelist_links_to_the_parent_id_form(agent_client):
     html = agent_client.get(TASKS).content.decode()
     assert f'href="{BY_PARENT}"' in html and "Cancel by parent task id" in html
@@ -504,7 +454,7 @@ def test_parent_id_form_validates_without_any_call(mocked_api, agent_client, bad
 
 def test_parent_id_typed_by_hand_is_looked_up_then_confirmed(mocked_api, agent_client):
     parent = 2024051800123
-    mocked_api.post(api_url("queryPage"), json=page_with(parent, 77), match=[signed])
+    add_page(mocked_api, task_record(77, parent))
 
     assert agent_client.get(BY_PARENT).status_code == 200
     page = agent_client.post(BY_PARENT, {"parent_task_id": str(parent)})
@@ -567,7 +517,7 @@ def test_crafted_posts_without_the_permission_send_nothing(mocked_api, viewer_cl
     for url, data in crafted:
         response = viewer_client.post(url, data)
         assert response.status_code == 302  # back to the list, with a refusal
-        level, text = the_message(response)
+        level, text = last_message(response)
         assert level == levels.ERROR and "Can cancel recall tasks" in text
     for url in (cancel_url(task), node_url(node), BY_PARENT):
         for response in (
@@ -575,7 +525,7 @@ def test_crafted_posts_without_the_permission_send_nothing(mocked_api, viewer_cl
             viewer_client.post(url, {"post": "yes", "parent_task_id": "5"}),
         ):
             assert response.status_code == 302
-            assert "Can cancel recall tasks" in the_message(response)[1]
+            assert "Can cancel recall tasks" in last_message(response)[1]
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 

@@ -8,48 +8,29 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import constants as levels
-from django.contrib.messages import get_messages
-from django.urls import reverse
 from django.utils import formats, timezone
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
-from .test_cancel_fakes import (
+from .support.admin import NODES, TASKS, cancel_url, last_message, node_url
+from .support.audit import attempt_on
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
-    make_nodes,
-    make_task,
     sent_bodies,
 )
 
 pytestmark = pytest.mark.django_db
 
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
 PENDING_TASKS = TASKS + "?status__exact=0"
-NODES = reverse("admin:laaffic_recall_recallnode_changelist")
 YES = "Yes, I’m sure"
 NOTHING = "Nothing here can be cancelled"
-
-
-@pytest.fixture
-def agent(client):
-    user = get_user_model().objects.create_user("agent", is_staff=True)
-    codenames = ["view_recalltask", "view_recallnode", "view_cancelattempt", "cancel_recalltask"]
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
-
-
-def last_message(response) -> tuple[int, str]:
-    message = list(get_messages(response.wsgi_request))[-1]
-    return message.level, str(message)
 
 
 def row_of(html: str, label: str) -> str:
@@ -82,30 +63,60 @@ def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> Non
 # --------------------------------------------------------------------------- R9: invalid ids
 
 
-def test_a_parent_task_id_of_zero_is_skipped_and_named_never_a_500(mocked_api, agent):
-    zero = make_task(12, parent_task_id=0)
-    good = make_task(13, parent_task_id=500)
+@pytest.mark.parametrize(
+    ("action", "bad_fields", "good_fields", "bad_row", "sent", "summary"),
+    [
+        pytest.param(
+            "cancel_tasks_by_parent",
+            {"key_id": 12, "parent_task_id": 0},
+            {"key_id": 13, "parent_task_id": 500},
+            "invalid parent task id 0",
+            {"type": 2, "id": 500},
+            [
+                "#12 Campaign 12 has an invalid parent task id (0); nothing sent.",
+                "parent task 500: cancelled.",
+            ],
+            id="parent task id 0",
+        ),
+        pytest.param(
+            "cancel_tasks",
+            {"key_id": -5},
+            {"key_id": 12},
+            "invalid recall key -5",
+            {"type": 1, "id": 12},
+            [
+                "#-5 Campaign -5 has an invalid recall key (-5); nothing sent.",
+                "1 of 2 cancelled",
+            ],
+            id="negative recall key",
+        ),
+    ],
+)
+def test_an_invalid_id_is_skipped_and_named_never_a_500(
+    mocked_api, agent_client, action, bad_fields, good_fields, bad_row, sent, summary
+):
+    bad, good = make_task(**bad_fields), make_task(**good_fields)
 
-    html = preview(agent, "cancel_tasks_by_parent", zero, good)
-    assert "invalid parent task id 0" in row_of(html, "#12 ")
-    assert "will be cancelled" in row_of(html, "#13 ")
+    html = preview(agent_client, action, bad, good)
+    assert bad_row in row_of(html, f"#{bad.key_id} ")
+    assert "will be cancelled" in row_of(html, f"#{good.key_id} ")
 
-    expect_cancel(mocked_api, 2, 500, 13)
-    response = confirm(agent, "cancel_tasks_by_parent", zero.pk, good.pk)
+    expect_cancel(mocked_api, sent["type"], sent["id"], good.key_id)
+    response = confirm(agent_client, action, bad.pk, good.pk)
 
     assert response.status_code == 302
-    assert sent_bodies(mocked_api) == [{"type": 2, "id": 500}]
+    assert sent_bodies(mocked_api) == [sent]
     level, text = last_message(response)
     assert level == levels.WARNING
-    assert "#12 Campaign 12 has an invalid parent task id (0); nothing sent." in text
-    assert "parent task 500: cancelled." in text
+    for part in summary:
+        assert part in text
 
 
-def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent):
+def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent_client):
     zero = make_task(12, parent_task_id=0)
     negative = make_task(13, parent_task_id=-7)
 
-    response = confirm(agent, "cancel_tasks_by_parent", zero.pk, negative.pk)
+    response = confirm(agent_client, "cancel_tasks_by_parent", zero.pk, negative.pk)
 
     assert response.status_code == 302
     level, text = last_message(response)
@@ -114,32 +125,17 @@ def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent):
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
-def test_a_negative_task_key_is_skipped_and_named_never_a_500(mocked_api, agent):
+def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing(
+    mocked_api, agent_client
+):
     bad = make_task(-5)
-    good = make_task(12)
+    url = cancel_url(bad)
 
-    html = preview(agent, "cancel_tasks", bad, good)
-    assert "invalid recall key -5" in row_of(html, "#-5 ")
-
-    expect_cancel(mocked_api, 1, 12, 12)
-    response = confirm(agent, "cancel_tasks", bad.pk, good.pk)
-
-    assert response.status_code == 302
-    assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
-    level, text = last_message(response)
-    assert "#-5 Campaign -5 has an invalid recall key (-5); nothing sent." in text
-    assert "1 of 2 cancelled" in text
-
-
-def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing(mocked_api, agent):
-    bad = make_task(-5)
-    url = reverse("admin:laaffic_recall_recalltask_cancel", args=[bad.pk])
-
-    page = agent.get(url)
+    page = agent_client.get(url)
     assert page.status_code == 200
     assert NOTHING in page.content.decode() and YES not in page.content.decode()
 
-    response = agent.post(url, {"post": "yes"})
+    response = agent_client.post(url, {"post": "yes"})
     assert response.status_code == 302
     level, text = last_message(response)
     assert level == levels.WARNING and "invalid recall key (-5)" in text
@@ -147,11 +143,11 @@ def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
-def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent):
+def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent_client):
     task = make_task(12)
     [node] = make_nodes(task, PENDING, first_key=0)
 
-    response = agent.post(
+    response = agent_client.post(
         NODES, {"action": "cancel_from_node", "_selected_action": [node.pk], "post": "yes"}
     )
 
@@ -165,81 +161,82 @@ def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent):
 
 
 def open_attempt(task: RecallTask, outcome: str, started_at=None) -> CancelAttempt:
-    return CancelAttempt.objects.create(
-        cancel_type=1,
-        target_id=task.key_id,
-        task=task,
-        task_key_id=task.key_id,
-        outcome=outcome,
-        username="ann",
-        started_at=started_at or timezone.now(),
+    """A whole-task cancel of ``task`` by ann, still open or in doubt."""
+    return attempt_on(
+        task, 1, task.key_id, outcome, username="ann", started_at=started_at or timezone.now()
     )
 
 
-def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt(mocked_api, agent):
-    flying = make_task(12)
-    doubtful = make_task(13, cancel_in_doubt=True)
-    free = make_task(14)
-    open_attempt(flying, Outcome.PENDING)
-    open_attempt(doubtful, Outcome.UNKNOWN)
+@pytest.mark.parametrize(
+    ("action", "tasks", "attempts", "second_row"),
+    [
+        pytest.param(
+            "cancel_tasks",
+            {12: {}, 13: {"cancel_in_doubt": True}, 14: {}},
+            {12: Outcome.PENDING, 13: Outcome.UNKNOWN},
+            ["is unknown", "Refresh from LAAFFIC"],
+            id="the other task in doubt",
+        ),
+        pytest.param(
+            "cancel_tasks_by_parent",
+            {12: {"parent_task_id": 500}, 13: {"parent_task_id": 500}, 14: {"parent_task_id": 600}},
+            {12: Outcome.PENDING},
+            ["Another recall task of this parent task id"],
+            id="the other task of the same parent",
+        ),
+    ],
+)
+def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt_and_sends_nothing(
+    mocked_api, agent_client, action, tasks, attempts, second_row
+):
+    """#12 has a cancel in flight; #13 cannot be cancelled either (its own cancel is in
+    doubt, or #12 shares its parent task id); #14 is free: 1 of 3 will be cancelled."""
+    made = {key: make_task(key, **fields) for key, fields in tasks.items()}
+    for key, outcome in attempts.items():
+        open_attempt(made[key], outcome)
 
-    html = preview(agent, "cancel_tasks", flying, doubtful, free)
+    html = preview(agent_client, action, *made.values())
 
     assert "in flight" in row_of(html, "#12 ")
     assert "will be cancelled" not in row_of(html, "#12 ")
-    assert "is unknown" in row_of(html, "#13 ")
-    assert "Refresh from LAAFFIC" in row_of(html, "#13 ")
+    for text in second_row:
+        assert text in row_of(html, "#13 ")
     assert "will be cancelled" in row_of(html, "#14 ")
     assert "1 of 3 will be cancelled" in html
     assert len(mocked_api.calls) == 0
 
 
-def test_a_parent_with_one_task_in_flight_sends_nothing_for_its_other_tasks(mocked_api, agent):
-    flying = make_task(12, parent_task_id=500)
-    sibling = make_task(13, parent_task_id=500)
-    other = make_task(14, parent_task_id=600)
-    open_attempt(flying, Outcome.PENDING)
-
-    html = preview(agent, "cancel_tasks_by_parent", flying, sibling, other)
-
-    assert "in flight" in row_of(html, "#12 ")
-    assert "Another recall task of this parent task id" in row_of(html, "#13 ")
-    assert "will be cancelled" in row_of(html, "#14 ")
-    assert "1 of 3 will be cancelled" in html
-    assert len(mocked_api.calls) == 0
-
-
-def test_a_cancel_by_parent_in_flight_blocks_every_task_of_that_parent(mocked_api, agent):
+def test_a_cancel_by_parent_in_flight_blocks_every_task_of_that_parent(mocked_api, agent_client):
     recorded_on = make_task(12, parent_task_id=500)
     sibling = make_task(13, parent_task_id=500)
     CancelAttempt.objects.create(
         cancel_type=2, target_id=500, task=recorded_on, task_key_id=12, outcome=Outcome.PENDING
     )
 
-    html = preview(agent, "cancel_tasks", sibling)
+    html = preview(agent_client, "cancel_tasks", sibling)
 
     assert "in flight" in row_of(html, "#13 ") and NOTHING in html and YES not in html
     assert len(mocked_api.calls) == 0
 
 
-def test_a_stale_pending_attempt_counts_as_in_doubt(agent, settings):
+def test_a_stale_pending_attempt_counts_as_in_doubt(agent_client, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12)
     open_attempt(task, Outcome.PENDING, timezone.now() - timedelta(minutes=5))
 
-    html = agent.get(reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk]))
+    html = agent_client.get(cancel_url(task))
     html = html.content.decode()
 
     assert "is unknown" in row_of(html, "#12 ") and NOTHING in html and YES not in html
 
 
-def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked_api, agent):
+def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked_api, agent_client):
     task = make_task(12)
     nodes = make_nodes(task, PENDING, PENDING)
     open_attempt(task, Outcome.PENDING)
 
-    url = reverse("admin:laaffic_recall_recalltask_cancel_from_node", args=[task.pk, nodes[0].pk])
-    html = agent.get(url).content.decode()
+    url = node_url(nodes[0])
+    html = agent_client.get(url).content.decode()
 
     assert "in flight" in row_of(html, "node #101") and "in flight" in row_of(html, "node #102")
     assert NOTHING in html and YES not in html
@@ -248,12 +245,12 @@ def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked
 # --------------------------------------------------------------------------- U1: left the list
 
 
-def test_resubmitting_after_a_task_left_the_filtered_list_names_it(mocked_api, agent):
+def test_resubmitting_after_a_task_left_the_filtered_list_names_it(mocked_api, agent_client):
     gone = make_task(12, status=CANCELLED)  # cancelled since the confirmation page was shown
     still = make_task(13)
     expect_cancel(mocked_api, 1, 13, 13)
 
-    response = confirm(agent, "cancel_tasks", gone.pk, still.pk, url=PENDING_TASKS)
+    response = confirm(agent_client, "cancel_tasks", gone.pk, still.pk, url=PENDING_TASKS)
 
     assert response.status_code == 302 and response.url == PENDING_TASKS
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 13}]
@@ -263,11 +260,11 @@ def test_resubmitting_after_a_task_left_the_filtered_list_names_it(mocked_api, a
 
 
 def test_resubmitting_when_every_task_left_the_list_records_nothing_and_links_nowhere(
-    mocked_api, agent
+    mocked_api, agent_client
 ):
     gone = make_task(12, status=CANCELLED)
 
-    response = confirm(agent, "cancel_tasks", gone.pk, url=PENDING_TASKS)
+    response = confirm(agent_client, "cancel_tasks", gone.pk, url=PENDING_TASKS)
 
     level, text = last_message(response)
     assert level == levels.WARNING
@@ -277,11 +274,11 @@ def test_resubmitting_when_every_task_left_the_list_records_nothing_and_links_no
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
-def test_a_node_that_left_the_filtered_node_list_is_named(mocked_api, agent):
+def test_a_node_that_left_the_filtered_node_list_is_named(mocked_api, agent_client):
     task = make_task(12)
     [node] = make_nodes(task, CANCELLED)
 
-    response = confirm(agent, "cancel_from_node", node.pk, url=NODES + "?status__exact=0")
+    response = confirm(agent_client, "cancel_from_node", node.pk, url=NODES + "?status__exact=0")
 
     level, text = last_message(response)
     assert "node #101" in text and "no longer in this list (now Cancelled)" in text
@@ -292,11 +289,11 @@ def test_a_node_that_left_the_filtered_node_list_is_named(mocked_api, agent):
 # --------------------------------------------------------------------------- U2: nothing to cancel
 
 
-def test_when_no_row_can_be_cancelled_only_the_way_back_is_offered(agent):
+def test_when_no_row_can_be_cancelled_only_the_way_back_is_offered(agent_client):
     done = make_task(12, status=COMPLETED)
     running = make_task(13, status=IN_PROGRESS)
 
-    html = preview(agent, "cancel_tasks", done, running, url=PENDING_TASKS)
+    html = preview(agent_client, "cancel_tasks", done, running, url=PENDING_TASKS)
 
     assert NOTHING in html
     assert YES not in html and 'name="post"' not in html and "<textarea" not in html
@@ -305,24 +302,24 @@ def test_when_no_row_can_be_cancelled_only_the_way_back_is_offered(agent):
     assert "Are you sure" not in html
 
 
-def test_when_some_rows_are_skipped_it_says_how_many_will_be_cancelled(agent):
+def test_when_some_rows_are_skipped_it_says_how_many_will_be_cancelled(agent_client):
     tasks = [make_task(12), make_task(13, status=COMPLETED), make_task(14)]
 
-    html = preview(agent, "cancel_tasks", *tasks)
+    html = preview(agent_client, "cancel_tasks", *tasks)
 
     assert "2 of 3 will be cancelled" in html and YES in html and NOTHING not in html
 
 
-def test_when_every_row_can_be_cancelled_no_count_is_shown(agent):
-    html = preview(agent, "cancel_tasks", make_task(12), make_task(13))
+def test_when_every_row_can_be_cancelled_no_count_is_shown(agent_client):
+    html = preview(agent_client, "cancel_tasks", make_task(12), make_task(13))
     assert "will be cancelled;" not in html and YES in html
 
 
-def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent):
+def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent_client):
     task = make_task(12)
     nodes = make_nodes(task, IN_PROGRESS, PENDING)
 
-    html = preview(agent, "cancel_from_node", nodes[0], url=NODES)
+    html = preview(agent_client, "cancel_from_node", nodes[0], url=NODES)
 
     assert NOTHING in html and YES not in html
     assert "the chosen node is In progress" in row_of(html, "node #101")
@@ -332,13 +329,13 @@ def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent):
 # --------------------------------------------------------------------------- U13: more columns
 
 
-def test_the_confirmation_shows_parent_id_rounds_and_creation_time(agent):
+def test_the_confirmation_shows_parent_id_rounds_and_creation_time(agent_client):
     created = datetime(2026, 11, 26, 3, 23, tzinfo=UTC)
     task = make_task(
         12, parent_task_id=2026112600400, finish_num=1, recall_num=3, created_at_remote=created
     )
 
-    html = preview(agent, "cancel_tasks", task)
+    html = preview(agent_client, "cancel_tasks", task)
 
     row = row_of(html, "#12 ")
     assert ">2026112600400<" in row and ">1/3<" in row
@@ -350,12 +347,12 @@ def test_the_confirmation_shows_parent_id_rounds_and_creation_time(agent):
 # --------------------------------------------------------------------------- U11: the summary
 
 
-def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent):
+def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent_client):
     a, b = make_task(12), make_task(13)
     expect_cancel(mocked_api, 1, 12, 12)
     expect_cancel(mocked_api, 1, 13, 13)
 
-    response = confirm(agent, "cancel_tasks", a.pk, b.pk)
+    response = confirm(agent_client, "cancel_tasks", a.pk, b.pk)
 
     level, text = last_message(response)
     attempt = CancelAttempt.objects.first()

@@ -9,25 +9,32 @@ from urllib.parse import quote
 
 import pytest
 from django.contrib.messages import constants as levels
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask
 
-from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.admin import (
+    BY_PARENT,
+    NODES,
+    TASKS,
+    cancel_url,
+    last_message,
+    node_url,
+    staff,
+    task_url,
+)
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
+    add_page,
     calls_to,
-    make_nodes,
-    make_task,
     sent_bodies,
-    signed,
+    task_record,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,61 +44,18 @@ KEPT = "_changelist_filters=" + quote(FILTER, safe="")
 PERMISSION = "You need the “Can cancel recall tasks” permission"
 
 
-@pytest.fixture
-def agent(client):
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
-
-
-@pytest.fixture
-def viewer(client):
-    client.force_login(staff("viewer", *VIEW_ALL))
-    return client
-
-
-def last_message(response) -> tuple[int, str]:
-    message = list(get_messages(response.wsgi_request))[-1]
-    return message.level, str(message)
-
-
-def task_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_change", args=[task.pk])
-
-
-def cancel_url(task: RecallTask) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk])
-
-
-def node_url(node: RecallNode) -> str:
-    return reverse("admin:laaffic_recall_recalltask_cancel_from_node", args=[node.task_id, node.pk])
-
-
 def hrefs(html: str, text: str) -> list[str]:
     """The targets of the links whose text is ``text``."""
     found = re.findall(r'<a href="([^"]+)"[^>]*>\s*' + re.escape(text) + r"\s*</a>", html)
     return [unescape(href) for href in found]
 
 
-def page_with(parent: int, key: int) -> dict:
-    record = {
-        "keyId": key,
-        "taskId": parent,
-        "taskName": "Autumn",
-        "createTime": "2026-11-27 09:00:00",
-        "recallType": 0,
-        "recallInterval": 30,
-        "recallNum": 2,
-        "finishNum": 0,
-        "status": PENDING,
-    }
-    data = {"total": 1, "size": 100, "current": 1, "pages": 1, "records": [record]}
-    return {"code": 0, "msg": "success", "data": data}
-
-
 # --------------------------------------------------------------------------- U6: permission
 
 
-def test_cancel_pages_send_a_user_without_the_permission_back_with_a_message(mocked_api, viewer):
+def test_cancel_pages_send_a_user_without_the_permission_back_with_a_message(
+    mocked_api, viewer_client
+):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
     for url, back in (
@@ -100,8 +64,8 @@ def test_cancel_pages_send_a_user_without_the_permission_back_with_a_message(moc
         (BY_PARENT, TASKS),
     ):
         for response in (
-            viewer.get(url),
-            viewer.post(url, {"post": "yes", "parent_task_id": "5"}),
+            viewer_client.get(url),
+            viewer_client.post(url, {"post": "yes", "parent_task_id": "5"}),
         ):
             assert response.status_code == 302 and response.url == back
             level, text = last_message(response)
@@ -109,15 +73,15 @@ def test_cancel_pages_send_a_user_without_the_permission_back_with_a_message(moc
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
-def test_the_refusal_keeps_the_list_filters(viewer):
+def test_the_refusal_keeps_the_list_filters(viewer_client):
     task = make_task(12)
-    response = viewer.get(f"{cancel_url(task)}?{KEPT}")
+    response = viewer_client.get(f"{cancel_url(task)}?{KEPT}")
     assert response.url == f"{task_url(task)}?{KEPT}"
-    response = viewer.get(f"{BY_PARENT}?{KEPT}")
+    response = viewer_client.get(f"{BY_PARENT}?{KEPT}")
     assert response.url == f"{TASKS}?{FILTER}"
 
 
-def test_a_forged_cancel_action_from_a_viewer_names_the_permission(mocked_api, viewer):
+def test_a_forged_cancel_action_from_a_viewer_names_the_permission(mocked_api, viewer_client):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
     forged = [
@@ -126,7 +90,7 @@ def test_a_forged_cancel_action_from_a_viewer_names_the_permission(mocked_api, v
         (NODES, {"action": "cancel_from_node", "_selected_action": [node.pk], "post": "yes"}),
     ]
     for url, data in forged:
-        response = viewer.post(url, data)
+        response = viewer_client.post(url, data)
         assert response.status_code == 302
         level, text = last_message(response)
         assert level == levels.ERROR and PERMISSION in text
@@ -148,11 +112,11 @@ def test_staff_without_any_permission_are_refused_without_learning_anything(mock
 
 
 @pytest.mark.parametrize("typed", ["#2026112600400", "  2026112600400 ", " # 2026112600400"])
-def test_the_parent_id_form_accepts_a_hash_and_spaces(mocked_api, agent, typed):
+def test_the_parent_id_form_accepts_a_hash_and_spaces(mocked_api, agent_client, typed):
     parent = 2026112600400
-    mocked_api.post(api_url("queryPage"), json=page_with(parent, 77), match=[signed])
+    add_page(mocked_api, task_record(77, parent))
 
-    page = agent.post(BY_PARENT, {"parent_task_id": typed})
+    page = agent_client.post(BY_PARENT, {"parent_task_id": typed})
 
     html = page.content.decode()
     assert page.status_code == 200 and "#77 Autumn" in html
@@ -173,16 +137,16 @@ def test_the_parent_id_form_accepts_a_hash_and_spaces(mocked_api, agent, typed):
         ("#", "Enter the id: a positive whole number of at most 19 digits"),
     ],
 )
-def test_the_parent_id_form_says_plainly_what_is_wrong(mocked_api, agent, typed, message):
-    response = agent.post(BY_PARENT, {"parent_task_id": typed})
+def test_the_parent_id_form_says_plainly_what_is_wrong(mocked_api, agent_client, typed, message):
+    response = agent_client.post(BY_PARENT, {"parent_task_id": typed})
     assert response.status_code == 200
     assert message in unescape(response.content.decode())
     assert "Enter a whole number." not in response.content.decode()
     assert len(mocked_api.calls) == 0
 
 
-def test_the_parent_id_form_looks_like_the_confirmation_pages(agent):
-    html = agent.get(BY_PARENT).content.decode()
+def test_the_parent_id_form_looks_like_the_confirmation_pages(agent_client):
+    html = agent_client.get(BY_PARENT).content.decode()
     assert "admin/css/forms.css" in html  # aligned label and help text
     assert "laaffic_recall/admin.css" in html
     assert hrefs(html, "Back to recall tasks") == [TASKS]
@@ -195,105 +159,113 @@ def test_the_parent_id_form_looks_like_the_confirmation_pages(agent):
 # --------------------------------------------------------------------------- U9: task page
 
 
-def test_cancel_this_task_is_a_red_button_on_a_pending_task(agent):
+def test_cancel_this_task_is_a_red_button_on_a_pending_task(agent_client):
     task = make_task(12)
-    html = agent.get(task_url(task)).content.decode()
+    html = agent_client.get(task_url(task)).content.decode()
     assert re.search(
         rf'<a href="{re.escape(cancel_url(task))}" class="laaffic-cancel-task-link">', html
     )
     assert "laaffic_recall/admin.css" in html
 
 
-def test_a_task_not_pending_shows_why_it_has_no_cancel_button(agent):
+def test_a_task_not_pending_shows_why_it_has_no_cancel_button(agent_client):
     running = make_task(12, status=IN_PROGRESS)
     make_nodes(running, IN_PROGRESS, PENDING)
     done = make_task(13, status=COMPLETED)
     make_nodes(done, COMPLETED, first_key=201)
 
-    html = agent.get(task_url(running)).content.decode()
+    html = agent_client.get(task_url(running)).content.decode()
     assert cancel_url(running) not in html
     assert (
         "Whole-task cancel only while Pending; use “Cancel from here” on a pending round." in html
     )
 
-    html = agent.get(task_url(done)).content.decode()
+    html = agent_client.get(task_url(done)).content.decode()
     assert "Whole-task cancel only while Pending." in html and "Cancel from here" not in html
 
 
-def test_a_viewer_sees_neither_button_nor_note(viewer):
+def test_a_viewer_sees_neither_button_nor_note(viewer_client):
     task = make_task(12, status=IN_PROGRESS)
-    html = viewer.get(task_url(task)).content.decode()
+    html = viewer_client.get(task_url(task)).content.decode()
     assert "Whole-task cancel" not in html and "Cancel this task" not in html
 
 
 # --------------------------------------------------------------------------- U15: filters kept
 
 
-def test_the_task_page_buttons_keep_the_list_filters_to_the_end(mocked_api, agent):
+def test_the_task_page_buttons_keep_the_list_filters_to_the_end(mocked_api, agent_client):
     task = make_task(12)
     nodes = make_nodes(task, PENDING)
 
-    html = agent.get(f"{task_url(task)}?{KEPT}").content.decode()
+    html = agent_client.get(f"{task_url(task)}?{KEPT}").content.decode()
     assert hrefs(html, "Cancel this task") == [f"{cancel_url(task)}?{KEPT}"]
     assert f'href="{node_url(nodes[0])}?{KEPT}"' in html.replace("&amp;", "&")
 
-    page = agent.get(f"{cancel_url(task)}?{KEPT}").content.decode()
+    page = agent_client.get(f"{cancel_url(task)}?{KEPT}").content.decode()
     assert hrefs(page, "No, take me back") == [f"{task_url(task)}?{KEPT}"]
     assert f"{TASKS}?{FILTER}" in hrefs(page, "Recall tasks")  # breadcrumbs
 
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-    response = agent.post(f"{cancel_url(task)}?{KEPT}", {"post": "yes"})
+    response = agent_client.post(f"{cancel_url(task)}?{KEPT}", {"post": "yes"})
     assert response.status_code == 302 and response.url == f"{task_url(task)}?{KEPT}"
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
+    assert RecallTask.objects.get(pk=task.pk).status == CANCELLED
 
 
-def test_the_node_button_keeps_the_list_filters(mocked_api, agent):
+def test_the_node_button_keeps_the_list_filters(mocked_api, agent_client):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
 
-    page = agent.get(f"{node_url(node)}?{KEPT}").content.decode()
+    page = agent_client.get(f"{node_url(node)}?{KEPT}").content.decode()
     assert hrefs(page, "No, take me back") == [f"{task_url(task)}?{KEPT}"]
 
     add_detail(mocked_api, 12, PENDING, nodes=((101, PENDING),))
     add_cancel(mocked_api, 3, 101)
     add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED),))
-    response = agent.post(f"{node_url(node)}?{KEPT}", {"post": "yes"})
+    response = agent_client.post(f"{node_url(node)}?{KEPT}", {"post": "yes"})
     assert response.status_code == 302 and response.url == f"{task_url(task)}?{KEPT}"
+    assert RecallNode.objects.get(pk=node.pk).status == CANCELLED
 
 
-def test_the_parent_id_form_keeps_the_list_filters(mocked_api, agent):
-    html = agent.get(f"{TASKS}?{FILTER}").content.decode()
+def test_the_parent_id_form_keeps_the_list_filters(mocked_api, agent_client):
+    html = agent_client.get(f"{TASKS}?{FILTER}").content.decode()
     assert hrefs(html, "Cancel by parent task id") == [f"{BY_PARENT}?{KEPT}"]
 
-    form = agent.get(f"{BY_PARENT}?{KEPT}").content.decode()
+    form = agent_client.get(f"{BY_PARENT}?{KEPT}").content.decode()
     assert hrefs(form, "Back to recall tasks") == [f"{TASKS}?{FILTER}"]
 
     parent = 2026112600400
-    mocked_api.post(api_url("queryPage"), json=page_with(parent, 77), match=[signed])
-    page = agent.post(f"{BY_PARENT}?{KEPT}", {"parent_task_id": str(parent)}).content.decode()
+    add_page(mocked_api, task_record(77, parent))
+    page = agent_client.post(
+        f"{BY_PARENT}?{KEPT}", {"parent_task_id": str(parent)}
+    ).content.decode()
     assert hrefs(page, "No, take me back") == [f"{BY_PARENT}?{KEPT}"]
 
     add_detail(mocked_api, 77, PENDING)
     add_cancel(mocked_api, 2, parent)
     add_detail(mocked_api, 77, CANCELLED)
-    response = agent.post(f"{BY_PARENT}?{KEPT}", {"parent_task_id": str(parent), "post": "yes"})
+    response = agent_client.post(
+        f"{BY_PARENT}?{KEPT}", {"parent_task_id": str(parent), "post": "yes"}
+    )
     assert response.status_code == 302 and response.url == f"{TASKS}?{FILTER}"
     assert sent_bodies(mocked_api) == [{"type": 2, "id": parent}]
 
 
-def test_an_action_on_a_filtered_list_comes_back_to_it(mocked_api, agent):
+def test_an_action_on_a_filtered_list_comes_back_to_it(mocked_api, agent_client):
     task = make_task(12)
     url = f"{TASKS}?{FILTER}"
 
-    page = agent.post(url, {"action": "cancel_tasks", "index": 0, "_selected_action": [task.pk]})
+    page = agent_client.post(
+        url, {"action": "cancel_tasks", "index": 0, "_selected_action": [task.pk]}
+    )
     assert hrefs(page.content.decode(), "No, take me back") == [url]
 
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-    response = agent.post(
+    response = agent_client.post(
         url, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}
     )
     assert response.status_code == 302 and response.url == url

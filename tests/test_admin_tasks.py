@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -13,8 +12,8 @@ from django.urls import reverse
 
 from laaffic_recall.models import RecallNode, RecallTask
 from laaffic_recall.sync import sync_tasks
-from tests.conftest import TEST_SETTINGS
-from tests.fixtures.fake_laaffic import FakeLaaffic
+from tests.support.admin import staff
+from tests.support.vendor import TEST_SETTINGS
 
 pytestmark = pytest.mark.django_db
 
@@ -55,21 +54,6 @@ def make_task(key: int, *, status: int = 1, nodes: int = 2, **fields) -> RecallT
             raw={"keyId": key * 100 + position},
         )
     return task
-
-
-def staff(username: str, *codenames: str) -> User:
-    user = User.objects.create_user(username, is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(content_type__app_label="laaffic_recall", codename__in=codenames)
-    )
-    return user
-
-
-@pytest.fixture
-def viewer(client):
-    """A support agent who may only view the mirror."""
-    client.force_login(staff("viewer", "view_recalltask", "view_recallnode"))
-    return client
 
 
 def change_url(task: RecallTask) -> str:
@@ -361,11 +345,6 @@ def test_the_node_page_is_read_only(admin_client):
 # --------------------------------------------------------------------------- refresh
 
 
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
-
-
 def synced(fake, *keys: int) -> list[RecallTask]:
     for key in keys:
         fake.add_task(key, status=1, created=datetime(2024, 5, 18, 8, key))
@@ -497,12 +476,14 @@ def test_an_unknown_remote_time_zone_is_an_error_message_not_a_500(
     assert len(mocked_api.calls) == 0
 
 
-def test_a_viewer_may_refresh(viewer, fake):
+def test_a_viewer_may_refresh(mirror_viewer_client, fake):
     tasks = synced(fake, 1)
 
-    choices = dict(viewer.get(TASKS_URL).context["action_form"].fields["action"].choices)
+    choices = dict(
+        mirror_viewer_client.get(TASKS_URL).context["action_form"].fields["action"].choices
+    )
     assert choices["refresh_tasks"] == "Refresh from LAAFFIC"
-    response = post_action(viewer, "refresh_tasks", tasks)
+    response = post_action(mirror_viewer_client, "refresh_tasks", tasks)
 
     assert messages_of(response)[0][0] == "success"
     assert fake.detail_keys() == [1]

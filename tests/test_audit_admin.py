@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
@@ -17,7 +16,7 @@ from django.utils import timezone
 from laaffic_recall.admin.audit import csv_cell
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 
-from .test_cancel_fakes import make_task
+from .support.mirror import make_task
 
 pytestmark = pytest.mark.django_db
 
@@ -38,14 +37,6 @@ def attempt(**fields) -> CancelAttempt:
     }
     values.update(fields)
     return CancelAttempt.objects.create(**values)
-
-
-@pytest.fixture
-def auditor_client(client):
-    user = get_user_model().objects.create_user("auditor", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename="view_cancelattempt"))
-    client.force_login(user)
-    return client
 
 
 def test_superuser_cannot_add_change_or_delete(admin_client):

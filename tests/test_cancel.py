@@ -12,8 +12,6 @@ from django.contrib.auth import get_user_model
 from django.db import OperationalError, connection
 from django.utils import timezone
 from responses import matchers
-from urllib3.exceptions import MaxRetryError
-from urllib3.exceptions import SSLError as Urllib3SSLError
 
 from laaffic_recall.cancel import BatchTooLarge, CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
@@ -24,8 +22,8 @@ from laaffic_recall.signals import cancel_attempted
 from laaffic_recall.sync import service as sync
 from laaffic_recall.sync.mirror import store_detail
 
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
@@ -35,13 +33,14 @@ from .test_cancel_fakes import (
     add_cancel_callback,
     add_detail,
     add_detail_failure,
+    api_url,
     calls_to,
     detail_data,
     envelope,
-    make_nodes,
-    make_task,
+    page_of,
     sent_bodies,
     signed,
+    tls_error,
 )
 
 pytestmark = pytest.mark.django_db
@@ -177,61 +176,31 @@ def test_a_node_cancel_of_the_last_round_names_that_round(mocked_api, submission
     assert "round 2 cancelled (node #102)" in report.results[0].describe()
 
 
-def test_node_no_longer_pending_is_skipped(mocked_api, submission):
-    task = make_task(12)
-    [node] = make_nodes(task, PENDING)
-    add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS),))
-
-    service.cancel([CancelTarget.for_node(node)], submission)
-
-    assert calls_to(mocked_api, "cancel") == []
-    attempt = only_attempt()
-    assert attempt.outcome == Outcome.SKIPPED and "In progress" in attempt.error_detail
-    assert attempt.node == node
-
-
-def test_node_gone_from_the_list_is_skipped_and_the_audit_row_survives_its_deletion(
-    mocked_api, submission
+@pytest.mark.parametrize(
+    ("task_status", "remote_nodes", "why", "node_kept"),
+    [
+        pytest.param(IN_PROGRESS, ((101, IN_PROGRESS),), "In progress", True, id="not pending"),
+        # The fresh read deletes the node from the mirror; the audit row survives it.
+        pytest.param(PENDING, ((555, PENDING),), "no longer lists", False, id="gone from the list"),
+    ],
+)
+def test_a_node_no_longer_pending_or_gone_from_the_list_is_skipped(
+    mocked_api, submission, task_status, remote_nodes, why, node_kept
 ):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
-    add_detail(mocked_api, 12, PENDING, nodes=((555, PENDING),))
+    add_detail(mocked_api, 12, task_status, nodes=remote_nodes)
 
     service.cancel([CancelTarget.for_node(node)], submission)
 
     assert calls_to(mocked_api, "cancel") == []
     attempt = only_attempt()
-    assert attempt.outcome == Outcome.SKIPPED
-    assert "no longer lists" in attempt.error_detail
-    assert attempt.target_id == 101 and attempt.node is None
+    assert attempt.outcome == Outcome.SKIPPED and why in attempt.error_detail
+    assert attempt.target_id == 101
+    assert attempt.node == (node if node_kept else None)
 
 
 # --------------------------------------------------------------------------- type 2
-
-
-def page_of(*records) -> dict:
-    return envelope(
-        {
-            "total": len(records),
-            "size": 100,
-            "current": 1,
-            "pages": 1,
-            "records": [
-                {
-                    "keyId": key,
-                    "taskId": parent,
-                    "taskName": name,
-                    "createTime": "2026-11-27 09:00:00",
-                    "recallType": 0,
-                    "recallInterval": 30,
-                    "recallNum": 2,
-                    "finishNum": 0,
-                    "status": status,
-                }
-                for key, parent, name, status in records
-            ],
-        }
-    )
 
 
 def test_parent_id_typed_by_hand_is_looked_up_mirrored_checked_then_cancelled(
@@ -423,12 +392,6 @@ def test_read_timeout_with_a_failing_reread_stays_unknown(mocked_api, submission
     assert task.status == PENDING and not task.unconfirmed  # nothing assumed
 
 
-def tls_error(cause: ssl.SSLError) -> requests.exceptions.SSLError:
-    """What requests raises for a TLS failure: urllib3's errors wrapping the ssl module's."""
-    url = "/voice/recallFlow/cancel"
-    return requests.exceptions.SSLError(MaxRetryError(None, url, Urllib3SSLError(cause)))
-
-
 CERT_FAILED = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] certificate")
 BAD_RECORD = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
 
@@ -610,15 +573,16 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
 # --------------------------------------------------------------------------- in flight
 
 
+def in_flight_cancel_of_task_12(**fields) -> CancelAttempt:
+    """A whole-task cancel of task 12 that has not finished (recorded by its key only)."""
+    return CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK, target_id=12, task_key_id=12, outcome=Outcome.PENDING, **fields
+    )
+
+
 def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submission):
     task = make_task(12)
-    other = CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK,
-        target_id=12,
-        task_key_id=12,
-        outcome=Outcome.PENDING,
-        username="other",
-    )
+    other = in_flight_cancel_of_task_12(username="other")
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 
@@ -641,13 +605,7 @@ def test_a_stale_in_flight_row_becomes_unknown_and_asks_for_a_refresh(
 ):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12)
-    dead = CancelAttempt.objects.create(
-        cancel_type=CancelType.TASK,
-        target_id=12,
-        task_key_id=12,
-        outcome=Outcome.PENDING,
-        started_at=timezone.now() - timedelta(minutes=5),
-    )
+    dead = in_flight_cancel_of_task_12(started_at=timezone.now() - timedelta(minutes=5))
 
     report = service.cancel([CancelTarget.for_task(task)], submission)
 

@@ -11,54 +11,24 @@ import threading
 import time
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, Outcome
 
-from .test_cancel_fakes import (
+from .support.concurrency import WAIT, in_thread, needs_postgres
+from .support.mirror import make_task
+from .support.vendor import (
     CANCELLED,
     PENDING,
     add_cancel,
     add_cancel_callback,
     add_detail,
     calls_to,
-    make_task,
 )
 
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: concurrent connections and row locks (SQLite serialises writers)",
-)
 pytestmark = pytest.mark.django_db(transaction=True)
-
-WAIT = 10  # seconds; a safety net against a hang, never a timing assertion
-
-
-def in_thread(fn, *args):
-    """Run fn in a thread with its own DB connection (closed at the end); return a joiner."""
-    box = {}
-
-    def run():
-        try:
-            box["result"] = fn(*args)
-        except BaseException as exc:  # surfaced by the joiner
-            box["error"] = exc
-        finally:
-            connections.close_all()
-
-    thread = threading.Thread(target=run)
-    thread.start()
-
-    def join():
-        thread.join(WAIT)
-        assert not thread.is_alive(), "worker thread hung"
-        if "error" in box:
-            raise box["error"]
-        return box["result"]
-
-    return join
 
 
 def held_cancel(mocked_api, cancel_type, target_id):

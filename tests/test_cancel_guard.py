@@ -12,32 +12,25 @@ import json
 import threading
 
 import pytest
-from django.db import connection
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.sync import service as sync
 
-from .conftest import api_url
-from .test_cancel_concurrency import WAIT, in_thread
-from .test_cancel_fakes import (
+from .support.concurrency import WAIT, in_thread, needs_postgres
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     PENDING,
     add_cancel,
     add_detail,
+    api_url,
     calls_to,
     detail_data,
     envelope,
-    make_nodes,
-    make_task,
     signed,
-)
-
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: concurrent connections and row locks (SQLite serialises writers)",
 )
 
 PARENT = 2024051800012

@@ -13,15 +13,15 @@ from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.signals import cancel_attempted, task_synced
 from laaffic_recall.sync import service as sync
 
-from .test_cancel_fakes import (
+from .support.audit import attempt_on
+from .support.mirror import make_nodes, make_task
+from .support.vendor import (
     CANCELLED,
     COMPLETED,
     IN_PROGRESS,
     PENDING,
     add_cancel,
     add_detail,
-    make_nodes,
-    make_task,
 )
 
 pytestmark = pytest.mark.django_db
@@ -89,14 +89,8 @@ def test_sync_settles_a_stale_in_flight_row(mocked_api, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
     task = make_task(12, cancel_in_doubt=True)
     nodes = make_nodes(task, PENDING, PENDING)
-    dead = CancelAttempt.objects.create(
-        cancel_type=CancelType.NODE,
-        target_id=nodes[0].key_id,
-        task=task,
-        task_key_id=12,
-        outcome=Outcome.PENDING,
-        started_at=timezone.now() - timedelta(minutes=10),
-    )
+    started = timezone.now() - timedelta(minutes=10)
+    dead = attempt_on(task, CancelType.NODE, nodes[0].key_id, Outcome.PENDING, started_at=started)
 
     add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED), (102, CANCELLED)))
     sync.refresh_task(12)
@@ -112,13 +106,7 @@ def test_an_unknown_parent_cancel_keeps_its_other_tasks_in_doubt_until_it_is_set
 ):
     a = make_task(12, parent_task_id=555, cancel_in_doubt=True)
     b = make_task(13, parent_task_id=555, cancel_in_doubt=True)
-    attempt = CancelAttempt.objects.create(
-        cancel_type=CancelType.PARENT,
-        target_id=555,
-        task=a,
-        task_key_id=12,
-        outcome=Outcome.UNKNOWN,
-    )
+    attempt = attempt_on(a, CancelType.PARENT, 555, Outcome.UNKNOWN)
 
     add_detail(mocked_api, 13, PENDING)
     sync.refresh_task(13)  # the other task of the parent: nothing of its own to settle
@@ -134,32 +122,21 @@ def test_an_unknown_parent_cancel_keeps_its_other_tasks_in_doubt_until_it_is_set
     assert (a.cancel_in_doubt, b.cancel_in_doubt) == (False, False)
 
 
+def unknown_node_attempt(task: RecallTask) -> CancelAttempt:
+    """A cancel from node 102 of ``task`` whose outcome is unknown."""
+    return attempt_on(task, CancelType.NODE, 102, Outcome.UNKNOWN)
+
+
 def test_node_attempt_is_settled_by_the_node_status(mocked_api):
     task = make_task(12, cancel_in_doubt=True)
     make_nodes(task, PENDING, PENDING)
-    attempt = CancelAttempt.objects.create(
-        cancel_type=CancelType.NODE,
-        target_id=102,
-        task=task,
-        task_key_id=12,
-        outcome=Outcome.UNKNOWN,
-    )
+    attempt = unknown_node_attempt(task)
 
     add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS), (102, PENDING)))
     sync.refresh_task(12)
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.FAILED and "Pending" in attempt.error_detail
-
-
-def unknown_node_attempt(task) -> CancelAttempt:
-    return CancelAttempt.objects.create(
-        cancel_type=CancelType.NODE,
-        target_id=102,
-        task=task,
-        task_key_id=task.key_id,
-        outcome=Outcome.UNKNOWN,
-    )
 
 
 @pytest.mark.parametrize(

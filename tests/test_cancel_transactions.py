@@ -15,7 +15,7 @@ from laaffic_recall.cancel import CancelInTransactionError, CancelTarget, servic
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt
 
-from .test_cancel_fakes import make_task
+from .support.mirror import make_task
 
 
 def run_inside_atomic(task):

@@ -8,7 +8,8 @@ from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import TEXT_MAX, CancelAttempt, CancelType, Outcome
 
-from .test_cancel_fakes import PENDING, add_cancel, add_detail, make_task
+from .support.mirror import make_task
+from .support.vendor import PENDING, add_cancel, add_detail
 
 pytestmark = pytest.mark.django_db
 

@@ -7,7 +7,7 @@ from django.core.management import call_command
 from laaffic_recall import conf
 from laaffic_recall.conf import DEFAULTS, app_settings
 
-from .conftest import TEST_SETTINGS
+from .support.vendor import TEST_SETTINGS
 
 
 def check_ids():

@@ -11,7 +11,6 @@ from datetime import datetime
 import pytest
 import requests
 import responses
-import urllib3
 from responses import matchers
 
 from laaffic_recall.client import (
@@ -26,10 +25,8 @@ from laaffic_recall.client.http import new_session
 from laaffic_recall.client.wire import excerpt, parse_code, sign
 from laaffic_recall.conf import get_client
 
-from .conftest import TEST_SETTINGS, api_url
+from .support.vendor import KEY, SECRET, TEST_SETTINGS, api_url, tls_error
 
-KEY = TEST_SETTINGS["API_KEY"]
-SECRET = TEST_SETTINGS["API_SECRET"]
 BASE = TEST_SETTINGS["BASE_URL"]
 NOW = 1_700_000_000
 
@@ -534,25 +531,49 @@ def test_secret_and_sign_absent_from_errors_logs_and_repr(mocked_api, caplog):
 # --------------------------------------------------------------------------- session
 
 
-def test_session_takes_proxy_and_ca_settings_from_the_environment_once(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company-ca.pem")
-    monkeypatch.delenv("NO_PROXY", raising=False)
-    monkeypatch.delenv("no_proxy", raising=False)
+PROXY, CA_BUNDLE = "http://proxy.internal:3128", "/etc/ssl/company-ca.pem"
+
+
+@pytest.mark.parametrize(
+    ("environment", "https_proxy", "verify"),
+    [  # environment: a variable set to None is unset; https_proxy None: no proxy at all
+        pytest.param(
+            {
+                "HTTPS_PROXY": PROXY,
+                "REQUESTS_CA_BUNDLE": CA_BUNDLE,
+                "NO_PROXY": None,
+                "no_proxy": None,
+            },
+            PROXY,
+            CA_BUNDLE,
+            id="proxy and CA bundle",
+        ),
+        pytest.param(
+            {
+                "HTTPS_PROXY": PROXY,
+                "NO_PROXY": "api.laaffic.com",
+                "REQUESTS_CA_BUNDLE": None,
+                "CURL_CA_BUNDLE": None,
+            },
+            None,
+            True,
+            id="no proxy for the api host",
+        ),
+    ],
+)
+def test_session_takes_proxy_and_ca_settings_from_the_environment_once(
+    monkeypatch, environment, https_proxy, verify
+):
+    for name, value in environment.items():
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     session = new_session("https://api.laaffic.com")
     assert session.trust_env is False
-    assert session.proxies["https"] == "http://proxy.internal:3128"
-    assert session.verify == "/etc/ssl/company-ca.pem"
-
-
-def test_session_honours_no_proxy_for_the_api_host(monkeypatch):
-    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
-    monkeypatch.setenv("NO_PROXY", "api.laaffic.com")
-    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
-    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
-    session = new_session("https://api.laaffic.com")
-    assert "https" not in session.proxies
-    assert session.verify is True
+    assert session.proxies.get("https") == https_proxy
+    assert ("https" in session.proxies) == (https_proxy is not None)
+    assert (session.verify, type(session.verify)) == (verify, type(verify))
 
 
 def test_a_ca_bundle_only_concerns_https(monkeypatch):
@@ -563,17 +584,9 @@ def test_a_ca_bundle_only_concerns_https(monkeypatch):
 # --------------------------------------------------------------------------- review findings
 
 
-def _tls_error(cause: BaseException) -> requests.exceptions.SSLError:
-    """What requests raises for a TLS failure: the ssl error deep in urllib3's chain."""
-    reason = urllib3.exceptions.SSLError(cause)
-    return requests.exceptions.SSLError(
-        urllib3.exceptions.MaxRetryError(None, "/voice/recallFlow/cancel", reason=reason)
-    )
-
-
 def test_certificate_failure_is_not_sent(mocked_api):
     cert = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
-    mocked_api.post(api_url("cancel"), body=_tls_error(cert))
+    mocked_api.post(api_url("cancel"), body=tls_error(cert))
     with pytest.raises(TransportError) as info:
         make_client().cancel(1, 12)
     assert not isinstance(info.value, OutcomeUnknownError)
@@ -582,7 +595,7 @@ def test_certificate_failure_is_not_sent(mocked_api):
 
 def test_other_tls_failure_on_cancel_may_have_been_sent(mocked_api):
     bad_record = ssl.SSLError(1, "[SSL: DECRYPTION_FAILED_OR_BAD_RECORD_MAC] bad record mac")
-    mocked_api.post(api_url("cancel"), body=_tls_error(bad_record))
+    mocked_api.post(api_url("cancel"), body=tls_error(bad_record))
     with pytest.raises(OutcomeUnknownError):
         make_client().cancel(1, 12)
     assert len(mocked_api.calls) == 1

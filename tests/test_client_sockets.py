@@ -16,7 +16,7 @@ import pytest
 
 from laaffic_recall.client import LaafficClient, OutcomeUnknownError, TransportError
 
-from .conftest import TEST_SETTINGS
+from .support.vendor import TEST_SETTINGS
 
 WAIT = 10  # seconds; a safety net against a hang, never a timing assertion
 

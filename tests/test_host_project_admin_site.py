@@ -17,7 +17,9 @@ from laaffic_recall.admin.audit import CancelAttemptAdmin
 from laaffic_recall.admin.mirror import RecallNodeAdmin, RecallTaskAdmin
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
-from .test_cancel_fakes import COMPLETED, PENDING, make_nodes, make_task
+from .support.audit import attempt_on
+from .support.mirror import make_nodes, make_task
+from .support.vendor import COMPLETED, PENDING
 
 pytestmark = pytest.mark.django_db
 
@@ -55,13 +57,12 @@ def site_pages():
     with override_settings(ROOT_URLCONF=__name__):
         task = make_task(501, status=PENDING)
         nodes = make_nodes(task, COMPLETED, PENDING)
-        attempt = CancelAttempt.objects.create(
-            cancel_type=CancelType.NODE,
-            target_id=nodes[1].key_id,
-            task=task,
-            task_key_id=task.key_id,
+        attempt = attempt_on(
+            task,
+            CancelType.NODE,
+            nodes[1].key_id,
+            Outcome.SKIPPED,
             node=nodes[1],
-            outcome=Outcome.SKIPPED,
             username="agent",
         )
         yield {

@@ -172,8 +172,8 @@ def run_host(tmp_path: Path, scenario: str) -> dict:
 
 def fake_laaffic(rsps) -> dict:
     """queryPage/queryDetail from the shared fake, plus a cancel that obeys the rules."""
-    from tests.conftest import api_url
-    from tests.fixtures.fake_laaffic import FakeLaaffic
+    from tests.support.fake_laaffic import FakeLaaffic
+    from tests.support.vendor import api_url
 
     fake = FakeLaaffic(rsps)
     fake.add_task(501, nodes=3, created="2024-05-18 10:00:00", status=0)

@@ -8,22 +8,23 @@ import pytest
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.urls import reverse
-from responses import matchers
 
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 
-from .admin_helpers import BY_PARENT, NODES, TASKS, VIEW_ALL, staff
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.admin import AGENT_PERMISSIONS, BY_PARENT, NODES, TASKS, logged_in
+from .support.mirror import make_nodes, make_task, pending_task_with_nodes
+from .support.vendor import (
     COMPLETED,
     PENDING,
     add_cancel,
     add_detail,
+    add_detail_answer,
+    add_page,
+    api_url,
     calls_to,
     detail_data,
     envelope,
-    make_nodes,
-    make_task,
+    pending_detail,
     sent_bodies,
     signed,
 )
@@ -31,12 +32,6 @@ from .test_cancel_fakes import (
 pytestmark = pytest.mark.django_db
 
 HUGE = str(2**70)
-
-
-@pytest.fixture
-def agent_client(client):
-    client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
-    return client
 
 
 def messages_of(response) -> list[tuple[int, str]]:
@@ -84,19 +79,7 @@ def test_a_duplicated_id_is_one_target_and_one_call(mocked_api, agent_client, ac
     )
     add_detail(mocked_api, 12, 3, nodes=((101, 3),))
     if action == "cancel_tasks_by_parent":
-        mocked_api.post(
-            api_url("queryPage"),
-            json=envelope(
-                {
-                    "total": 1,
-                    "size": 100,
-                    "current": 1,
-                    "pages": 1,
-                    "records": [{"keyId": 12, "taskId": task.parent_task_id, "status": 0}],
-                }
-            ),
-            match=[signed],
-        )
+        add_page(mocked_api, {"keyId": 12, "taskId": task.parent_task_id, "status": 0})
 
     response = agent_client.post(
         TASKS,
@@ -225,8 +208,7 @@ def test_other_methods_on_a_cancel_url_change_nothing(mocked_api, agent_client, 
 def test_a_post_without_the_csrf_token_is_refused_with_nothing_sent(mocked_api):
     task = make_task(12)
     [node] = make_nodes(task, PENDING)
-    csrf_client = Client(enforce_csrf_checks=True)
-    csrf_client.force_login(staff("agent", *VIEW_ALL, "cancel_recalltask"))
+    csrf_client = logged_in(Client(enforce_csrf_checks=True), "agent", *AGENT_PERMISSIONS)
     posts = [
         (reverse("admin:laaffic_recall_recalltask_cancel", args=[task.pk]), {"post": "yes"}),
         (
@@ -339,20 +321,6 @@ def test_the_parent_id_form_without_the_field_at_all_is_a_form_error(mocked_api,
 # --------------------------------------------------------------------------- odd vendor answers
 
 
-def detail_answer(rsps, data):
-    return rsps.post(
-        api_url("queryDetail"),
-        json=envelope(data),
-        match=[signed, matchers.json_params_matcher({"keyId": 12})],
-    )
-
-
-def pending_detail(**changes) -> dict:
-    data = detail_data(12, PENDING, nodes=((101, PENDING), (102, PENDING)))
-    data.update(changes)
-    return data
-
-
 ODD_DETAILS = {
     "no node list": {k: v for k, v in pending_detail().items() if k != "nodeList"},
     "node list null": pending_detail(nodeList=None),
@@ -403,11 +371,10 @@ ODD_DETAILS = {
 def test_an_odd_detail_while_the_agent_confirms_is_a_message_and_a_finished_row(
     mocked_api, agent_client, answer
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
-    detail_answer(mocked_api, answer)
+    task = pending_task_with_nodes()
+    add_detail_answer(mocked_api, answer)
     add_cancel(mocked_api, 1, 12)
-    detail_answer(mocked_api, answer)
+    add_detail_answer(mocked_api, answer)
 
     response = agent_client.post(
         TASKS, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}
@@ -423,10 +390,9 @@ def test_an_odd_detail_while_the_agent_confirms_is_a_message_and_a_finished_row(
 
 @pytest.mark.parametrize("answer", ODD_DETAILS.values(), ids=ODD_DETAILS.keys())
 def test_an_odd_detail_on_refresh_is_a_message(mocked_api, agent_client, answer):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+    task = pending_task_with_nodes()
     for _ in range(3):
-        detail_answer(mocked_api, answer)
+        add_detail_answer(mocked_api, answer)
 
     response = agent_client.post(TASKS, {"action": "refresh_tasks", "_selected_action": [task.pk]})
 
@@ -446,16 +412,6 @@ def test_an_odd_detail_on_the_task_page_of_a_completed_task_changes_nothing(
     assert no_call_no_row(mocked_api)
 
 
-def parent_page(rsps, *records):
-    rsps.post(
-        api_url("queryPage"),
-        json=envelope(
-            {"total": len(records), "size": 100, "current": 1, "pages": 1, "records": records}
-        ),
-        match=[signed],
-    )
-
-
 def parent_record(parent: int, **fields) -> dict:
     record = {"keyId": 12, "taskId": parent, "taskName": "n", "status": 0}
     record.update(fields)
@@ -464,7 +420,7 @@ def parent_record(parent: int, **fields) -> dict:
 
 def test_a_looked_up_task_the_mirror_cannot_hold_is_a_message_not_a_500(mocked_api, agent_client):
     parent = 2024051800012
-    parent_page(mocked_api, parent_record(parent, keyId=2**70))
+    add_page(mocked_api, parent_record(parent, keyId=2**70))
 
     response = agent_client.post(BY_PARENT, {"parent_task_id": str(parent)})
 
@@ -485,7 +441,7 @@ def test_a_looked_up_task_the_mirror_cannot_hold_is_a_message_not_a_500(mocked_a
     ids=["null record", "other parent", "duplicated key", "odd texts", "ints as strings"],
 )
 def test_odd_records_of_a_parent_lookup_are_a_page_or_a_message(mocked_api, agent_client, records):
-    parent_page(mocked_api, *records)
+    add_page(mocked_api, *records)
 
     response = agent_client.post(BY_PARENT, {"parent_task_id": "2024051800012"})
 

@@ -5,11 +5,7 @@ with a message an agent can read (not "unexpected DataError")."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
-from django.urls import reverse
-from responses import matchers
 
 from laaffic_recall.client import ProtocolError
 from laaffic_recall.client.wire import parse_detail
@@ -17,48 +13,19 @@ from laaffic_recall.conf import get_client
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.sync import sync_task_details
 
-from .conftest import api_url
-from .test_cancel_fakes import (
+from .support.admin import TASKS
+from .support.mirror import make_task, pending_task_with_nodes
+from .support.vendor import (
     PENDING,
     add_cancel,
+    add_detail_answer,
+    api_url,
     calls_to,
     detail_data,
-    envelope,
-    make_nodes,
-    make_task,
-    signed,
+    pending_detail,
 )
 
 pytestmark = pytest.mark.django_db
-
-TASKS = reverse("admin:laaffic_recall_recalltask_changelist")
-
-
-@pytest.fixture
-def agent_client(client):
-    user = get_user_model().objects.create_user("agent", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="laaffic_recall",
-            codename__in=["view_recalltask", "view_cancelattempt", "cancel_recalltask"],
-        )
-    )
-    client.force_login(user)
-    return client
-
-
-def detail_answer(rsps, data, key_id: int = 12):
-    return rsps.post(
-        api_url("queryDetail"),
-        json=envelope(data),
-        match=[signed, matchers.json_params_matcher({"keyId": key_id})],
-    )
-
-
-def pending_detail(**changes) -> dict:
-    data = detail_data(12, PENDING, nodes=((101, PENDING), (102, PENDING)))
-    data.update(changes)
-    return data
 
 
 def confirm_cancel(client, task):
@@ -74,7 +41,7 @@ def confirm_cancel(client, task):
 
 
 def test_a_detail_of_another_task_than_asked_is_a_protocol_error(mocked_api):
-    detail_answer(mocked_api, detail_data(13, PENDING))
+    add_detail_answer(mocked_api, detail_data(13, PENDING))
 
     with pytest.raises(ProtocolError, match="13") as caught:
         get_client().query_detail(12)
@@ -83,14 +50,13 @@ def test_a_detail_of_another_task_than_asked_is_a_protocol_error(mocked_api):
 
 
 def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_node(
-    mocked_api, agent_client
+    mocked_api, agent_client_without_node_view
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
-    detail_answer(mocked_api, detail_data(13, PENDING, nodes=((101, PENDING),)))
+    task = pending_task_with_nodes()
+    add_detail_answer(mocked_api, detail_data(13, PENDING, nodes=((101, PENDING),)))
     add_cancel(mocked_api, 1, 12)
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
     assert "nothing was sent" in message
@@ -105,7 +71,7 @@ def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_no
 def test_a_refresh_answered_with_another_task_is_reported_and_stores_nothing(mocked_api):
     make_task(12)
     for _ in range(3):
-        detail_answer(mocked_api, detail_data(13, PENDING))
+        add_detail_answer(mocked_api, detail_data(13, PENDING))
 
     summary = sync_task_details([12])
 
@@ -180,14 +146,13 @@ def test_the_largest_values_the_columns_hold_are_kept():
     ids=["status", "node key", "node status"],
 )
 def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_wrong(
-    mocked_api, agent_client, answer
+    mocked_api, agent_client_without_node_view, answer
 ):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
-    detail_answer(mocked_api, answer)
+    task = pending_task_with_nodes()
+    add_detail_answer(mocked_api, answer)
     add_cancel(mocked_api, 1, 12)
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
     assert "unexpected" not in message and "nothing was sent" in message
@@ -196,15 +161,16 @@ def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_w
     assert "unexpected" not in attempt.error_detail
 
 
-def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_client):
-    task = make_task(12)
-    make_nodes(task, PENDING, PENDING)
+def test_counts_beyond_their_column_do_not_stop_a_cancel(
+    mocked_api, agent_client_without_node_view
+):
+    task = pending_task_with_nodes()
     odd = pending_detail(recallInterval=2**40, recallNum=2**40)
-    detail_answer(mocked_api, odd)
+    add_detail_answer(mocked_api, odd)
     add_cancel(mocked_api, 1, 12)
-    detail_answer(mocked_api, {**odd, "status": 3, "nodeList": []})
+    add_detail_answer(mocked_api, {**odd, "status": 3, "nodeList": []})
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert "1 of 1 cancelled" in message
@@ -221,14 +187,14 @@ def test_counts_beyond_their_column_do_not_stop_a_cancel(mocked_api, agent_clien
     ids=["NUL", "lone surrogate", "emoji"],
 )
 def test_a_vendor_text_no_database_holds_finishes_the_audit_row_with_a_replacement(
-    mocked_api, agent_client, msg, stored
+    mocked_api, agent_client_without_node_view, msg, stored
 ):
     task = make_task(12)
-    detail_answer(mocked_api, pending_detail())
+    add_detail_answer(mocked_api, pending_detail())
     add_cancel(mocked_api, 1, 12, json={"code": -22, "msg": msg, "data": None})
-    detail_answer(mocked_api, pending_detail())
+    add_detail_answer(mocked_api, pending_detail())
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     attempt = CancelAttempt.objects.get()
     assert attempt.outcome == Outcome.REFUSED
@@ -237,7 +203,7 @@ def test_a_vendor_text_no_database_holds_finishes_the_audit_row_with_a_replaceme
 
 
 def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel_sent(
-    mocked_api, agent_client
+    mocked_api, agent_client_without_node_view
 ):
     task = make_task(12)
     odd = pending_detail(
@@ -246,11 +212,11 @@ def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel
             {"keyId": 101, "taskId": 9101, "nodeStatus": 0, "scriptId": "s\x00", "text": "\ud83d"}
         ],
     )
-    detail_answer(mocked_api, odd)
+    add_detail_answer(mocked_api, odd)
     add_cancel(mocked_api, 1, 12)
-    detail_answer(mocked_api, {**odd, "status": 3})
+    add_detail_answer(mocked_api, {**odd, "status": 3})
 
-    message = confirm_cancel(agent_client, task)
+    message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert "1 of 1 cancelled" in message

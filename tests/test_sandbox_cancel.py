@@ -9,15 +9,9 @@ import pytest
 from laaffic_recall.sandbox.models import SandboxTask
 from laaffic_recall.sandbox.testing import Status, create_task, signed_headers
 
-pytestmark = pytest.mark.django_db
+from .support.sandbox import C, E, P, R, X
 
-P, R, C, X, E = (
-    Status.PENDING,
-    Status.IN_PROGRESS,
-    Status.COMPLETED,
-    Status.CANCELLED,
-    Status.EXCEPTION,
-)
+pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)

@@ -13,15 +13,10 @@ from laaffic_recall.sandbox.models import SandboxCall, SandboxFault, SandboxNode
 from laaffic_recall.sandbox.state import derived_status, tick
 from laaffic_recall.sandbox.testing import Status, create_task, inject_fault, seed
 
+from .support.sandbox import C, E, P, R, X
+
 pytestmark = pytest.mark.django_db
 
-P, R, C, X, E = (
-    Status.PENDING,
-    Status.IN_PROGRESS,
-    Status.COMPLETED,
-    Status.CANCELLED,
-    Status.EXCEPTION,
-)
 NOW = datetime(2024, 5, 18, 12, 0, 0, tzinfo=UTC)
 
 

@@ -20,19 +20,14 @@ from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import sync_task_details, sync_tasks
 from laaffic_recall.sync.mirror import FetchedDetail, store_detail, store_details, store_records
 from laaffic_recall.sync.service import split_window
-from tests.conftest import TEST_SETTINGS, api_url
-from tests.fixtures.fake_laaffic import FakeLaaffic, load
+from tests.support.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS, api_url, load
 
 pytestmark = pytest.mark.django_db
 
 DAY = datetime(2024, 5, 18, tzinfo=UTC)
 NEXT_DAY = DAY + timedelta(days=1)
 MORNING = datetime(2024, 5, 18, 8, 0)  # naive, as the vendor writes it
-
-
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
 
 
 def snapshot() -> tuple[list, list]:

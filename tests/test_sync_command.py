@@ -11,17 +11,11 @@ from django.core.management.base import CommandError
 from django.utils import timezone
 
 from laaffic_recall.models import RecallTask
-from tests.conftest import TEST_SETTINGS
-from tests.fixtures.fake_laaffic import FakeLaaffic
+from tests.support.vendor import TEST_SETTINGS
 
 pytestmark = pytest.mark.django_db
 
 FORMAT = "%Y-%m-%d %H:%M:%S"
-
-
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
 
 
 class Run:

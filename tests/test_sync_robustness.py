@@ -18,27 +18,14 @@ from laaffic_recall.conf import remote_timezone
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import service as sync
-from tests.conftest import api_url
-from tests.fixtures.fake_laaffic import FakeLaaffic
-from tests.test_cancel_fakes import (
-    CANCELLED,
-    PENDING,
-    add_cancel,
-    add_detail,
-    make_task,
-    sent_bodies,
-)
+from tests.support.mirror import make_task
+from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, api_url, sent_bodies
 
 pytestmark = pytest.mark.django_db
 
 DAY = datetime(2024, 5, 18, tzinfo=UTC)
 TWO_DAYS = DAY + timedelta(days=2)
 RECONCILE_UID = "laaffic_recall.reconcile_cancels"
-
-
-@pytest.fixture
-def fake(mocked_api):
-    return FakeLaaffic(mocked_api)
 
 
 def broken_receiver(sender, task, **kwargs):

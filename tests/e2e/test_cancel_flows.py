@@ -62,6 +62,14 @@ def filter_status(page, label: str) -> None:
     page.wait_for_url(re.compile(r"status__exact=\d"))
 
 
+def open_pending_tasks_as_the_agent(page, login) -> str:
+    """Log in as the agent, open the task list and filter it to Pending; its URL."""
+    login(page, "agent")
+    open_task_list(page)
+    filter_status(page, "Pending")
+    return page.url
+
+
 def task_row(page, name: str):
     """The change list row of the task with this (unique) name."""
     return page.locator("#result_list tbody tr", has_text=name)
@@ -129,9 +137,7 @@ def test_agent_cancels_two_pending_tasks_with_the_action(
     page, login, e2e_data, e2e_users, sandbox_calls, request
 ):
     first, second, untouched = e2e_data.pending
-    login(page, "agent")
-    open_task_list(page)
-    filter_status(page, "Pending")
+    open_pending_tasks_as_the_agent(page, login)
     assert sorted(list_names(page)) == sorted(t.task_name for t in e2e_data.pending)
 
     start_cancel_action(page, [first.task_name, second.task_name])
@@ -404,10 +410,7 @@ def test_take_me_back_from_the_action_returns_to_the_list_and_sends_nothing(
     page, login, e2e_data, e2e_users, sandbox_calls, request
 ):
     first, second, _third = e2e_data.pending
-    login(page, "agent")
-    open_task_list(page)
-    filter_status(page, "Pending")
-    list_url = page.url
+    list_url = open_pending_tasks_as_the_agent(page, login)
     start_cancel_action(page, [first.task_name, second.task_name])
     page.fill("textarea[name=reason]", "typed, then thought better of it")
     snap(page, request, "confirmation")

@@ -1,0 +1,17 @@
+"""Rows of the cancel audit log, made directly (as the cancel service would leave them)."""
+
+from __future__ import annotations
+
+from laaffic_recall.models import CancelAttempt, RecallTask
+
+
+def attempt_on(task: RecallTask, cancel_type: int, target_id: int, outcome: str, **fields):
+    """An attempt to cancel ``target_id`` (of ``cancel_type``), recorded on ``task``."""
+    return CancelAttempt.objects.create(
+        cancel_type=cancel_type,
+        target_id=target_id,
+        task=task,
+        task_key_id=task.key_id,
+        outcome=outcome,
+        **fields,
+    )
