@@ -31,7 +31,8 @@ from django.utils import timezone
 from laaffic_recall.models import RecallTask
 from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions, sync_mirror
 from laaffic_recall.sandbox.models import SandboxTask
-from laaffic_recall.sandbox.testing import Status, calls_received, create_task, recall_settings
+from laaffic_recall.sandbox.testing import calls_received, create_task, recall_settings
+from tests.support.sandbox import C, E, P, R, X
 
 # Playwright's sync API keeps an event loop in this thread; the test code's ORM calls are
 # still plain synchronous ones, run between browser steps.
@@ -49,13 +50,6 @@ CHROMIUM_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 SANDBOX_KEY, SANDBOX_SECRET = "e2e-sandbox-key", "e2e-sandbox-secret"
-P, R, C, X, E = (
-    Status.PENDING,
-    Status.IN_PROGRESS,
-    Status.COMPLETED,
-    Status.CANCELLED,
-    Status.EXCEPTION,
-)
 
 
 def _unavailable(reason: str) -> None:
