@@ -32,6 +32,7 @@ from ..forms import CancelReasonForm
 from ..models import Outcome, RecallNode, RecallTask, status_label
 from .confirmation import (
     cancel_blocks,
+    invalid_key_line,
     invalid_key_note,
     node_context,
     parent_rows,
@@ -207,13 +208,6 @@ def confirmed_reason(request: HttpRequest) -> tuple[CancelReasonForm, bool]:
         form = CancelReasonForm(request.POST)
         return form, form.is_valid()
     return CancelReasonForm(), False
-
-
-def invalid_key_line(task: RecallTask) -> str:
-    return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
-        "task": task,
-        "key": task.key_id,
-    }
 
 
 def cancel_node(modeladmin, request: HttpRequest, node: RecallNode, reason: str) -> None:

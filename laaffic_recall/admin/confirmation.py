@@ -24,7 +24,6 @@ from django.utils.translation import gettext as _
 
 from ..cancel.service import cancel_blockers
 from ..client.wire import is_valid_id
-from ..conf import app_settings
 from ..forms import CancelReasonForm
 from ..models import RecallNode, RecallTask, Status, status_label
 from .display import status_css
@@ -177,7 +176,6 @@ def render_confirmation(
         "opts": modeladmin.opts,
         "media": modeladmin.media,
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "max_batch": app_settings.MAX_CANCEL_BATCH,
         "preserved_filters": modeladmin.get_preserved_filters(request),
         "will_cancel_count": sum(1 for r in rows if r.will_send),
         "row_count": len(rows),
@@ -199,6 +197,13 @@ def invalid_key_note(task: RecallTask) -> str:
     if is_valid_id(task.key_id):
         return ""
     return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
+
+
+def invalid_key_line(task: RecallTask) -> str:
+    return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
+        "task": task,
+        "key": task.key_id,
+    }
 
 
 def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=None) -> dict:

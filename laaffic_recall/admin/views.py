@@ -27,12 +27,12 @@ from .actions import (
     VIEW_ATTEMPTS_PERMISSION,
     cancel_node,
     confirmed_reason,
-    invalid_key_line,
     permission_message,
     run_cancel,
 )
 from .confirmation import (
     cancel_blocks,
+    invalid_key_line,
     invalid_key_note,
     node_context,
     parent_rows,
