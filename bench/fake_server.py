@@ -109,7 +109,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         timestamp = self.headers.get("Timestamp", "")
         expected = hashlib.md5(
-            f"{self.server.api_key}{self.server.api_secret}{timestamp}".encode()
+            f"{self.server.api_key}{self.server.api_secret}{timestamp}".encode(),
+            usedforsecurity=False,
         ).hexdigest()
         if (
             self.headers.get("Api-Key") != self.server.api_key

@@ -32,7 +32,9 @@ def is_valid_id(value: Any) -> bool:
 
 def sign(api_key: str, api_secret: str, timestamp: str) -> str:
     """The ``Sign`` header: lowercase hex MD5 of key + secret + timestamp."""
-    return hashlib.md5(f"{api_key}{api_secret}{timestamp}".encode()).hexdigest()
+    return hashlib.md5(
+        f"{api_key}{api_secret}{timestamp}".encode(), usedforsecurity=False
+    ).hexdigest()
 
 
 def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:

@@ -23,7 +23,9 @@ TIMESTAMP_EXPIRED = -16
 
 def expected_sign(api_key: str, api_secret: str, timestamp: str) -> str:
     """The vendor's ``Sign``: lowercase hex MD5 of key + secret + timestamp, no separators."""
-    return hashlib.md5(f"{api_key}{api_secret}{timestamp}".encode()).hexdigest()
+    return hashlib.md5(
+        f"{api_key}{api_secret}{timestamp}".encode(), usedforsecurity=False
+    ).hexdigest()
 
 
 def authenticate(request: HttpRequest) -> None:
