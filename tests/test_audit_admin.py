@@ -174,10 +174,73 @@ def test_csv_download_streams_the_selected_rows_with_formulas_escaped(auditor_cl
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("=1+1", "'=1+1"), ("+x", "'+x"), ("-x", "'-x"), ("@x", "'@x"), ("a=b", "a=b"), (-16, -16)],
+    [
+        ("=1+1", "'=1+1"),
+        ("+x", "'+x"),
+        ("-x", "'-x"),
+        ("@x", "'@x"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        (" =1+1", "' =1+1"),
+        ("\u00a0=1+1", "'\u00a0=1+1"),
+        ("\n=1+1", "'\n=1+1"),
+        ("\u3000\u200b=1+1", "'\u3000\u200b=1+1"),
+        ("\x00\x1b=1+1", "'\x00\x1b=1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("\uff0bx", "'\uff0bx"),
+        ("\uff0dx", "'\uff0dx"),
+        ("\uff20x", "'\uff20x"),
+        ("\ufe661+1", "'\ufe661+1"),
+        ("\u22121", "'\u22121"),
+        ("|calc", "'|calc"),
+        ("\uff5ccalc", "'\uff5ccalc"),
+        ("a=b", "a=b"),
+        ("ok\n=1+1", "ok\n=1+1"),
+        ("  plain", "  plain"),
+        ("", ""),
+        ("   ", "   "),
+        (-16, -16),
+        (None, ""),
+    ],
 )
 def test_csv_cell_escaping(value, expected):
     assert csv_cell(value) == expected
+
+
+def test_csv_variants_read_back_escaped_and_whole(auditor_client):
+    variants = [
+        " =1+1",
+        "\u00a0=1+1",
+        "\n=1+1",
+        "\uff1d1+1",
+        "|calc",
+        'ok\n=HYPERLINK("http://evil")',
+        "ok\r\n@SUM(A1)",
+    ]
+    for n, text in enumerate(variants):
+        attempt(target_id=100 + n, response_message=text, reason=text)
+
+    response = auditor_client.post(
+        LIST,
+        {
+            "action": "download_csv",
+            "index": 0,
+            "_selected_action": list(CancelAttempt.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert len(rows) == len(variants)  # no embedded newline started a row of its own
+    by_id = {int(r["id_sent"]): r for r in rows}
+    for n, text in enumerate(variants):
+        row = by_id[100 + n]
+        expected = text if text.startswith("ok") else "'" + text
+        assert row["response_message"] == expected
+        assert row["reason"] == expected
+    # The cells with a newline are quoted whole, so the line after the newline is not a row.
+    assert '"ok\n=HYPERLINK(""http://evil"")"' in body
+    assert '"ok\r\n@SUM(A1)"' in body
 
 
 def test_the_attempt_page_reads_plainly(auditor_client):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import unicodedata
 from collections.abc import Iterator
 from datetime import datetime
 
@@ -24,7 +25,10 @@ from ..models import CancelAttempt, Outcome, fits_code
 from .display import SHORT_TYPES, outcome_badge
 from .readonly import ReadOnlyAdmin
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# What a spreadsheet evaluates when a cell starts with it: a formula (= + - @) or a DDE
+# call (|), in ASCII or in a form NFKC folds to ASCII (full-width ＝, small ﹦, ...), and
+# the minus sign U+2212 some spreadsheets read as -.
+FORMULA_TRIGGERS = frozenset("=+-@|\u2212")
 CSV_CHUNK = 500
 
 CSV_COLUMNS = [
@@ -54,9 +58,28 @@ CSV_COLUMNS = [
 ]
 
 
+def _ignored_before_content(char: str) -> bool:
+    """Whitespace (any Unicode space) and control or format characters, which a
+    spreadsheet skips or strips before it decides whether a cell is a formula."""
+    return char.isspace() or unicodedata.category(char) in {"Cc", "Cf", "Zs", "Zl", "Zp"}
+
+
+def is_formula_like(text: str) -> bool:
+    """Whether a spreadsheet could evaluate ``text``: it starts with tab or CR, or its first
+    character after whitespace and controls is a formula or DDE trigger in any width."""
+    if text.startswith(("\t", "\r")):
+        return True
+    for char in text:
+        if _ignored_before_content(char):
+            continue
+        return unicodedata.normalize("NFKC", char) in FORMULA_TRIGGERS or char in FORMULA_TRIGGERS
+    return False
+
+
 def csv_cell(value) -> object:
-    """A cell a spreadsheet will not run as a formula: text starting with = + - @ tab or CR
-    gets a leading apostrophe. Numbers we wrote ourselves (e.g. code -16) stay numbers."""
+    """A cell a spreadsheet will not run as a formula: formula-like text gets a leading
+    apostrophe. Numbers we wrote ourselves (e.g. code -16) stay numbers. Newlines inside
+    a cell stay there: the csv writer quotes the cell, so no line of it starts a row."""
     if value is None:
         return ""
     if isinstance(value, bool | int | float):
@@ -64,7 +87,7 @@ def csv_cell(value) -> object:
     if isinstance(value, datetime):
         return timezone.localtime(value).isoformat() if timezone.is_aware(value) else value
     text = str(value)
-    if text.startswith(FORMULA_PREFIXES):
+    if is_formula_like(text):
         return "'" + text
     return text
 
