@@ -16,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
 from laaffic_recall.models import RecallNode, RecallTask
+from laaffic_recall.sandbox.demo import is_loopback
 from laaffic_recall.sandbox.models import SandboxNode, SandboxTask
 from laaffic_recall.sandbox.testing import recall_settings
 
@@ -103,6 +104,76 @@ def test_demo_with_real_credentials_seeds_nothing_and_calls_nothing(settings, mo
     assert len(mocked_api.calls) == 0
     assert "Real LAAFFIC credentials" in output
     assert settings.LAAFFIC_RECALL["BASE_URL"] == "https://laaffic.test"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_refuses_a_database_that_holds_other_users(sandbox_mode):
+    real = get_user_model().objects.create_user("ops-lead", password="their-own")
+    with pytest.raises(CommandError) as info:
+        demo("--tasks", "5", "--no-sync")
+    message = str(info.value)
+    assert "1 other user" in message and "--reset-demo-logins" in message
+    assert "Nothing was changed" in message
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["ops-lead"]
+    assert not SandboxTask.objects.exists()
+    real.refresh_from_db()
+    assert real.check_password("their-own")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_resets_its_logins_beside_other_users_only_when_told(sandbox_mode):
+    get_user_model().objects.create_user("ops-lead", password="their-own")
+    demo("--tasks", "3", "--no-sync", "--reset-demo-logins")
+    users = get_user_model().objects
+    assert users.get(username="admin").check_password("admin")
+    assert users.get(username="ops-lead").check_password("their-own")
+    assert SandboxTask.objects.count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_on_a_non_loopback_bind_gives_random_passwords(sandbox_mode):
+    output = demo("--tasks", "0", "--no-sync", "--addrport", "0.0.0.0:9123")
+    users = get_user_model().objects
+    admin, agent = users.get(username="admin"), users.get(username="agent")
+    assert not admin.check_password("admin") and not agent.check_password("agent")
+    printed = dict(re.findall(r"login (\w+) / password (\S+)", output))
+    assert set(printed) == {"admin", "agent"}
+    assert admin.check_password(printed["admin"]) and agent.check_password(printed["agent"])
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.0.0.5", True),
+        ("localhost", True),
+        ("[::1]", True),
+        ("0.0.0.0", False),
+        ("0", False),
+        ("[::]", False),
+        ("192.168.1.4", False),
+        ("demo.example.com", False),
+    ],
+)
+def test_which_binds_count_as_loopback(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("debug", "secret_key", "warned"),
+    [
+        (False, "a-real-production-key-0123456789", True),
+        (True, "a-real-production-key-0123456789", False),
+        (False, "django-insecure-laaffic-recall-development-only", False),
+    ],
+)
+def test_demo_says_loudly_when_it_switches_a_deployed_looking_site(
+    sandbox_mode, debug, secret_key, warned
+):
+    sandbox_mode.DEBUG, sandbox_mode.SECRET_KEY = debug, secret_key
+    output = demo("--tasks", "0", "--no-sync")
+    assert ("switching THIS site into sandbox mode" in output) is warned
 
 
 # --------------------------------------------------------------------- the admin header

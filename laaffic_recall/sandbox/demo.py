@@ -5,10 +5,12 @@ Used by ``manage.py laaffic_demo`` and by the browser tests' harness.
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from io import StringIO
 
 from django.conf import settings
@@ -55,10 +57,42 @@ def permissions(*names: str) -> list[Permission]:
     return found
 
 
-def ensure_demo_users() -> tuple[DemoLogin, ...]:
+def other_users() -> int:
+    """How many users the database holds besides the demo logins.
+
+    The demo creates or resets ``admin``/``admin``: in a database with real users (a
+    misconfigured production environment) that would open a superuser with a known password.
+    """
+    usernames = [login.username for login in DEMO_LOGINS]
+    user_model = get_user_model()
+    connection = connections[user_model._default_manager.db]
+    if user_model._meta.db_table not in connection.introspection.table_names():
+        return 0  # not migrated yet: a fresh database
+    return user_model._default_manager.exclude(
+        **{f"{user_model.USERNAME_FIELD}__in": usernames}
+    ).count()
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a bind address is reachable from this machine only."""
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def random_passwords(logins: tuple[DemoLogin, ...]) -> tuple[DemoLogin, ...]:
+    """The demo logins with fresh random passwords, for a site others can reach."""
+    return tuple(replace(login, password=secrets.token_urlsafe(12)) for login in logins)
+
+
+def ensure_demo_users(logins: tuple[DemoLogin, ...] = DEMO_LOGINS) -> tuple[DemoLogin, ...]:
     """Create or reset the demo superuser and the demo support agent (passwords included)."""
     user_model = get_user_model()
-    admin_login, agent_login = DEMO_LOGINS
+    admin_login, agent_login = logins
     admin, _created = user_model._default_manager.get_or_create(username=admin_login.username)
     admin.is_active = admin.is_staff = admin.is_superuser = True
     admin.set_password(admin_login.password)
@@ -69,7 +103,7 @@ def ensure_demo_users() -> tuple[DemoLogin, ...]:
     agent.set_password(agent_login.password)
     agent.save()
     agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
-    return DEMO_LOGINS
+    return logins
 
 
 def sandbox_prefix() -> str:

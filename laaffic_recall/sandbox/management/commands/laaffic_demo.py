@@ -11,8 +11,12 @@ from django.utils.translation import gettext as _
 from ...conf import client_uses_sandbox
 from ...demo import (
     DEMO_LOGINS,
+    DemoLogin,
     ensure_demo_users,
+    is_loopback,
     local_server,
+    other_users,
+    random_passwords,
     recall_base_url,
     sandbox_prefix,
     sync_mirror,
@@ -21,6 +25,8 @@ from ...models import SandboxTask
 from ...seed import seed
 
 DEFAULT_ADDRPORT = "127.0.0.1:8000"
+# Django's own mark of a development key (``startproject`` writes one).
+DEVELOPMENT_KEY_PREFIX = "django-insecure-"
 
 
 def self_url(addrport: str) -> str:
@@ -57,11 +63,32 @@ class Command(BaseCommand):
             "--seed", type=int, default=2024, help="Random seed of the sandbox data."
         )
         parser.add_argument("--days", type=int, default=30, help="Days the first sync covers.")
+        parser.add_argument(
+            "--reset-demo-logins",
+            action="store_true",
+            help="Create or reset the demo logins even though the database holds other users.",
+        )
 
-    def handle(self, *args, addrport, noreload, no_sync, no_serve, tasks, days, **options):
+    def handle(
+        self,
+        *args,
+        addrport,
+        noreload,
+        no_sync,
+        no_serve,
+        tasks,
+        days,
+        reset_demo_logins,
+        **options,
+    ):
         url = self_url(addrport)
         sandbox = client_uses_sandbox()
+        logins = DEMO_LOGINS
         if sandbox:
+            self.warn_if_production_like()
+            if not is_loopback(addrport.rpartition(":")[0] or "127.0.0.1"):
+                # Others can reach this site: no well-known passwords on it.
+                logins = random_passwords(DEMO_LOGINS)
             # Cancels and refreshes from the served admin go to the sandbox it serves.
             settings.LAAFFIC_RECALL = {
                 **settings.LAAFFIC_RECALL,
@@ -69,16 +96,56 @@ class Command(BaseCommand):
             }
         # The auto-reloader re-runs this command in a child process: only serve there.
         if os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+            if sandbox:
+                self.refuse_a_database_with_users(reset_demo_logins)
             call_command("migrate", interactive=False, verbosity=0)
             if sandbox:
-                self.set_up_sandbox(tasks, options["seed"], days, no_sync)
+                self.set_up_sandbox(tasks, options["seed"], days, no_sync, logins)
             else:
                 self.explain_real_api()
-            self.print_logins(url, sandbox)
+            self.print_logins(url, sandbox, logins)
         if not no_serve:
             call_command("runserver", addrport, use_reloader=not noreload)
 
-    def set_up_sandbox(self, tasks: int, seed_value: int, days: int, no_sync: bool) -> None:
+    def warn_if_production_like(self) -> None:
+        """Say loudly when a site that looks deployed is about to be put on the sandbox."""
+        if settings.DEBUG or str(settings.SECRET_KEY).startswith(DEVELOPMENT_KEY_PREFIX):
+            return
+        self.stderr.write(
+            self.style.ERROR(
+                _(
+                    "WARNING: DEBUG is off and SECRET_KEY is not a development key: this looks "
+                    "like a deployed site. No LAAFFIC API key is configured, so laaffic_demo "
+                    "is switching THIS site into sandbox mode: its admin will talk to the "
+                    "local sandbox, not to LAAFFIC. Set LAAFFIC_API_KEY if that is not what "
+                    "you want."
+                )
+            )
+        )
+
+    def refuse_a_database_with_users(self, reset_demo_logins: bool) -> None:
+        """Stop before touching a database that holds real users, unless told to go on."""
+        count = other_users()
+        if count and not reset_demo_logins:
+            raise CommandError(
+                _(
+                    "This database already holds %(count)d other user(s), so it may be a real "
+                    "one: laaffic_demo would create or reset the demo logins (a superuser "
+                    "with a known password) and seed the sandbox in it. Nothing was changed. "
+                    "Use an empty database for the demo, or pass --reset-demo-logins if this "
+                    "really is a demo database."
+                )
+                % {"count": count}
+            )
+
+    def set_up_sandbox(
+        self,
+        tasks: int,
+        seed_value: int,
+        days: int,
+        no_sync: bool,
+        logins: tuple[DemoLogin, ...],
+    ) -> None:
         if SandboxTask.objects.exists():
             self.stdout.write(_("Sandbox already has data: not seeded again."))
         else:
@@ -87,7 +154,7 @@ class Command(BaseCommand):
                 _("Sandbox seeded with %(tasks)d tasks and %(nodes)d nodes.")
                 % {"tasks": result.tasks, "nodes": result.nodes}
             )
-        ensure_demo_users()
+        ensure_demo_users(logins)
         if no_sync:
             return
         self.stdout.write(_("Syncing the last %(days)d days from the sandbox...") % {"days": days})
@@ -109,11 +176,11 @@ class Command(BaseCommand):
             % {"url": settings.LAAFFIC_RECALL.get("BASE_URL", "")}
         )
 
-    def print_logins(self, url: str, sandbox: bool) -> None:
+    def print_logins(self, url: str, sandbox: bool, logins: tuple[DemoLogin, ...]) -> None:
         lines = ["", _("LAAFFIC recall admin: %(url)s/admin/") % {"url": url}]
         if sandbox:
             lines.append(_("Talking to the local LAAFFIC sandbox (demo data, nothing is real)."))
-            for login in DEMO_LOGINS:
+            for login in logins:
                 lines.append(
                     _("  login %(username)s / password %(password)s  (%(role)s)")
                     % {"username": login.username, "password": login.password, "role": login.role}
