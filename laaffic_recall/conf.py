@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
 
 from .client.errors import ConfigurationError
 from .client.http import LaafficClient, configuration_problems
@@ -179,6 +180,7 @@ def _unknown_zone(value: Any) -> Problem:
     )
 
 
+@sensitive_variables("options", "overrides")
 def get_client(**overrides: Any) -> LaafficClient:
     """A LAAFFIC client from the current settings; a configuration problem raises
     ``ConfigurationError`` with its hint before anything is sent."""

@@ -136,11 +136,12 @@ class LaafficClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
     ):
-        problems = configuration_problems(api_key, api_secret, base_url, product)
+        self._secret = api_secret
+        del api_secret  # an error report prints the locals of every frame it shows
+        problems = configuration_problems(api_key, self._secret, base_url, product)
         if problems:
             raise ConfigurationError(" ".join(problems.values()))
         self.api_key = api_key
-        self._secret = api_secret
         self.base_url = base_url.rstrip("/")
         self.product = product
         self.timeout = (connect_timeout, read_timeout)
@@ -320,6 +321,17 @@ class LaafficClient:
             raise TransportError(
                 f"LAAFFIC {call} failed: {kind} while contacting {urlsplit(url).netloc}.",
                 sent=sent,
+                cause=exc,
+            ) from None
+        except Exception as exc:
+            # Raised on as it is, its traceback would carry the frames of the signing and of
+            # the HTTP stack, whose locals (the signed headers) an error report prints.
+            kind = type(exc).__name__
+            logger.warning("LAAFFIC %s: unexpected %s while sending (maybe sent)", call, kind)
+            error_class = OutcomeUnknownError if call == "cancel" else TransportError
+            raise error_class(
+                f"LAAFFIC {call}: unexpected {kind} while sending; it may have reached LAAFFIC.",
+                sent=True,
                 cause=exc,
             ) from None
         try:
