@@ -2,9 +2,10 @@
 change list is never a 500.
 
 Django turns most odd lookups into ``IncorrectLookupParameters`` (the list then reloads
-without them), but not a date-hierarchy year past 9999 or beyond a C long, nor what
-the database itself refuses: an id beyond 64 bits (SQLite), a broken ``__regex``, a
-JSON lookup the backend lacks. Those end here the same way, as Django's own do.
+without them), but not a year past 9999 or beyond a C long on any date field, a
+duration that is not one, nor what the database itself refuses: an id beyond 64 bits
+(SQLite), a broken ``__regex``, a JSON lookup the backend lacks, a NUL character. Those
+end here the same way, as Django's own do. The sandbox's admins use it too.
 """
 
 from __future__ import annotations
@@ -34,7 +35,10 @@ class GuardedChangeList(ChangeList):
         try:
             with transaction.atomic(using=router.db_for_read(self.model)):
                 super().get_results(request)
-        except (OverflowError, DatabaseError) as exc:
+        except (OverflowError, ValueError, TypeError, AttributeError, DatabaseError) as exc:
+            # Raised while the query string's lookups are compiled or run: a year past
+            # 9999 on any date field, a duration typed as text (SQLite), what the database
+            # refuses. The rows themselves are rendered later, outside this guard.
             raise IncorrectLookupParameters(exc) from exc
 
 
