@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .client.printable import printable
 from .client.wire import fits_signed
 from .conf import app_settings
 
@@ -119,7 +120,8 @@ class RecallTask(models.Model):
         permissions = [("cancel_recalltask", _("Can cancel recall tasks"))]
 
     def __str__(self) -> str:
-        name = f" {self.task_name}" if self.task_name else ""
+        # Shown in titles, breadcrumbs and messages: LAAFFIC's controls as visible escapes.
+        name = f" {printable(self.task_name)}" if self.task_name else ""
         return f"#{self.key_id}{name}"
 
     @property

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..client.printable import printable
 from ..models import CancelAttempt, Outcome, fits_code
 from .display import SHORT_TYPES, outcome_badge
 from .readonly import ReadOnlyAdmin
@@ -212,8 +213,8 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
                 "fields": [
                     "request_body",
                     ("http_status", "response_code"),
-                    "response_message",
-                    "error_detail",
+                    "response_message_shown",
+                    "error_detail_shown",
                 ]
             },
         ),
@@ -224,6 +225,8 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         return [
             *names,
             "outcome_badge",
+            "response_message_shown",
+            "error_detail_shown",
             "task_link",
             "confirmed_by_reread_text",
             "mirror_confirmed_text",
@@ -291,8 +294,18 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("message"))
     def message(self, obj: CancelAttempt) -> str:
-        text = obj.response_message or obj.error_detail
+        text = printable(obj.response_message or obj.error_detail)
         return text if len(text) <= 80 else text[:79] + "…"
+
+    # The row keeps LAAFFIC's text verbatim; the page shows control and bidi characters as
+    # visible escapes.
+    @admin.display(description=_("response message"))
+    def response_message_shown(self, obj: CancelAttempt) -> str:
+        return printable(obj.response_message)
+
+    @admin.display(description=_("error detail"))
+    def error_detail_shown(self, obj: CancelAttempt) -> str:
+        return printable(obj.error_detail)
 
     @admin.display(description=_("reason"))
     def reason_short(self, obj: CancelAttempt) -> str:

@@ -25,6 +25,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from ..client.errors import ApiError, ConfigurationError
+from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..models import RecallNode, RecallTask
@@ -214,7 +215,7 @@ class RecallTaskAdmin(MirrorAdmin):
     list_display = [
         "key_id",
         "parent_task_id",
-        "task_name",
+        "task_name_shown",
         "status_display",
         "rounds",
         "created",
@@ -235,7 +236,7 @@ class RecallTaskAdmin(MirrorAdmin):
             {
                 "fields": [
                     ("key_id", "status_display"),
-                    ("parent_task_id", "task_name"),
+                    ("parent_task_id", "task_name_shown"),
                     "created_at_remote",
                 ]
             },
@@ -255,6 +256,7 @@ class RecallTaskAdmin(MirrorAdmin):
         return [
             *(f.name for f in self.model._meta.concrete_fields),
             "status_display",
+            "task_name_shown",
             "unconfirmed_display",
             "rounds_done",
             "raw_pretty",
@@ -302,6 +304,11 @@ class RecallTaskAdmin(MirrorAdmin):
         return format_html(
             '<span title="{}">{}</span>', gettext("rounds done/required"), obj.rounds_label
         )
+
+    @admin.display(description=_("task name"), ordering="task_name")
+    def task_name_shown(self, obj: RecallTask) -> str:
+        """LAAFFIC's name with control and bidi characters shown as visible escapes."""
+        return printable(obj.task_name)
 
     @admin.display(description=_("rounds done/required"))
     def rounds_done(self, obj: RecallTask) -> str:
@@ -367,7 +374,7 @@ class RecallNodeAdmin(MirrorAdmin):
             f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]
         )
         return format_html(
-            '<a href="{}" title="{}">#{}</a>', url, obj.task.task_name, obj.task.key_id
+            '<a href="{}" title="{}">#{}</a>', url, printable(obj.task.task_name), obj.task.key_id
         )
 
     @admin.display(description=_("round"), ordering="position")

@@ -14,6 +14,7 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 
@@ -250,7 +251,7 @@ class AttemptResult:
                 "The audit record could not be completed; it stays in flight until the next "
                 "sync of the task settles it."
             )
-        return text
+        return printable(text)  # vendor text in it: shown with visible escapes
 
     def _succeeded(self, label: str) -> str:
         if self.covered_nodes:

@@ -13,6 +13,8 @@ from __future__ import annotations
 import requests
 from django.core.exceptions import ImproperlyConfigured
 
+from .printable import printable
+
 # Documented codes: name and a plain-language hint for a support agent or developer.
 KNOWN_CODES: dict[int, tuple[str, str]] = {
     0: ("success", ""),
@@ -59,7 +61,7 @@ class ApiError(LaafficError):
         self.code_name = name
         text = f"LAAFFIC refused the request: code {code} ({name})"
         if message:
-            text += f": {message}"
+            text += f": {printable(message)}"
         if self.hint:
             text += f". {self.hint}"
         super().__init__(text)

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from ..client.errors import ApiError, ConfigurationError, LaafficError
 from ..client.http import LaafficClient
+from ..client.printable import printable
 from ..client.wire import TaskRecord, is_valid_id
 from ..conf import app_settings, get_client
 from ..models import RecallTask
@@ -130,10 +131,10 @@ class _Run:
         ):
             raise exc
         if isinstance(exc, LaafficError):
-            message = str(exc)
+            message = printable(str(exc))
             logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message)
         else:  # a database error or a bug: keep the traceback in the log
-            message = f"{type(exc).__name__}: {exc}"
+            message = printable(f"{type(exc).__name__}: {exc}")
             logger.warning("LAAFFIC sync: %s %s failed: %s", what, key, message, exc_info=exc)
         self.failures.append(SyncFailure(what, str(key), message))
 
