@@ -7,12 +7,47 @@ never from this module.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import responses as responses_lib
 
 from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
 from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS
+
+# --------------------------------------------------------------------------- PostgreSQL in CI
+# With LAAFFIC_POSTGRES_REQUIRED=1 (CI's PostgreSQL run) the session stops unless the
+# database is PostgreSQL, and a ``postgres``-marked test that skips fails instead: the
+# concurrency tests can never be skipped away unnoticed.
+
+POSTGRES_REQUIRED = "LAAFFIC_POSTGRES_REQUIRED"
+
+
+def _postgres_required() -> bool:
+    return os.environ.get(POSTGRES_REQUIRED) == "1"
+
+
+def pytest_sessionstart(session):
+    if not _postgres_required():
+        return
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.exit(
+            f"{POSTGRES_REQUIRED}=1 but the tests run on {connection.vendor}: set "
+            "DATABASE_URL to a PostgreSQL database (postgres://...).",
+            returncode=1,
+        )
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.skipped and _postgres_required() and item.get_closest_marker("postgres"):
+        report.outcome = "failed"
+        report.longrepr = f"skipped although {POSTGRES_REQUIRED}=1: {report.longrepr}"
+    return report
 
 
 @pytest.fixture(autouse=True)
