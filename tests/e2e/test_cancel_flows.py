@@ -76,7 +76,7 @@ def task_row(page, name: str):
 
 
 def list_names(page) -> list[str]:
-    return page.locator("#result_list tbody td.field-task_name").all_inner_texts()
+    return page.locator("#result_list tbody td.field-task_name_shown").all_inner_texts()
 
 
 def start_cancel_action(page, names: list[str]) -> None:
