@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy
 
 from ..cancel.audit import Submission
 from ..cancel.results import CancelReport, CancelTarget
-from ..cancel.service import BatchTooLarge, cancel
+from ..cancel.service import BatchTooLarge, cancel, look_up_parent
 from ..client.wire import MAX_ID, is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
@@ -127,20 +127,26 @@ def cancel_tasks_by_parent(
             head = _("None of the selected tasks has a valid parent task id; nothing was sent.")
         message_nothing_sent(modeladmin, request, not_sent, head)
         return None
+    # A type-2 cancel stops every Pending task of the parent, selected or not: find them all.
+    lookups = {pid: look_up_parent(pid) for pid in by_parent}
+    hidden = {pid: hidden_tasks(modeladmin, request, lk.tasks) for pid, lk in lookups.items()}
     form, confirmed = confirmed_reason(request)
     if confirmed:
-        targets = [CancelTarget.for_parent(pid, ts) for pid, ts in by_parent.items()]
+        targets = []
+        for pid, lookup in lookups.items():
+            if hidden[pid]:
+                not_sent.append(hidden_parent_line(pid))
+            elif lookup.error:  # the service asks LAAFFIC again, and sends nothing if it cannot
+                targets.append(CancelTarget.for_parent(pid))
+            else:
+                targets.append(CancelTarget.for_parent(pid, lookup.tasks))
         run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent)
         return None
-    blocks = cancel_blocks(tasks)
     groups = [
-        {
-            "title": _("Parent task %(id)s") % {"id": pid},
-            "rows": parent_rows(ts, lambda t: task_url(modeladmin, request, t), blocks),
-        }
-        for pid, ts in by_parent.items()
+        parent_group(modeladmin, request, lookup, hidden[pid]) for pid, lookup in lookups.items()
     ]
     if without:
+        blocks = cancel_blocks([t for t, _note, _line in without])
         groups.append(
             {
                 "title": _("Without a valid parent task id (nothing sent)"),
@@ -157,7 +163,8 @@ def cancel_tasks_by_parent(
             "title": _("Cancel recall tasks by parent task id"),
             "intro": _(
                 "Are you sure? One cancel is sent per parent task id below; LAAFFIC stops "
-                "the automatic recall of that parent task."
+                "the automatic recall of that parent task: every Pending recall task listed "
+                "under it, selected or not."
             ),
             "groups": groups,
             "missing": missing,
@@ -211,8 +218,12 @@ def confirmed_reason(request: HttpRequest) -> tuple[CancelReasonForm, bool]:
 
 
 def cancel_node(modeladmin, request: HttpRequest, node: RecallNode, reason: str) -> None:
-    """Cancel from this node onward, or say why its key cannot be sent."""
-    if is_valid_id(node.key_id):
+    """Cancel from this node onward, or say why its key cannot be sent (or why this user
+    may not: the node's task is not among the tasks they may see)."""
+    if hidden_tasks(modeladmin, request, [node.task]):
+        line = _("%(node)s belongs to a task you cannot see; nothing sent.") % {"node": node}
+        run_cancel(modeladmin, request, [], "", [line])
+    elif is_valid_id(node.key_id):
         run_cancel(modeladmin, request, [CancelTarget.for_node(node)], reason)
     else:
         line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
@@ -291,6 +302,68 @@ def refusal(modeladmin, request: HttpRequest) -> str:
     if "index" in request.POST and not all(_is_pk(value) for value in selected):
         return _("The selection contains an invalid id; nothing was done.")
     return ""
+
+
+def hidden_tasks(modeladmin, request: HttpRequest, tasks) -> list[RecallTask]:
+    """The tasks among ``tasks`` that this user may not see: the task admin's
+    ``get_queryset(request)`` (which a host may narrow, e.g. to a team) leaves them out."""
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    site = modeladmin.admin_site
+    task_admin = site._registry.get(RecallTask, modeladmin)
+    visible = set(
+        task_admin.get_queryset(request)
+        .filter(key_id__in=[t.key_id for t in tasks])
+        .values_list("key_id", flat=True)
+    )
+    return [t for t in tasks if t.key_id not in visible]
+
+
+def hidden_parent_line(parent_task_id: int) -> str:
+    return _(
+        "Parent task %(id)s has recall tasks you cannot see; a cancel by parent task id "
+        "would stop them too, so nothing was sent for it."
+    ) % {"id": parent_task_id}
+
+
+def parent_group(modeladmin, request: HttpRequest, lookup, hidden) -> dict:
+    """The confirmation rows of one parent task id: every task of it the mirror and
+    LAAFFIC know (the type-2 cancel stops each Pending one), those just found marked."""
+    pid = lookup.parent_task_id
+    blocks = cancel_blocks(lookup.tasks)
+    new = set(lookup.new_keys)
+    if hidden:
+        note = _("skipped: this parent task has recall tasks you cannot see")
+        rows = [
+            task_row(t, task_url(modeladmin, request, t), blocks, note)
+            for t in lookup.tasks
+            if t not in hidden
+        ]
+    else:
+        rows = parent_rows(
+            lookup.tasks,
+            lambda t: task_url(modeladmin, request, t),
+            blocks,
+            new_keys=new,
+        )
+    group = {"title": _("Parent task %(id)s") % {"id": pid}, "rows": rows}
+    notes = []
+    if hidden:
+        notes.append(hidden_parent_line(pid))
+    if lookup.error:
+        notes.append(
+            _(
+                "LAAFFIC could not be asked for the other recall tasks of this parent, so "
+                "only the local copy is listed; the cancel asks again before sending and "
+                "sends nothing if it cannot: %(error)s"
+            )
+            % {"error": lookup.error}
+        )
+    if new:
+        notes.append(_("Tasks marked “new” were not in the local copy until now."))
+    group["notes"] = notes
+    return group
 
 
 # --------------------------------------------------------------------------- helpers

@@ -10,7 +10,7 @@ LAAFFIC; the cancel service decides again on confirm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -49,6 +49,7 @@ class Row:
     created_at: datetime | None = None
     group_task_id: int | None = None
     chosen: bool = False
+    new: bool = False
 
 
 def row(
@@ -82,12 +83,18 @@ def task_row(task: RecallTask, url: str, blocks: dict[int, str], note: str = "")
 
 
 def parent_rows(
-    tasks: Iterable[RecallTask], url: Callable[[RecallTask], str], blocks: dict[int, str]
+    tasks: Iterable[RecallTask],
+    url: Callable[[RecallTask], str],
+    blocks: dict[int, str],
+    new_keys: Collection[int] = (),
 ) -> list[Row]:
     """The rows of one parent task id: one cancel covers them all, so while any of its
-    tasks has a cancel in flight or in doubt, nothing is sent for the others either."""
+    tasks has a cancel in flight or in doubt, nothing is sent for the others either.
+    Tasks in ``new_keys`` were not mirrored before the page looked them up."""
     tasks = list(tasks)
-    rows = [task_row(task, url(task), blocks) for task in tasks]
+    rows = [
+        replace(task_row(task, url(task), blocks), new=task.key_id in new_keys) for task in tasks
+    ]
     if not any(task.key_id in blocks for task in tasks):
         return rows
     warning = _(

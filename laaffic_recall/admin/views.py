@@ -27,6 +27,9 @@ from .actions import (
     VIEW_ATTEMPTS_PERMISSION,
     cancel_node,
     confirmed_reason,
+    hidden_parent_line,
+    hidden_tasks,
+    parent_group,
     permission_message,
     run_cancel,
 )
@@ -35,7 +38,6 @@ from .confirmation import (
     invalid_key_line,
     invalid_key_note,
     node_context,
-    parent_rows,
     render_confirmation,
     task_row,
     task_url,
@@ -109,7 +111,13 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("post"):
         confirm = ParentCancelForm(request.POST)
         if confirm.is_valid():
-            target = CancelTarget.for_parent(confirm.cleaned_data["parent_task_id"])
+            parent_task_id = confirm.cleaned_data["parent_task_id"]
+            lookup = look_up_parent(parent_task_id)
+            if hidden_tasks(modeladmin, request, lookup.tasks):
+                run_cancel(modeladmin, request, [], "", [hidden_parent_line(parent_task_id)])
+                return HttpResponseRedirect(changelist)
+            tasks = () if lookup.error else lookup.tasks
+            target = CancelTarget.for_parent(parent_task_id, tasks)
             run_cancel(modeladmin, request, [target], confirm.cleaned_data["reason"])
             return HttpResponseRedirect(changelist)
         form = ParentTaskForm(request.POST)
@@ -214,11 +222,12 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
         ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
         return _parent_form_page(modeladmin, request, form, error=error)
-    rows = parent_rows(
-        lookup.tasks,
-        lambda t: task_url(modeladmin, request, t),
-        cancel_blocks(lookup.tasks),
-    )
+    hidden = hidden_tasks(modeladmin, request, lookup.tasks)
+    if hidden:
+        form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
+        return _parent_form_page(
+            modeladmin, request, form, error=hidden_parent_line(parent_task_id)
+        )
     return render_confirmation(
         modeladmin,
         request,
@@ -229,7 +238,7 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
                 "cancel stops the automatic recall of that parent task."
             )
             % {"id": parent_task_id},
-            "groups": [{"title": _("Parent task %(id)s") % {"id": parent_task_id}, "rows": rows}],
+            "groups": [parent_group(modeladmin, request, lookup, [])],
             "form": ParentCancelForm(initial={"parent_task_id": parent_task_id}),
             "hidden_fields": {"parent_task_id": parent_task_id},
             "back_url": request.get_full_path(),

@@ -63,7 +63,11 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
         if node is None:
             return Scope(skip=_("the node is not in the local mirror; sync its task first."))
         return Scope(node.task.key_id, (node.task.key_id,), task=node.task, node=node)
-    keys = target.task_keys or tuple(t.key_id for t in find_parent_tasks(target.target_id, client))
+    # Every task the type-2 cancel stops: those the caller found (a confirmation page looks
+    # them up just before), else queryPage's; plus every one the mirror knows of the parent.
+    keys = set(target.task_keys) or {t.key_id for t in find_parent_tasks(target.target_id, client)}
+    mirrored = RecallTask.objects.filter(parent_task_id=target.target_id)
+    keys |= set(mirrored.values_list("key_id", flat=True))
     if not keys:
         reason = _(
             "LAAFFIC has no recall task with parent task id %(id)s created in the last "

@@ -49,7 +49,13 @@ class CancelTarget:
     @classmethod
     def for_parent(cls, parent_task_id: int, tasks: Iterable[RecallTask] = ()) -> CancelTarget:
         keys = tuple(sorted({t.key_id for t in tasks}))
-        return cls(CancelType.PARENT, parent_task_id, task_keys=keys)
+        label = ""
+        if keys:
+            label = _("parent task %(id)s (recall tasks %(keys)s)") % {
+                "id": parent_task_id,
+                "keys": ", ".join(f"#{key}" for key in keys),
+            }
+        return cls(CancelType.PARENT, parent_task_id, label, task_keys=keys)
 
     @classmethod
     def for_node(cls, node: RecallNode) -> CancelTarget:
@@ -313,8 +319,11 @@ class CancelReport:
 
 @dataclass(frozen=True)
 class ParentLookup:
-    """The recall tasks found at LAAFFIC (and mirrored) for a parent task id typed by hand."""
+    """The recall tasks of a parent task id: the mirror's and those found at LAAFFIC (now
+    mirrored). With ``error`` set, LAAFFIC could not be asked; ``tasks`` are the mirror's."""
 
     parent_task_id: int
     tasks: tuple[RecallTask, ...] = ()
     error: str = ""
+    # Tasks LAAFFIC listed that the mirror did not hold before this lookup.
+    new_keys: tuple[int, ...] = ()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -108,18 +109,37 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
     """Find and mirror the recall tasks of a parent task id (queryPage's exact id search)."""
     own = client is None
     try:
-        client = client or get_client()
-        return ParentLookup(
-            parent_task_id, tuple(laaffic.find_parent_tasks(parent_task_id, client))
+        mirrored = set(
+            RecallTask.objects.filter(parent_task_id=parent_task_id).values_list(
+                "key_id", flat=True
+            )
         )
-    except (LaafficError, ConfigurationError) as exc:
-        return ParentLookup(parent_task_id, error=str(exc))
     except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
+        mirrored = set()
+    try:
+        client = client or get_client()
+        found = laaffic.find_parent_tasks(parent_task_id, client)
+    except (LaafficError, ConfigurationError) as exc:
+        return ParentLookup(parent_task_id, _parent_tasks(parent_task_id), error=str(exc))
+    except (DatabaseError, OverflowError):
         logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
         return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
     finally:
         if own and client is not None:
             client.close()
+    found_keys = {t.key_id for t in found}
+    new_keys = tuple(sorted(found_keys - mirrored))
+    tasks = _parent_tasks(parent_task_id, found_keys)
+    return ParentLookup(parent_task_id, tasks, new_keys=new_keys)
+
+
+def _parent_tasks(parent_task_id: int, found_keys=()) -> tuple[RecallTask, ...]:
+    """Every mirrored task of the parent, and those queryPage just found (mirrored now)."""
+    condition = Q(parent_task_id=parent_task_id) | Q(key_id__in=list(found_keys))
+    try:
+        return tuple(RecallTask.objects.filter(condition).order_by("key_id"))
+    except (DatabaseError, OverflowError):
+        return ()
 
 
 def _refuse_outer_transaction() -> None:
@@ -228,9 +248,10 @@ def _cancel_one(
     try:
         fresh = laaffic.check(target, scope, client)
     except Exception as exc:
-        return _close(attempt, target, _unreadable(target, exc))
+        return _close(attempt, target, _unreadable(target, exc), scope=scope)
     if not fresh.send:
-        return _close(attempt, target, Answer(Outcome.SKIPPED, error_detail=fresh.reason), fresh)
+        skipped = Answer(Outcome.SKIPPED, error_detail=fresh.reason)
+        return _close(attempt, target, skipped, fresh, scope)
 
     # 4. The request, exactly once; then what LAAFFIC says now (a request that certainly
     # did not reach LAAFFIC changed nothing there to re-read).
@@ -238,7 +259,7 @@ def _cancel_one(
     answer = laaffic.send(client, target)
     if answer.outcome != Outcome.FAILED:
         answer = laaffic.confirm(answer, fresh, target, client)
-    return _close(attempt, target, answer, fresh)
+    return _close(attempt, target, answer, fresh, scope)
 
 
 def _hint(exc: Exception) -> str:
@@ -306,7 +327,11 @@ def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
 
 
 def _close(
-    attempt: CancelAttempt, target: CancelTarget, answer: Answer, fresh: Preflight | None = None
+    attempt: CancelAttempt,
+    target: CancelTarget,
+    answer: Answer,
+    fresh: Preflight | None = None,
+    scope: Scope = NO_SCOPE,
 ) -> AttemptResult:
     """The answer on the attempt's own row, the doubt on its tasks settled, the signal.
 
@@ -314,6 +339,11 @@ def _close(
     differ from the one the mirror suggested; a node LAAFFIC no longer lists was removed.
     """
     fields = answer.row_fields()
+    if target.cancel_type == CancelType.PARENT and scope.task_keys:
+        covers = _("Recall tasks of this parent task: %(keys)s.") % {
+            "keys": ", ".join(f"#{key}" for key in scope.task_keys)
+        }
+        fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
     if fresh is None or not fresh.send:
         fields["request_body"] = None  # nothing was sent
     if fresh is not None and fresh.task is not None:
