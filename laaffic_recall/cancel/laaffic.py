@@ -222,12 +222,23 @@ def _transport_answer(outcome: str, exc: TransportError) -> Answer:
 def confirm(
     answer: Answer, fresh: Preflight, target: CancelTarget, client: LaafficClient
 ) -> Answer:
-    """The answer once the task(s) are re-read: an unknown outcome becomes succeeded when
-    LAAFFIC now shows the target Cancelled; after a success the mirror shows Cancelled,
+    """The answer once the task(s) are re-read: the state decides. An unknown outcome or a
+    refusal becomes succeeded (confirmed by re-read) when LAAFFIC now shows the target
+    Cancelled; after a success the mirror shows Cancelled,
     re-read or, if that failed, marked ``unconfirmed``."""
     state, error = _reread(fresh, target, client)
     outcome, confirmed, notes = answer.outcome, False, [answer.error_detail]
-    if outcome == Outcome.UNKNOWN:
+    if outcome == Outcome.REFUSED and state == Status.CANCELLED:
+        # The state decides: the calls did stop (LAAFFIC's code and message stay on the row).
+        outcome, confirmed = Outcome.SUCCEEDED, True
+        notes.append(
+            _(
+                "LAAFFIC answered code %(code)s, but a re-read right after shows it "
+                "Cancelled: the cancel took effect."
+            )
+            % {"code": answer.response_code}
+        )
+    elif outcome == Outcome.UNKNOWN:
         if state == Status.CANCELLED:
             outcome, confirmed = Outcome.SUCCEEDED, True
             notes.append(_("A re-read right after shows it Cancelled."))

@@ -266,7 +266,11 @@ class AttemptResult:
             }
         else:
             text = _("%(label)s: cancelled.") % {"label": label}
-        if self.confirmed_by_reread:
+        if self.confirmed_by_reread and self.response_code not in (None, 0):
+            text += " " + _(
+                "(LAAFFIC answered code %(code)s, but a re-read right after shows it Cancelled.)"
+            ) % {"code": self.response_code}
+        elif self.confirmed_by_reread:
             text += " " + _("(The answer was unclear; a re-read shows it Cancelled.)")
         if self.mirror_confirmed is False:
             text += " " + _(
