@@ -32,9 +32,11 @@ pytestmark = pytest.mark.django_db
 
 
 def hidden_inputs(html: str) -> list[tuple[str, str]]:
-    """The confirmation form's hidden fields (not the CSRF tokens of this and the logout form)."""
+    """The confirmation form's hidden fields (not the CSRF tokens of this and the logout
+    form, nor the one-time submission token, whose value is new on every page)."""
     found = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', html)
-    return [(name, value) for name, value in found if name != "csrfmiddlewaretoken"]
+    skip = {"csrfmiddlewaretoken", "submission_token"}
+    return [(name, value) for name, value in found if name not in skip]
 
 
 # --------------------------------------------------------------------------- type 1, action

@@ -11,6 +11,7 @@ target. ``permissions=["cancel"]`` makes the admin ask ``has_cancel_permission``
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 from django.contrib import admin, messages
@@ -23,7 +24,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..cancel.audit import Submission
+from ..cancel.audit import Submission, claim_submission, finish_submission
 from ..cancel.results import CancelReport, CancelTarget
 from ..cancel.service import BatchTooLarge, cancel, look_up_parent
 from ..client.wire import MAX_ID, is_valid_id
@@ -244,38 +245,91 @@ def run_cancel(
     """
     if not modeladmin.has_cancel_permission(request):  # defence in depth: views check first
         raise PermissionDenied
-    if not targets:
-        message_nothing_sent(modeladmin, request, not_sent)
+    claimed = _claim(modeladmin, request)
+    if claimed is False:
         return
-    submission = Submission.from_request(request, reason)
+    if not targets:
+        message_nothing_sent(modeladmin, request, not_sent, record=claimed)
+        return
+    correlation_id = claimed.correlation_id if claimed else None
+    submission = Submission.from_request(request, reason, correlation_id)
     try:
         report = cancel(targets, submission)
     except BatchTooLarge as exc:
-        modeladmin.message_user(request, _too_many(exc.count), messages.ERROR)
+        _say(modeladmin, request, claimed, [_too_many(exc.count)], "error")
         return
     except Exception:
         logger.exception("Cancel submission %s failed", submission.correlation_id)
-        modeladmin.message_user(
-            request,
-            _(
-                "The cancel could not be completed because of an unexpected error. Check "
-                "the cancel attempts log before trying again."
-            ),
-            messages.ERROR,
+        text = _(
+            "The cancel could not be completed because of an unexpected error. Check "
+            "the cancel attempts log before trying again."
         )
+        _say(modeladmin, request, claimed, [text], "error")
         return
-    _message_report(modeladmin, request, report, not_sent)
+    _message_report(modeladmin, request, report, not_sent, claimed)
+
+
+def _claim(modeladmin, request: HttpRequest):
+    """The submission row of this confirmation's token (None without a token, as from an
+    older page), or False when the token was already used: then the agent is told, as
+    information, what became of the first POST, and nothing is started."""
+    try:
+        token = uuid.UUID(request.POST.get("submission_token", ""))
+    except ValueError:
+        return None
+    row, created = claim_submission(token, request.user.get_username())
+    if created:
+        return row
+    link = _attempts_link(modeladmin, request, row.correlation_id)
+    if row.username != request.user.get_username():
+        text = _("This confirmation was already used; nothing was sent again.")
+        modeladmin.message_user(request, text, messages.INFO)
+    elif row.finished_at is None:
+        text = _(
+            "This confirmation is already being processed (ref %(ref)s); nothing was sent "
+            "again. Its result appears in the audit log as soon as LAAFFIC answers."
+        ) % {"ref": str(row.correlation_id)[:8]}
+        modeladmin.message_user(request, format_html("{}{}", text, link), messages.INFO)
+    else:
+        head = _(
+            "This confirmation was already sent (ref %(ref)s); nothing was sent again. Its "
+            "result was:"
+        ) % {"ref": str(row.correlation_id)[:8]}
+        lines = format_html_join(
+            "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in row.summary)
+        )
+        modeladmin.message_user(request, format_html("{}{}{}", head, link, lines), messages.INFO)
+    return False
+
+
+def _attempts_link(modeladmin, request: HttpRequest, correlation_id) -> str:
+    """A link to the attempts of one submission in the audit log ("" without the right)."""
+    if not request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        return ""
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
+    return format_html(
+        ' <a href="{}?correlation_id={}">{}</a>', url, correlation_id, _("See the audit log.")
+    )
+
+
+def _say(modeladmin, request, claimed, lines: Sequence[str], level: str, link="") -> None:
+    """One message: the first line, the audit link, then a line per target; kept on the
+    submission's row for a repeated POST."""
+    head, *rest = lines
+    items = format_html_join(
+        "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in rest)
+    )
+    modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
+    if claimed:
+        finish_submission(claimed, [str(line) for line in lines], level)
 
 
 def message_nothing_sent(
-    modeladmin, request: HttpRequest, not_sent: Sequence[str], head: str = ""
+    modeladmin, request: HttpRequest, not_sent: Sequence[str], head: str = "", record=None
 ) -> None:
     """Nothing was left to send: say why for each row, with no audit link (no record)."""
-    lines = format_html_join(
-        "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in not_sent)
-    )
     head = head or (_("Nothing sent.") if not_sent else _("Nothing sent: nothing selected."))
-    modeladmin.message_user(request, format_html("{}{}", head, lines), messages.WARNING)
+    _say(modeladmin, request, record, [head, *not_sent], "warning")
 
 
 def permission_message() -> str:
@@ -434,7 +488,11 @@ def not_in_selection(modeladmin, request: HttpRequest, acted: Sequence) -> list[
 
 
 def _message_report(
-    modeladmin, request: HttpRequest, report: CancelReport, not_sent: Sequence[str] = ()
+    modeladmin,
+    request: HttpRequest,
+    report: CancelReport,
+    not_sent: Sequence[str] = (),
+    claimed=None,
 ) -> None:
     """ONE message: "2 of 3 cancelled, 1 skipped (ref 603e6259).", a link to these
     attempts in the audit log, then a line per target, at the level that fits."""
@@ -457,19 +515,11 @@ def _message_report(
     }
     # <div>, not a nested <li>: the admin styles every li of the message list as a
     # message of its own, with its own icon.
-    lines = [(r.describe(),) for r in report.results] + [(line,) for line in not_sent]
-    items = format_html_join("", '<div class="laaffic-cancel-result">{}</div>', lines)
+    lines = [r.describe() for r in report.results] + list(not_sent)
     link = ""
-    recorded = any(r.attempt_id is not None for r in report.results)
-    if recorded and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
-        url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
-        link = format_html(
-            ' <a href="{}?correlation_id={}">{}</a>',
-            url,
-            report.correlation_id,
-            _("See the audit log."),
-        )
+    if any(r.attempt_id is not None for r in report.results):
+        link = _attempts_link(modeladmin, request, report.correlation_id)
     level = report.level
     if not_sent and level == "success":
         level = "warning"
-    modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
+    _say(modeladmin, request, claimed, [head, *lines], level, link)

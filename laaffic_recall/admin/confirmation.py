@@ -10,6 +10,7 @@ LAAFFIC; the cancel service decides again on confirm.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -185,6 +186,8 @@ def render_confirmation(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "preserved_filters": modeladmin.get_preserved_filters(request),
         "will_cancel_count": sum(1 for r in rows if r.will_send),
+        # One-time: a second POST of this page's form starts nothing (see run_cancel).
+        "submission_token": uuid.uuid4(),
         "row_count": len(rows),
         **context,
     }
