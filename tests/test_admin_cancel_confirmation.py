@@ -362,6 +362,8 @@ def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent_
     level, text = last_message(response)
     attempt = CancelAttempt.objects.first()
     assert level == levels.SUCCESS
-    assert text.startswith(f"2 of 2 cancelled (ref {str(attempt.correlation_id)[:8]}).")
+    assert text.startswith(
+        f"Calls stopped. 2 of 2 cancelled (ref {str(attempt.correlation_id)[:8]})."
+    )
     assert "Cancel " not in text
     assert f"correlation_id={attempt.correlation_id}" in text

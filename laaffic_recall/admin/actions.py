@@ -312,16 +312,28 @@ def _attempts_link(modeladmin, request: HttpRequest, correlation_id) -> str:
     )
 
 
-def _say(modeladmin, request, claimed, lines: Sequence[str], level: str, link="") -> None:
-    """One message: the first line, the audit link, then a line per target; kept on the
+def _say(modeladmin, request, claimed, lines: Sequence, level: str, link="", details=()) -> None:
+    """One message: the first line, the audit link, then a line per target, each with its
+    technical ``details`` (if any) behind a disclosure; the text is kept on the
     submission's row for a repeated POST."""
     head, *rest = lines
+    details = list(details) + [""] * (len(rest) - len(details))
     items = format_html_join(
-        "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in rest)
+        "",
+        '<div class="laaffic-cancel-result">{}{}</div>',
+        ((line, _disclosure(more)) for line, more in zip(rest, details, strict=True)),
     )
     modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
     if claimed:
         finish_submission(claimed, [str(line) for line in lines], level)
+
+
+def _disclosure(text: str) -> str:
+    if not text:
+        return ""
+    return format_html(
+        ' <details class="laaffic-details"><summary>{}</summary>{}</details>', _("details"), text
+    )
 
 
 def message_nothing_sent(
@@ -505,21 +517,23 @@ def _message_report(
         (_("%(count)d unknown"), report.count(Outcome.UNKNOWN)),
         (_("%(count)d in flight"), report.count(Outcome.PENDING)),
     ]
-    head = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
+    counts = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
     others = [text % {"count": count} for text, count in parts if count]
     if others:
-        head = ", ".join([head, *others])
-    head = _("%(summary)s (ref %(ref)s).") % {
-        "summary": head,
+        counts = ", ".join([counts, *others])
+    head = _("%(headline)s %(summary)s (ref %(ref)s).") % {
+        "headline": report.headline(len(not_sent)),
+        "summary": counts,
         "ref": str(report.correlation_id)[:8],
     }
     # <div>, not a nested <li>: the admin styles every li of the message list as a
     # message of its own, with its own icon.
     lines = [r.describe() for r in report.results] + list(not_sent)
+    details = [r.technical() for r in report.results]
     link = ""
     if any(r.attempt_id is not None for r in report.results):
         link = _attempts_link(modeladmin, request, report.correlation_id)
     level = report.level
     if not_sent and level == "success":
         level = "warning"
-    _say(modeladmin, request, claimed, [head, *lines], level, link)
+    _say(modeladmin, request, claimed, [head, *lines], level, link, details)

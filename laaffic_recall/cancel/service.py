@@ -109,6 +109,10 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
     """Find and mirror the recall tasks of a parent task id (queryPage's exact id search)."""
     own = client is None
     try:
+        client = client or get_client()
+    except ConfigurationError as exc:
+        return ParentLookup(parent_task_id, error=str(exc))
+    try:
         mirrored = set(
             RecallTask.objects.filter(parent_task_id=parent_task_id).values_list(
                 "key_id", flat=True
@@ -117,7 +121,6 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
     except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
         mirrored = set()
     try:
-        client = client or get_client()
         found = laaffic.find_parent_tasks(parent_task_id, client)
     except (LaafficError, ConfigurationError) as exc:
         return ParentLookup(parent_task_id, _parent_tasks(parent_task_id), error=str(exc))
@@ -125,7 +128,7 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
         logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
         return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
     finally:
-        if own and client is not None:
+        if own:
             client.close()
     found_keys = {t.key_id for t in found}
     new_keys = tuple(sorted(found_keys - mirrored))
@@ -309,10 +312,14 @@ def _configuration_failure(
     target: CancelTarget, submission: Submission, exc: ConfigurationError
 ) -> AttemptResult:
     try:
-        return _unsent(target, submission, timezone.now(), Outcome.FAILED, str(exc))
+        return _unsent(
+            target, submission, timezone.now(), Outcome.FAILED, str(exc), configuration=True
+        )
     except DatabaseError:
         logger.exception("Could not record a cancel attempt")
-        return AttemptResult(target, Outcome.FAILED, detail=str(exc), recorded=False)
+        return AttemptResult(
+            target, Outcome.FAILED, detail=str(exc), recorded=False, configuration=True
+        )
 
 
 def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
