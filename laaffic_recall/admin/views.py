@@ -15,10 +15,11 @@ from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..cancel.results import CancelTarget
-from ..cancel.service import look_up_parent
+from ..cancel.service import cancel_blockers, look_up_parent
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
@@ -44,6 +45,7 @@ from .confirmation import (
     template_names,
     with_filters,
 )
+from .refresh import refresh_url
 
 ATTEMPTS_ON_TASK_PAGE = 20
 
@@ -138,7 +140,24 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
         "cancel_task_url": "",
         "cancel_task_note": "",
         "cancel_attempts": None,
+        "refresh_url": refresh_url(modeladmin, task) if is_valid_id(task.key_id) else "",
+        "in_doubt_note": "",
     }
+    doubt = cancel_blockers([task]).get(task.key_id)
+    if doubt is not None and context["can_cancel"]:
+        # No Cancel button while a cancel of this task is unsure: refresh first.
+        context["can_cancel"] = False
+        when = timezone.template_localtime(doubt.started_at).strftime("%H:%M")
+        if doubt.in_doubt:
+            context["in_doubt_note"] = _(
+                "Not sure yet whether the cancel of %(when)s stopped the calls: press "
+                "“Refresh from LAAFFIC” to find out; cancelling again waits until then."
+            ) % {"when": when}
+        else:
+            context["in_doubt_note"] = _(
+                "A cancel of this task (%(when)s) is waiting for LAAFFIC's answer; press "
+                "“Refresh from LAAFFIC” in a minute to see its result."
+            ) % {"when": when}
     if context["can_cancel"]:
         if task.is_pending:
             url = reverse(
