@@ -204,6 +204,8 @@ class AttemptResult:
     recorded: bool = True
     # Failed before anything was sent because this site's LAAFFIC settings are incomplete.
     configuration: bool = False
+    # Not started: the action's ACTION_TIME_BUDGET was spent first; nothing was sent.
+    not_started: bool = False
 
     @property
     def ok(self) -> bool:
@@ -218,6 +220,11 @@ class AttemptResult:
         label = self.target.label
         if self.outcome == Outcome.SUCCEEDED:
             text = self._succeeded(label)
+        elif self.not_started:
+            text = _(
+                "%(label)s: not sent: the action's time budget was spent before it started; "
+                "select it and try again."
+            ) % {"label": label}
         elif self.outcome == Outcome.SKIPPED:
             text = _("%(label)s: skipped, nothing sent: %(detail)s") % {
                 "label": label,
@@ -284,6 +291,8 @@ class AttemptResult:
             if self.hint or self.configuration:  # this site's settings, keys or clock
                 return _("this site's connection to LAAFFIC needs fixing; tell your administrator")
             return _("the cancel did not reach LAAFFIC; you may try again")
+        if self.not_started:
+            return _("the action ran out of time before sending it; select it and try again")
         if self.outcome == Outcome.SKIPPED:
             return _("the task is no longer Pending at LAAFFIC, so there was nothing to cancel")
         return ""

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -86,15 +88,16 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
         results = [_configuration_failure(t, submission, exc) for t in unique]
         return CancelReport(submission.correlation_id, tuple(results))
     workers = max(1, min(app_settings.CANCEL_WORKERS, len(unique)))
+    budget = _Budget(time.monotonic() + app_settings.ACTION_TIME_BUDGET)
     db = transaction.get_connection()
     if workers == 1 or db.in_atomic_block or db.vendor == "sqlite":
         # Run here, one by one: inside a test case's transaction worker threads could not
         # see its uncommitted rows and might wait on its locks; SQLite takes one writer at
         # a time anyway.
         with get_client() as client:
-            results = [_guarded(t, submission, client) for t in unique]
+            results = [budget.run(t, submission, client) for t in unique]
     else:
-        results = _run_threaded(unique, submission, workers)
+        results = _run_threaded(unique, submission, workers, budget)
     return CancelReport(submission.correlation_id, tuple(results))
 
 
@@ -164,8 +167,39 @@ def _refuse_outer_transaction() -> None:
 # --------------------------------------------------------------------------- running
 
 
+class _Budget:
+    """ACTION_TIME_BUDGET of one ``cancel()`` call: the first target always starts; no
+    other starts once the budget is spent (it is recorded as not sent, to be retried)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def run(self, target: CancelTarget, submission: Submission, client: LaafficClient):
+        with self.lock:
+            go = self.started == 0 or time.monotonic() < self.deadline
+            self.started += go
+        if go:
+            return _guarded(target, submission, client)
+        return _out_of_time(target, submission)
+
+
+def _out_of_time(target: CancelTarget, submission: Submission) -> AttemptResult:
+    detail = _("time budget spent; nothing sent")
+    try:
+        return _unsent(
+            target, submission, timezone.now(), Outcome.SKIPPED, detail, not_started=True
+        )
+    except DatabaseError:
+        logger.exception("Could not record a cancel attempt")
+        return AttemptResult(
+            target, Outcome.SKIPPED, detail=detail, recorded=False, not_started=True
+        )
+
+
 def _run_threaded(
-    targets: list[CancelTarget], submission: Submission, workers: int
+    targets: list[CancelTarget], submission: Submission, workers: int, budget: _Budget
 ) -> list[AttemptResult]:
     """``workers`` threads take targets from a queue, each with its own client (one HTTP
     session) and its own DB connection, which it closes when the queue is empty."""
@@ -182,7 +216,7 @@ def _run_threaded(
                         index, target = todo.get_nowait()
                     except queue.Empty:
                         return
-                    results[index] = _guarded(target, submission, client)
+                    results[index] = budget.run(target, submission, client)
         finally:
             connections.close_all()  # this thread's own connections
 
