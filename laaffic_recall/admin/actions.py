@@ -30,7 +30,7 @@ from ..cancel.service import BatchTooLarge, cancel, look_up_parent
 from ..client.wire import MAX_ID, is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
-from ..models import Outcome, RecallNode, RecallTask, status_label
+from ..models import CancelType, Outcome, RecallNode, RecallTask, status_label
 from .confirmation import (
     cancel_blocks,
     invalid_key_line,
@@ -38,8 +38,10 @@ from .confirmation import (
     node_context,
     parent_rows,
     render_confirmation,
+    stop_rounds,
     task_row,
     task_url,
+    with_offer,
 )
 
 logger = logging.getLogger("laaffic_recall")
@@ -68,11 +70,11 @@ def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRe
         return None
     blocks = cancel_blocks(tasks)
     rows = [
-        task_row(
+        with_offer(
+            modeladmin,
+            request,
+            task_row(t, task_url(modeladmin, request, t), blocks, invalid_key_note(t)),
             t,
-            task_url(modeladmin, request, t),
-            blocks,
-            invalid_key_note(t),
         )
         for t in tasks
     ]
@@ -313,19 +315,36 @@ def _attempts_link(modeladmin, request: HttpRequest, correlation_id) -> str:
 
 
 def _say(modeladmin, request, claimed, lines: Sequence, level: str, link="", details=()) -> None:
-    """One message: the first line, the audit link, then a line per target, each with its
-    technical ``details`` (if any) behind a disclosure; the text is kept on the
-    submission's row for a repeated POST."""
+    """One message: the first line, the audit link, then a line per target, each followed
+    by its ``details`` (safe HTML: the technical disclosure, an offer); the text is kept
+    on the submission's row for a repeated POST."""
     head, *rest = lines
     details = list(details) + [""] * (len(rest) - len(details))
     items = format_html_join(
         "",
         '<div class="laaffic-cancel-result">{}{}</div>',
-        ((line, _disclosure(more)) for line, more in zip(rest, details, strict=True)),
+        zip(rest, details, strict=True),
     )
     modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
     if claimed:
         finish_submission(claimed, [str(line) for line in lines], level)
+
+
+def _offer(modeladmin, request: HttpRequest, result) -> str:
+    """After a whole-task cancel skipped because the task is In progress (also when the
+    preview showed it Pending from a stale copy): "Stop rounds N-M" if rounds are Pending."""
+    if result.outcome != Outcome.SKIPPED or result.target.cancel_type != CancelType.TASK:
+        return ""
+    task = RecallTask.objects.filter(key_id=result.target.target_id).first()
+    offer = stop_rounds(modeladmin, request, task) if task is not None else None
+    if offer is None:
+        return ""
+    return format_html(
+        ' {} <a class="laaffic-stop-rounds" href="{}">{}</a>',
+        _("Its later rounds are still Pending:"),
+        offer.url,
+        offer.label,
+    )
 
 
 def _disclosure(text: str) -> str:
@@ -529,7 +548,10 @@ def _message_report(
     # <div>, not a nested <li>: the admin styles every li of the message list as a
     # message of its own, with its own icon.
     lines = [r.describe() for r in report.results] + list(not_sent)
-    details = [r.technical() for r in report.results]
+    details = [
+        format_html("{}{}", _disclosure(r.technical()), _offer(modeladmin, request, r))
+        for r in report.results
+    ]
     link = ""
     if any(r.attempt_id is not None for r in report.results):
         link = _attempts_link(modeladmin, request, report.correlation_id)

@@ -51,6 +51,9 @@ class Row:
     group_task_id: int | None = None
     chosen: bool = False
     new: bool = False
+    # "Stop rounds N-M": a type-3 cancel from the first Pending node of an In-progress task.
+    offer_label: str = ""
+    offer_url: str = ""
 
 
 def row(
@@ -81,6 +84,45 @@ def task_row(task: RecallTask, url: str, blocks: dict[int, str], note: str = "")
         rounds=task.rounds_label,
         created_at=task.created_at_remote,
     )
+
+
+@dataclass(frozen=True)
+class StopRounds:
+    """The offer where a whole-task cancel is not possible: the task is In progress and
+    later rounds are still Pending; a type-3 cancel from the first Pending node stops them."""
+
+    label: str
+    url: str
+    node: RecallNode
+
+
+def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRounds | None:
+    """ "Stop rounds N-M" for an In-progress task with Pending rounds (None otherwise); its
+    URL is the node's "Cancel from here" confirmation, the same preview."""
+    if task.status != Status.IN_PROGRESS or not is_valid_id(task.key_id):
+        return None
+    pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
+    if not pending:
+        return None
+    first, last = pending[0].position + 1, pending[-1].position + 1
+    if first == last:
+        label = _("Stop round %(round)d") % {"round": first}
+    else:
+        label = _("Stop rounds %(first)d-%(last)d") % {"first": first, "last": last}
+    url = reverse(
+        f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node",
+        args=[task.pk, pending[0].pk],
+    )
+    return StopRounds(label, with_filters(modeladmin, request, url), pending[0])
+
+
+def with_offer(modeladmin, request: HttpRequest, row: Row, task: RecallTask) -> Row:
+    """The row, with "Stop rounds N-M" when the task is In progress with Pending rounds."""
+    offer = stop_rounds(modeladmin, request, task)
+    if offer is None:
+        return row
+    note = _("skipped: In progress, so the whole task cannot be cancelled; its later rounds can")
+    return replace(row, note=note, offer_label=offer.label, offer_url=offer.url)
 
 
 def parent_rows(

@@ -40,10 +40,12 @@ from .confirmation import (
     invalid_key_note,
     node_context,
     render_confirmation,
+    stop_rounds,
     task_row,
     task_url,
     template_names,
     with_filters,
+    with_offer,
 )
 from .refresh import refresh_url
 
@@ -65,6 +67,7 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
             run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
         return HttpResponseRedirect(task_url(modeladmin, request, task))
     row = task_row(task, "", cancel_blocks([task]), invalid_key_note(task))
+    row = with_offer(modeladmin, request, row, task)
     return render_confirmation(
         modeladmin,
         request,
@@ -164,6 +167,11 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
                 f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
             )
             context["cancel_task_url"] = with_filters(modeladmin, request, url)
+        elif offer := stop_rounds(modeladmin, request, task):
+            context["stop_rounds"] = offer
+            context["cancel_task_note"] = _(
+                "In progress: the whole task can no longer be cancelled, but its later rounds can."
+            )
         elif task.nodes.filter(status=Status.PENDING).exists():
             context["cancel_task_note"] = _(
                 "Whole-task cancel only while Pending; use “Cancel from here” on a pending round."
