@@ -121,7 +121,10 @@ def with_offer(modeladmin, request: HttpRequest, row: Row, task: RecallTask) -> 
     offer = stop_rounds(modeladmin, request, task)
     if offer is None:
         return row
-    note = _("skipped: In progress, so the whole task cannot be cancelled; its later rounds can")
+    note = _(
+        "skipped: In progress, so the whole task cannot be cancelled; its later rounds can "
+        "still be stopped:"
+    )
     return replace(row, note=note, offer_label=offer.label, offer_url=offer.url)
 
 
