@@ -529,8 +529,10 @@ def _message_report(
     attempts in the audit log, then a line per target, at the level that fits."""
     done = report.count(Outcome.SUCCEEDED)
     total = len(report.results) + len(not_sent)
+    late = sum(1 for r in report.results if r.not_started)
     parts = [
-        (_("%(count)d skipped"), report.count(Outcome.SKIPPED) + len(not_sent)),
+        (_("%(count)d skipped"), report.count(Outcome.SKIPPED) - late + len(not_sent)),
+        (_("%(count)d not started (time budget)"), late),
         (_("%(count)d refused"), report.count(Outcome.REFUSED)),
         (_("%(count)d failed"), report.count(Outcome.FAILED)),
         (_("%(count)d unknown"), report.count(Outcome.UNKNOWN)),
