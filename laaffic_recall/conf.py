@@ -52,6 +52,9 @@ DEFAULTS: dict[str, Any] = {
     # Most targets one admin cancel action handles, and how many run at once.
     "MAX_CANCEL_BATCH": 50,
     "CANCEL_WORKERS": 4,
+    # Seconds after which one cancel action starts no new target (those are recorded as
+    # not sent), so an action with a stalled LAAFFIC ends before a proxy gives up on it.
+    "ACTION_TIME_BUDGET": 60.0,
     # A cancel attempt still pending after this many seconds is shown as unknown.
     "STALE_ATTEMPT_SECONDS": 300,
     # A parent task id typed by hand is looked up among the tasks created this many days

@@ -410,3 +410,30 @@ class CancelAttempt(models.Model):
 def fits_code(code: int | None) -> bool:
     """Whether a vendor code fits ``CancelAttempt.response_code`` (a signed 64-bit column)."""
     return code is None or fits_signed(code, 64)
+
+
+class CancelSubmission(models.Model):
+    """One confirmed cancel page, by the one-time token its form carried.
+
+    The token is claimed before anything is sent, so a repeated POST of the same
+    confirmation (a double click, a browser resend, back and resubmit) starts nothing and
+    is told what became of the first: in progress, or its summary. Not an audit record
+    (that is ``CancelAttempt``, joined by ``correlation_id``).
+    """
+
+    token = models.UUIDField(_("token"), unique=True, editable=False)
+    correlation_id = models.UUIDField(_("correlation id"), default=uuid.uuid4, editable=False)
+    username = models.CharField(_("username"), max_length=150, blank=True)
+    started_at = models.DateTimeField(_("started at"), default=timezone.now)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    # What the agent was told, as plain text: the first line, then one line per target.
+    summary = models.JSONField(_("summary"), default=list, blank=True)
+    level = models.CharField(_("level"), max_length=10, blank=True)
+
+    class Meta:
+        verbose_name = _("cancel submission")
+        verbose_name_plural = _("cancel submissions")
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return str(self.correlation_id)[:8]

@@ -23,6 +23,9 @@ from .support.vendor import (
     PENDING,
     add_cancel,
     add_detail,
+    api_url,
+    calls_to,
+    page_of,
     sent_bodies,
 )
 
@@ -55,6 +58,8 @@ def confirm(client, action: str, *pks, url: str = TASKS, reason: str = ""):
 
 
 def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> None:
+    if cancel_type == 2:  # the parent's tasks are looked up on confirm
+        mocked_api.post(api_url("queryPage"), json=page_of((key, target_id, "C", PENDING)))
     add_detail(mocked_api, key, PENDING)
     add_cancel(mocked_api, cancel_type, target_id)
     add_detail(mocked_api, key, CANCELLED)
@@ -74,7 +79,7 @@ def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> Non
             {"type": 2, "id": 500},
             [
                 "#12 Campaign 12 has an invalid parent task id (0); nothing sent.",
-                "parent task 500: cancelled.",
+                "parent task 500 (recall tasks #13): cancelled.",
             ],
             id="parent task id 0",
         ),
@@ -203,7 +208,7 @@ def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt_and_sends_noth
         assert text in row_of(html, "#13 ")
     assert "will be cancelled" in row_of(html, "#14 ")
     assert "1 of 3 will be cancelled" in html
-    assert len(mocked_api.calls) == 0
+    assert calls_to(mocked_api, "cancel") == []
 
 
 def test_a_cancel_by_parent_in_flight_blocks_every_task_of_that_parent(mocked_api, agent_client):
@@ -357,6 +362,8 @@ def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent_
     level, text = last_message(response)
     attempt = CancelAttempt.objects.first()
     assert level == levels.SUCCESS
-    assert text.startswith(f"2 of 2 cancelled (ref {str(attempt.correlation_id)[:8]}).")
+    assert text.startswith(
+        f"Calls stopped. 2 of 2 cancelled (ref {str(attempt.correlation_id)[:8]})."
+    )
     assert "Cancel " not in text
     assert f"correlation_id={attempt.correlation_id}" in text

@@ -176,9 +176,9 @@ def test_a_task_not_pending_shows_why_it_has_no_cancel_button(agent_client):
 
     html = agent_client.get(task_url(running)).content.decode()
     assert cancel_url(running) not in html
-    assert (
-        "Whole-task cancel only while Pending; use “Cancel from here” on a pending round." in html
-    )
+    assert "In progress: the whole task can no longer be cancelled, but its later rounds" in html
+    stop = node_url(RecallNode.objects.get(task=running, position=1))
+    assert re.search(rf'<a href="{re.escape(stop)}"[^>]*>Stop round 2</a>', html)
 
     html = agent_client.get(task_url(done)).content.decode()
     assert "Whole-task cancel only while Pending." in html and "Cancel from here" not in html

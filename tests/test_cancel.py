@@ -300,20 +300,39 @@ def test_parent_of_mirrored_tasks_checks_their_details_not_the_list(mocked_api, 
 # --------------------------------------------------------------------------- outcomes
 
 
+CREDENTIALS_STEP = "credentials or allowed IPs of this site need fixing; tell your administrator"
+CLOCK_STEP = "this site's clock is off; tell your administrator; nothing was stopped"
+
+
 @pytest.mark.parametrize(
-    ("body", "code", "hint_words"),
+    ("body", "code", "hint_words", "step"),
     [
-        ({"code": -1, "msg": "auth fail"}, -1, "API key and secret"),
-        ({"code": -2, "msg": "ip not allowed"}, -2, "allow-list"),
-        ({"code": -16, "msg": "timestamp expired"}, -16, "clock"),
-        ({"code": -18, "msg": "port program unusual"}, -18, "try again later"),
-        ({"code": -22, "msg": "parameter exception"}, -22, "parameters"),
-        ({"code": -99, "msg": "something new"}, -99, ""),
-        ({"status": "-16", "reason": "Timestamp expired", "data": None}, -16, "clock"),
+        ({"code": -1, "msg": "auth fail"}, -1, "API key and secret", CREDENTIALS_STEP),
+        ({"code": -2, "msg": "ip not allowed"}, -2, "allow-list", CREDENTIALS_STEP),
+        ({"code": -16, "msg": "timestamp expired"}, -16, "clock", CLOCK_STEP),
+        (
+            {"code": -18, "msg": "port program unusual"},
+            -18,
+            "try again later",
+            "LAAFFIC had a problem; try again in a minute",
+        ),
+        (
+            {"code": -22, "msg": "parameter exception"},
+            -22,
+            "parameters",
+            "LAAFFIC refused the request; refresh the task to see its state",
+        ),
+        (
+            {"code": -99, "msg": "something new"},
+            -99,
+            "",
+            "refresh the task to see its state, and tell your administrator if it happens",
+        ),
+        ({"status": "-16", "reason": "Timestamp expired", "data": None}, -16, "clock", CLOCK_STEP),
     ],
 )
 def test_every_refusal_is_recorded_verbatim_with_the_hint(
-    mocked_api, submission, body, code, hint_words
+    mocked_api, submission, body, code, hint_words, step
 ):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)
@@ -330,7 +349,11 @@ def test_every_refusal_is_recorded_verbatim_with_the_hint(
     assert hint_words in attempt.error_detail
     assert attempt.mirror_confirmed is True
     text = report.results[0].describe()
-    assert f"code {code}" in text and message in text and hint_words in text
+    assert f"code {code}" in text and message in text
+    assert step.lower() in text.lower()  # the agent's next step
+    assert hint_words in report.results[0].technical()  # the developer's hint, behind "details"
+    assert report.headline().startswith("Nothing was stopped: ")
+    assert step.removesuffix("; nothing was stopped") in report.headline()
     assert report.level == "error"
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert len(calls_to(mocked_api, "queryDetail")) == 2
@@ -460,7 +483,8 @@ def test_freshness_read_failure_sends_nothing(mocked_api, submission):
     assert calls_to(mocked_api, "cancel") == []
     attempt = only_attempt()
     assert attempt.outcome == Outcome.FAILED and "nothing was sent" in attempt.error_detail
-    assert "clock" in report.results[0].describe()
+    assert "clock" in report.results[0].technical()  # behind "details"
+    assert "tell your administrator" in report.results[0].describe()
 
 
 def test_missing_credentials_fail_fast_with_the_hint_and_no_call(mocked_api, submission, settings):
@@ -472,7 +496,8 @@ def test_missing_credentials_fail_fast_with_the_hint_and_no_call(mocked_api, sub
     assert len(mocked_api.calls) == 0
     attempt = only_attempt()
     assert attempt.outcome == Outcome.FAILED and "API_SECRET" in attempt.error_detail
-    assert "API_SECRET" in report.results[0].describe()
+    assert "API_SECRET" in report.results[0].technical()  # behind "details"
+    assert "tell your administrator" in report.results[0].describe()
 
 
 # --------------------------------------------------------------------------- mirror after

@@ -675,3 +675,15 @@ def test_a_node_without_a_positive_key_is_a_protocol_error(mocked_api):
     mocked_api.post(api_url("queryDetail"), json={"code": 0, "data": payload})
     with pytest.raises(ProtocolError):
         make_client().query_detail(12)
+
+
+def test_an_html_page_excerpt_is_its_text_without_markup_or_line_breaks():
+    page = (
+        b"<html>\r\n<head><title>502 Bad Gateway</title><style>h1{color:red}</style></head>\r\n"
+        b"<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>"
+        b"\r\n</body>\r\n</html>\r\n" + b"<!-- padding -->" * 100
+    )
+    text = excerpt(page)
+    assert text.startswith("502 Bad Gateway 502 Bad Gateway nginx")
+    assert "<" not in text and "\\r" not in text and "\\n" not in text and "color" not in text
+    assert len(text) <= 201

@@ -180,7 +180,7 @@ def test_a_cancel_with_a_bad_configuration_fails_fast_with_the_hint(
     laaffic_settings.update(change)
 
     [result] = cancel([CancelTarget.for_task(task)], submission()).results
-    assert result.outcome == Outcome.FAILED and hint in result.describe()
+    assert result.outcome == Outcome.FAILED and hint in result.technical()
 
     response = agent_client.post(
         TASKS, {"action": "cancel_tasks", "_selected_action": [task.pk], "post": "yes"}

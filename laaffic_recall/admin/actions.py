@@ -11,6 +11,7 @@ target. ``permissions=["cancel"]`` makes the admin ask ``has_cancel_permission``
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Sequence
 
 from django.contrib import admin, messages
@@ -23,13 +24,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..cancel.audit import Submission
+from ..cancel.audit import Submission, claim_submission, finish_submission
 from ..cancel.results import CancelReport, CancelTarget
-from ..cancel.service import BatchTooLarge, cancel
+from ..cancel.service import BatchTooLarge, cancel, look_up_parent
 from ..client.wire import MAX_ID, is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
-from ..models import Outcome, RecallNode, RecallTask, status_label
+from ..models import CancelType, Outcome, RecallNode, RecallTask, status_label
 from .confirmation import (
     cancel_blocks,
     invalid_key_line,
@@ -37,8 +38,10 @@ from .confirmation import (
     node_context,
     parent_rows,
     render_confirmation,
+    stop_rounds,
     task_row,
     task_url,
+    with_offer,
 )
 
 logger = logging.getLogger("laaffic_recall")
@@ -67,11 +70,11 @@ def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRe
         return None
     blocks = cancel_blocks(tasks)
     rows = [
-        task_row(
+        with_offer(
+            modeladmin,
+            request,
+            task_row(t, task_url(modeladmin, request, t), blocks, invalid_key_note(t)),
             t,
-            task_url(modeladmin, request, t),
-            blocks,
-            invalid_key_note(t),
         )
         for t in tasks
     ]
@@ -127,20 +130,26 @@ def cancel_tasks_by_parent(
             head = _("None of the selected tasks has a valid parent task id; nothing was sent.")
         message_nothing_sent(modeladmin, request, not_sent, head)
         return None
+    # A type-2 cancel stops every Pending task of the parent, selected or not: find them all.
+    lookups = {pid: look_up_parent(pid) for pid in by_parent}
+    hidden = {pid: hidden_tasks(modeladmin, request, lk.tasks) for pid, lk in lookups.items()}
     form, confirmed = confirmed_reason(request)
     if confirmed:
-        targets = [CancelTarget.for_parent(pid, ts) for pid, ts in by_parent.items()]
+        targets = []
+        for pid, lookup in lookups.items():
+            if hidden[pid]:
+                not_sent.append(hidden_parent_line(pid))
+            elif lookup.error:  # the service asks LAAFFIC again, and sends nothing if it cannot
+                targets.append(CancelTarget.for_parent(pid))
+            else:
+                targets.append(CancelTarget.for_parent(pid, lookup.tasks))
         run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent)
         return None
-    blocks = cancel_blocks(tasks)
     groups = [
-        {
-            "title": _("Parent task %(id)s") % {"id": pid},
-            "rows": parent_rows(ts, lambda t: task_url(modeladmin, request, t), blocks),
-        }
-        for pid, ts in by_parent.items()
+        parent_group(modeladmin, request, lookup, hidden[pid]) for pid, lookup in lookups.items()
     ]
     if without:
+        blocks = cancel_blocks([t for t, _note, _line in without])
         groups.append(
             {
                 "title": _("Without a valid parent task id (nothing sent)"),
@@ -157,7 +166,8 @@ def cancel_tasks_by_parent(
             "title": _("Cancel recall tasks by parent task id"),
             "intro": _(
                 "Are you sure? One cancel is sent per parent task id below; LAAFFIC stops "
-                "the automatic recall of that parent task."
+                "the automatic recall of that parent task: every Pending recall task listed "
+                "under it, selected or not."
             ),
             "groups": groups,
             "missing": missing,
@@ -211,8 +221,12 @@ def confirmed_reason(request: HttpRequest) -> tuple[CancelReasonForm, bool]:
 
 
 def cancel_node(modeladmin, request: HttpRequest, node: RecallNode, reason: str) -> None:
-    """Cancel from this node onward, or say why its key cannot be sent."""
-    if is_valid_id(node.key_id):
+    """Cancel from this node onward, or say why its key cannot be sent (or why this user
+    may not: the node's task is not among the tasks they may see)."""
+    if hidden_tasks(modeladmin, request, [node.task]):
+        line = _("%(node)s belongs to a task you cannot see; nothing sent.") % {"node": node}
+        run_cancel(modeladmin, request, [], "", [line])
+    elif is_valid_id(node.key_id):
         run_cancel(modeladmin, request, [CancelTarget.for_node(node)], reason)
     else:
         line = _("%(node)s has an invalid node key; nothing sent.") % {"node": node}
@@ -233,38 +247,120 @@ def run_cancel(
     """
     if not modeladmin.has_cancel_permission(request):  # defence in depth: views check first
         raise PermissionDenied
-    if not targets:
-        message_nothing_sent(modeladmin, request, not_sent)
+    claimed = _claim(modeladmin, request)
+    if claimed is False:
         return
-    submission = Submission.from_request(request, reason)
+    if not targets:
+        message_nothing_sent(modeladmin, request, not_sent, record=claimed)
+        return
+    correlation_id = claimed.correlation_id if claimed else None
+    submission = Submission.from_request(request, reason, correlation_id)
     try:
         report = cancel(targets, submission)
     except BatchTooLarge as exc:
-        modeladmin.message_user(request, _too_many(exc.count), messages.ERROR)
+        _say(modeladmin, request, claimed, [_too_many(exc.count)], "error")
         return
     except Exception:
         logger.exception("Cancel submission %s failed", submission.correlation_id)
-        modeladmin.message_user(
-            request,
-            _(
-                "The cancel could not be completed because of an unexpected error. Check "
-                "the cancel attempts log before trying again."
-            ),
-            messages.ERROR,
+        text = _(
+            "The cancel could not be completed because of an unexpected error. Check "
+            "the cancel attempts log before trying again."
         )
+        _say(modeladmin, request, claimed, [text], "error")
         return
-    _message_report(modeladmin, request, report, not_sent)
+    _message_report(modeladmin, request, report, not_sent, claimed)
+
+
+def _claim(modeladmin, request: HttpRequest):
+    """The submission row of this confirmation's token (None without a token, as from an
+    older page), or False when the token was already used: then the agent is told, as
+    information, what became of the first POST, and nothing is started."""
+    try:
+        token = uuid.UUID(request.POST.get("submission_token", ""))
+    except ValueError:
+        return None
+    row, created = claim_submission(token, request.user.get_username())
+    if created:
+        return row
+    link = _attempts_link(modeladmin, request, row.correlation_id)
+    if row.username != request.user.get_username():
+        text = _("This confirmation was already used; nothing was sent again.")
+        modeladmin.message_user(request, text, messages.INFO)
+    elif row.finished_at is None:
+        text = _(
+            "This confirmation is already being processed (ref %(ref)s); nothing was sent "
+            "again. Its result appears in the audit log as soon as LAAFFIC answers."
+        ) % {"ref": str(row.correlation_id)[:8]}
+        modeladmin.message_user(request, format_html("{}{}", text, link), messages.INFO)
+    else:
+        head = _(
+            "This confirmation was already sent (ref %(ref)s); nothing was sent again. Its "
+            "result was:"
+        ) % {"ref": str(row.correlation_id)[:8]}
+        lines = format_html_join(
+            "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in row.summary)
+        )
+        modeladmin.message_user(request, format_html("{}{}{}", head, link, lines), messages.INFO)
+    return False
+
+
+def _attempts_link(modeladmin, request: HttpRequest, correlation_id) -> str:
+    """A link to the attempts of one submission in the audit log ("" without the right)."""
+    if not request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        return ""
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
+    return format_html(
+        ' <a href="{}?correlation_id={}">{}</a>', url, correlation_id, _("See the audit log.")
+    )
+
+
+def _say(modeladmin, request, claimed, lines: Sequence, level: str, link="", details=()) -> None:
+    """One message: the first line, the audit link, then a line per target, each followed
+    by its ``details`` (safe HTML: the technical disclosure, an offer); the text is kept
+    on the submission's row for a repeated POST."""
+    head, *rest = lines
+    details = list(details) + [""] * (len(rest) - len(details))
+    items = format_html_join(
+        "",
+        '<div class="laaffic-cancel-result">{}{}</div>',
+        zip(rest, details, strict=True),
+    )
+    modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
+    if claimed:
+        finish_submission(claimed, [str(line) for line in lines], level)
+
+
+def _offer(modeladmin, request: HttpRequest, result) -> str:
+    """After a whole-task cancel skipped because the task is In progress (also when the
+    preview showed it Pending from a stale copy): "Stop rounds N-M" if rounds are Pending."""
+    if result.outcome != Outcome.SKIPPED or result.target.cancel_type != CancelType.TASK:
+        return ""
+    task = RecallTask.objects.filter(key_id=result.target.target_id).first()
+    offer = stop_rounds(modeladmin, request, task) if task is not None else None
+    if offer is None:
+        return ""
+    return format_html(
+        ' {} <a class="laaffic-stop-rounds" href="{}">{}</a>',
+        _("Its later rounds are still Pending:"),
+        offer.url,
+        offer.label,
+    )
+
+
+def _disclosure(text: str) -> str:
+    if not text:
+        return ""
+    return format_html(
+        ' <details class="laaffic-details"><summary>{}</summary>{}</details>', _("details"), text
+    )
 
 
 def message_nothing_sent(
-    modeladmin, request: HttpRequest, not_sent: Sequence[str], head: str = ""
+    modeladmin, request: HttpRequest, not_sent: Sequence[str], head: str = "", record=None
 ) -> None:
     """Nothing was left to send: say why for each row, with no audit link (no record)."""
-    lines = format_html_join(
-        "", '<div class="laaffic-cancel-result">{}</div>', ((line,) for line in not_sent)
-    )
     head = head or (_("Nothing sent.") if not_sent else _("Nothing sent: nothing selected."))
-    modeladmin.message_user(request, format_html("{}{}", head, lines), messages.WARNING)
+    _say(modeladmin, request, record, [head, *not_sent], "warning")
 
 
 def permission_message() -> str:
@@ -291,6 +387,68 @@ def refusal(modeladmin, request: HttpRequest) -> str:
     if "index" in request.POST and not all(_is_pk(value) for value in selected):
         return _("The selection contains an invalid id; nothing was done.")
     return ""
+
+
+def hidden_tasks(modeladmin, request: HttpRequest, tasks) -> list[RecallTask]:
+    """The tasks among ``tasks`` that this user may not see: the task admin's
+    ``get_queryset(request)`` (which a host may narrow, e.g. to a team) leaves them out."""
+    tasks = list(tasks)
+    if not tasks:
+        return []
+    site = modeladmin.admin_site
+    task_admin = site._registry.get(RecallTask, modeladmin)
+    visible = set(
+        task_admin.get_queryset(request)
+        .filter(key_id__in=[t.key_id for t in tasks])
+        .values_list("key_id", flat=True)
+    )
+    return [t for t in tasks if t.key_id not in visible]
+
+
+def hidden_parent_line(parent_task_id: int) -> str:
+    return _(
+        "Parent task %(id)s has recall tasks you cannot see; a cancel by parent task id "
+        "would stop them too, so nothing was sent for it."
+    ) % {"id": parent_task_id}
+
+
+def parent_group(modeladmin, request: HttpRequest, lookup, hidden) -> dict:
+    """The confirmation rows of one parent task id: every task of it the mirror and
+    LAAFFIC know (the type-2 cancel stops each Pending one), those just found marked."""
+    pid = lookup.parent_task_id
+    blocks = cancel_blocks(lookup.tasks)
+    new = set(lookup.new_keys)
+    if hidden:
+        note = _("skipped: this parent task has recall tasks you cannot see")
+        rows = [
+            task_row(t, task_url(modeladmin, request, t), blocks, note)
+            for t in lookup.tasks
+            if t not in hidden
+        ]
+    else:
+        rows = parent_rows(
+            lookup.tasks,
+            lambda t: task_url(modeladmin, request, t),
+            blocks,
+            new_keys=new,
+        )
+    group = {"title": _("Parent task %(id)s") % {"id": pid}, "rows": rows}
+    notes = []
+    if hidden:
+        notes.append(hidden_parent_line(pid))
+    if lookup.error:
+        notes.append(
+            _(
+                "LAAFFIC could not be asked for the other recall tasks of this parent, so "
+                "only the local copy is listed; the cancel asks again before sending and "
+                "sends nothing if it cannot: %(error)s"
+            )
+            % {"error": lookup.error}
+        )
+    if new:
+        notes.append(_("Tasks marked “new” were not in the local copy until now."))
+    group["notes"] = notes
+    return group
 
 
 # --------------------------------------------------------------------------- helpers
@@ -361,42 +519,45 @@ def not_in_selection(modeladmin, request: HttpRequest, acted: Sequence) -> list[
 
 
 def _message_report(
-    modeladmin, request: HttpRequest, report: CancelReport, not_sent: Sequence[str] = ()
+    modeladmin,
+    request: HttpRequest,
+    report: CancelReport,
+    not_sent: Sequence[str] = (),
+    claimed=None,
 ) -> None:
     """ONE message: "2 of 3 cancelled, 1 skipped (ref 603e6259).", a link to these
     attempts in the audit log, then a line per target, at the level that fits."""
     done = report.count(Outcome.SUCCEEDED)
     total = len(report.results) + len(not_sent)
+    late = sum(1 for r in report.results if r.not_started)
     parts = [
-        (_("%(count)d skipped"), report.count(Outcome.SKIPPED) + len(not_sent)),
+        (_("%(count)d skipped"), report.count(Outcome.SKIPPED) - late + len(not_sent)),
+        (_("%(count)d not started (time budget)"), late),
         (_("%(count)d refused"), report.count(Outcome.REFUSED)),
         (_("%(count)d failed"), report.count(Outcome.FAILED)),
         (_("%(count)d unknown"), report.count(Outcome.UNKNOWN)),
         (_("%(count)d in flight"), report.count(Outcome.PENDING)),
     ]
-    head = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
+    counts = _("%(done)d of %(total)d cancelled") % {"done": done, "total": total}
     others = [text % {"count": count} for text, count in parts if count]
     if others:
-        head = ", ".join([head, *others])
-    head = _("%(summary)s (ref %(ref)s).") % {
-        "summary": head,
+        counts = ", ".join([counts, *others])
+    head = _("%(headline)s %(summary)s (ref %(ref)s).") % {
+        "headline": report.headline(len(not_sent)),
+        "summary": counts,
         "ref": str(report.correlation_id)[:8],
     }
     # <div>, not a nested <li>: the admin styles every li of the message list as a
     # message of its own, with its own icon.
-    lines = [(r.describe(),) for r in report.results] + [(line,) for line in not_sent]
-    items = format_html_join("", '<div class="laaffic-cancel-result">{}</div>', lines)
+    lines = [r.describe() for r in report.results] + list(not_sent)
+    details = [
+        format_html("{}{}", _disclosure(r.technical()), _offer(modeladmin, request, r))
+        for r in report.results
+    ]
     link = ""
-    recorded = any(r.attempt_id is not None for r in report.results)
-    if recorded and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
-        url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
-        link = format_html(
-            ' <a href="{}?correlation_id={}">{}</a>',
-            url,
-            report.correlation_id,
-            _("See the audit log."),
-        )
+    if any(r.attempt_id is not None for r in report.results):
+        link = _attempts_link(modeladmin, request, report.correlation_id)
     level = report.level
     if not_sent and level == "success":
         level = "warning"
-    modeladmin.message_user(request, format_html("{}{}{}", head, link, items), LEVELS[level])
+    _say(modeladmin, request, claimed, [head, *lines], level, link, details)

@@ -10,7 +10,8 @@ LAAFFIC; the cancel service decides again on confirm.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import uuid
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -49,6 +50,10 @@ class Row:
     created_at: datetime | None = None
     group_task_id: int | None = None
     chosen: bool = False
+    new: bool = False
+    # "Stop rounds N-M": a type-3 cancel from the first Pending node of an In-progress task.
+    offer_label: str = ""
+    offer_url: str = ""
 
 
 def row(
@@ -81,13 +86,61 @@ def task_row(task: RecallTask, url: str, blocks: dict[int, str], note: str = "")
     )
 
 
+@dataclass(frozen=True)
+class StopRounds:
+    """The offer where a whole-task cancel is not possible: the task is In progress and
+    later rounds are still Pending; a type-3 cancel from the first Pending node stops them."""
+
+    label: str
+    url: str
+    node: RecallNode
+
+
+def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRounds | None:
+    """ "Stop rounds N-M" for an In-progress task with Pending rounds (None otherwise); its
+    URL is the node's "Cancel from here" confirmation, the same preview."""
+    if task.status != Status.IN_PROGRESS or not is_valid_id(task.key_id):
+        return None
+    pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
+    if not pending:
+        return None
+    first, last = pending[0].position + 1, pending[-1].position + 1
+    if first == last:
+        label = _("Stop round %(round)d") % {"round": first}
+    else:
+        label = _("Stop rounds %(first)d-%(last)d") % {"first": first, "last": last}
+    url = reverse(
+        f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node",
+        args=[task.pk, pending[0].pk],
+    )
+    return StopRounds(label, with_filters(modeladmin, request, url), pending[0])
+
+
+def with_offer(modeladmin, request: HttpRequest, row: Row, task: RecallTask) -> Row:
+    """The row, with "Stop rounds N-M" when the task is In progress with Pending rounds."""
+    offer = stop_rounds(modeladmin, request, task)
+    if offer is None:
+        return row
+    note = _(
+        "skipped: In progress, so the whole task cannot be cancelled; its later rounds can "
+        "still be stopped:"
+    )
+    return replace(row, note=note, offer_label=offer.label, offer_url=offer.url)
+
+
 def parent_rows(
-    tasks: Iterable[RecallTask], url: Callable[[RecallTask], str], blocks: dict[int, str]
+    tasks: Iterable[RecallTask],
+    url: Callable[[RecallTask], str],
+    blocks: dict[int, str],
+    new_keys: Collection[int] = (),
 ) -> list[Row]:
     """The rows of one parent task id: one cancel covers them all, so while any of its
-    tasks has a cancel in flight or in doubt, nothing is sent for the others either."""
+    tasks has a cancel in flight or in doubt, nothing is sent for the others either.
+    Tasks in ``new_keys`` were not mirrored before the page looked them up."""
     tasks = list(tasks)
-    rows = [task_row(task, url(task), blocks) for task in tasks]
+    rows = [
+        replace(task_row(task, url(task), blocks), new=task.key_id in new_keys) for task in tasks
+    ]
     if not any(task.key_id in blocks for task in tasks):
         return rows
     warning = _(
@@ -178,6 +231,8 @@ def render_confirmation(
         "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
         "preserved_filters": modeladmin.get_preserved_filters(request),
         "will_cancel_count": sum(1 for r in rows if r.will_send),
+        # One-time: a second POST of this page's form starts nothing (see run_cancel).
+        "submission_token": uuid.uuid4(),
         "row_count": len(rows),
         **context,
     }

@@ -17,20 +17,17 @@ from django.contrib.auth import get_permission_codename
 from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
-from django.template.defaultfilters import truncatechars
 from django.urls import path, reverse
 from django.utils import formats, timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from ..client.errors import ApiError, ConfigurationError
 from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..models import RecallNode, RecallTask
-from ..sync.service import sync_task_details
-from . import views
+from . import refresh, views
 from .actions import (
     CANCEL_PERMISSION,
     cancel_from_node,
@@ -40,6 +37,7 @@ from .actions import (
 )
 from .display import pretty_json, status_badge
 from .readonly import ReadOnlyAdmin
+from .refresh import refresh_message
 
 # "#131581", as the site writes keys, searches for 131581.
 KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
@@ -164,48 +162,7 @@ def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
         keys = [key for key in keys if is_valid_id(key)]
         if not keys:
             return
-    try:
-        summary = sync_task_details(keys)
-    except (ConfigurationError, ApiError) as exc:
-        modeladmin.message_user(
-            request, gettext("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
-        )
-        return
-    read = summary.details_fetched
-    if read:
-        head = ngettext(
-            "Refreshed %(count)d task from LAAFFIC.",
-            "Refreshed %(count)d tasks from LAAFFIC.",
-            read,
-        ) % {"count": read}
-        if summary.changed:
-            changed = summary.tasks_updated + summary.tasks_created
-            tail = ngettext("%(count)d task changed;", "%(count)d tasks changed;", changed) % {
-                "count": changed
-            }
-            tail += " " + gettext(
-                "nodes: %(created)d new, %(updated)d changed, %(removed)d removed."
-            ) % {
-                "created": summary.nodes_created,
-                "updated": summary.nodes_updated,
-                "removed": summary.nodes_removed,
-            }
-        else:
-            tail = gettext("Nothing had changed.")
-        modeladmin.message_user(request, f"{head} {tail}", messages.SUCCESS)
-    if summary.failures:
-        failed = format_html_join(
-            "",
-            "<li>{}</li>",
-            ((truncatechars(f"#{f.key}: {f.message}", 500),) for f in summary.failures),
-        )
-        count = len(summary.failures)
-        head = ngettext(
-            "%(count)d task could not be refreshed:",
-            "%(count)d tasks could not be refreshed:",
-            count,
-        ) % {"count": count}
-        modeladmin.message_user(request, format_html("{}<ul>{}</ul>", head, failed), messages.ERROR)
+    refresh_message(modeladmin, request, keys)
 
 
 @admin.register(RecallTask)
@@ -270,6 +227,11 @@ class RecallTaskAdmin(MirrorAdmin):
                 "cancel-by-parent/",
                 self._cancel_view(views.cancel_by_parent),
                 name=f"{prefix}_cancel_by_parent",
+            ),
+            path(
+                "<path:object_id>/refresh/",
+                self._cancel_view(refresh.refresh_task),
+                name=f"{prefix}_refresh",
             ),
             path(
                 "<path:object_id>/cancel/",

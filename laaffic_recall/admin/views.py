@@ -15,10 +15,11 @@ from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from ..cancel.results import CancelTarget
-from ..cancel.service import look_up_parent
+from ..cancel.service import cancel_blockers, look_up_parent
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
@@ -27,6 +28,9 @@ from .actions import (
     VIEW_ATTEMPTS_PERMISSION,
     cancel_node,
     confirmed_reason,
+    hidden_parent_line,
+    hidden_tasks,
+    parent_group,
     permission_message,
     run_cancel,
 )
@@ -35,13 +39,15 @@ from .confirmation import (
     invalid_key_line,
     invalid_key_note,
     node_context,
-    parent_rows,
     render_confirmation,
+    stop_rounds,
     task_row,
     task_url,
     template_names,
     with_filters,
+    with_offer,
 )
+from .refresh import refresh_url
 
 ATTEMPTS_ON_TASK_PAGE = 20
 
@@ -61,6 +67,7 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
             run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
         return HttpResponseRedirect(task_url(modeladmin, request, task))
     row = task_row(task, "", cancel_blocks([task]), invalid_key_note(task))
+    row = with_offer(modeladmin, request, row, task)
     return render_confirmation(
         modeladmin,
         request,
@@ -109,7 +116,13 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and request.POST.get("post"):
         confirm = ParentCancelForm(request.POST)
         if confirm.is_valid():
-            target = CancelTarget.for_parent(confirm.cleaned_data["parent_task_id"])
+            parent_task_id = confirm.cleaned_data["parent_task_id"]
+            lookup = look_up_parent(parent_task_id)
+            if hidden_tasks(modeladmin, request, lookup.tasks):
+                run_cancel(modeladmin, request, [], "", [hidden_parent_line(parent_task_id)])
+                return HttpResponseRedirect(changelist)
+            tasks = () if lookup.error else lookup.tasks
+            target = CancelTarget.for_parent(parent_task_id, tasks)
             run_cancel(modeladmin, request, [target], confirm.cleaned_data["reason"])
             return HttpResponseRedirect(changelist)
         form = ParentTaskForm(request.POST)
@@ -130,13 +143,35 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
         "cancel_task_url": "",
         "cancel_task_note": "",
         "cancel_attempts": None,
+        "refresh_url": refresh_url(modeladmin, task) if is_valid_id(task.key_id) else "",
+        "in_doubt_note": "",
     }
+    doubt = cancel_blockers([task]).get(task.key_id)
+    if doubt is not None and context["can_cancel"]:
+        # No Cancel button while a cancel of this task is unsure: refresh first.
+        context["can_cancel"] = False
+        when = timezone.template_localtime(doubt.started_at).strftime("%H:%M")
+        if doubt.in_doubt:
+            context["in_doubt_note"] = _(
+                "Not sure yet whether the cancel of %(when)s stopped the calls: press "
+                "“Refresh from LAAFFIC” to find out; cancelling again waits until then."
+            ) % {"when": when}
+        else:
+            context["in_doubt_note"] = _(
+                "A cancel of this task (%(when)s) is waiting for LAAFFIC's answer; press "
+                "“Refresh from LAAFFIC” in a minute to see its result."
+            ) % {"when": when}
     if context["can_cancel"]:
         if task.is_pending:
             url = reverse(
                 f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel", args=[task.pk]
             )
             context["cancel_task_url"] = with_filters(modeladmin, request, url)
+        elif offer := stop_rounds(modeladmin, request, task):
+            context["stop_rounds"] = offer
+            context["cancel_task_note"] = _(
+                "In progress: the whole task can no longer be cancelled, but its later rounds can."
+            )
         elif task.nodes.filter(status=Status.PENDING).exists():
             context["cancel_task_note"] = _(
                 "Whole-task cancel only while Pending; use “Cancel from here” on a pending round."
@@ -214,11 +249,12 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
         ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
         return _parent_form_page(modeladmin, request, form, error=error)
-    rows = parent_rows(
-        lookup.tasks,
-        lambda t: task_url(modeladmin, request, t),
-        cancel_blocks(lookup.tasks),
-    )
+    hidden = hidden_tasks(modeladmin, request, lookup.tasks)
+    if hidden:
+        form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
+        return _parent_form_page(
+            modeladmin, request, form, error=hidden_parent_line(parent_task_id)
+        )
     return render_confirmation(
         modeladmin,
         request,
@@ -229,7 +265,7 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
                 "cancel stops the automatic recall of that parent task."
             )
             % {"id": parent_task_id},
-            "groups": [{"title": _("Parent task %(id)s") % {"id": parent_task_id}, "rows": rows}],
+            "groups": [parent_group(modeladmin, request, lookup, [])],
             "form": ParentCancelForm(initial={"parent_task_id": parent_task_id}),
             "hidden_fields": {"parent_task_id": parent_task_id},
             "back_url": request.get_full_path(),

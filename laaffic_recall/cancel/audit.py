@@ -32,6 +32,7 @@ from ..models import (
     OPEN_OUTCOMES,
     AppendOnlyError,
     CancelAttempt,
+    CancelSubmission,
     CancelType,
     Outcome,
     RecallTask,
@@ -54,7 +55,9 @@ class Submission:
     correlation_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
     @classmethod
-    def from_request(cls, request: Any, reason: str = "") -> Submission:
+    def from_request(
+        cls, request: Any, reason: str = "", correlation_id: uuid.UUID | None = None
+    ) -> Submission:
         user = getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
             user = None
@@ -63,6 +66,7 @@ class Submission:
             username=user.get_username() if user is not None else "",
             client_ip=client_ip(request.META),
             reason=(reason or "").strip(),
+            correlation_id=correlation_id or uuid.uuid4(),
         )
 
 
@@ -96,6 +100,29 @@ def _ip(value: Any) -> str | None:
         except ValueError:
             continue
     return None
+
+
+# --------------------------------------------------------------------------- one submission
+
+
+def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission, bool]:
+    """(the submission of this confirmation token, whether this request claimed it).
+
+    Committed at once, before anything is sent: a second POST of the same token finds
+    the first's row (in progress while ``finished_at`` is empty) and must start nothing.
+    """
+    try:
+        with transaction.atomic():
+            row = CancelSubmission.objects.create(token=token, username=username[:150])
+        return row, True
+    except IntegrityError:
+        return CancelSubmission.objects.get(token=token), False
+
+
+def finish_submission(row: CancelSubmission, summary: list[str], level: str) -> None:
+    """Keep what the agent was told, to say it again to a repeated POST."""
+    row.summary, row.level, row.finished_at = summary, level, timezone.now()
+    row.save(update_fields=["summary", "level", "finished_at"])
 
 
 # --------------------------------------------------------------------------- the guard

@@ -63,7 +63,11 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
         if node is None:
             return Scope(skip=_("the node is not in the local mirror; sync its task first."))
         return Scope(node.task.key_id, (node.task.key_id,), task=node.task, node=node)
-    keys = target.task_keys or tuple(t.key_id for t in find_parent_tasks(target.target_id, client))
+    # Every task the type-2 cancel stops: those the caller found (a confirmation page looks
+    # them up just before), else queryPage's; plus every one the mirror knows of the parent.
+    keys = set(target.task_keys) or {t.key_id for t in find_parent_tasks(target.target_id, client)}
+    mirrored = RecallTask.objects.filter(parent_task_id=target.target_id)
+    keys |= set(mirrored.values_list("key_id", flat=True))
     if not keys:
         reason = _(
             "LAAFFIC has no recall task with parent task id %(id)s created in the last "
@@ -218,12 +222,23 @@ def _transport_answer(outcome: str, exc: TransportError) -> Answer:
 def confirm(
     answer: Answer, fresh: Preflight, target: CancelTarget, client: LaafficClient
 ) -> Answer:
-    """The answer once the task(s) are re-read: an unknown outcome becomes succeeded when
-    LAAFFIC now shows the target Cancelled; after a success the mirror shows Cancelled,
+    """The answer once the task(s) are re-read: the state decides. An unknown outcome or a
+    refusal becomes succeeded (confirmed by re-read) when LAAFFIC now shows the target
+    Cancelled; after a success the mirror shows Cancelled,
     re-read or, if that failed, marked ``unconfirmed``."""
     state, error = _reread(fresh, target, client)
     outcome, confirmed, notes = answer.outcome, False, [answer.error_detail]
-    if outcome == Outcome.UNKNOWN:
+    if outcome == Outcome.REFUSED and state == Status.CANCELLED:
+        # The state decides: the calls did stop (LAAFFIC's code and message stay on the row).
+        outcome, confirmed = Outcome.SUCCEEDED, True
+        notes.append(
+            _(
+                "LAAFFIC answered code %(code)s, but a re-read right after shows it "
+                "Cancelled: the cancel took effect."
+            )
+            % {"code": answer.response_code}
+        )
+    elif outcome == Outcome.UNKNOWN:
         if state == Status.CANCELLED:
             outcome, confirmed = Outcome.SUCCEEDED, True
             notes.append(_("A re-read right after shows it Cancelled."))

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from ..client.printable import printable
 from ..client.wire import is_valid_id
@@ -50,7 +52,13 @@ class CancelTarget:
     @classmethod
     def for_parent(cls, parent_task_id: int, tasks: Iterable[RecallTask] = ()) -> CancelTarget:
         keys = tuple(sorted({t.key_id for t in tasks}))
-        return cls(CancelType.PARENT, parent_task_id, task_keys=keys)
+        label = ""
+        if keys:
+            label = _("parent task %(id)s (recall tasks %(keys)s)") % {
+                "id": parent_task_id,
+                "keys": ", ".join(f"#{key}" for key in keys),
+            }
+        return cls(CancelType.PARENT, parent_task_id, label, task_keys=keys)
 
     @classmethod
     def for_node(cls, node: RecallNode) -> CancelTarget:
@@ -195,6 +203,10 @@ class AttemptResult:
     # False when the final write of the audit row failed: the pending row stays and the
     # next sync of the task settles it.
     recorded: bool = True
+    # Failed before anything was sent because this site's LAAFFIC settings are incomplete.
+    configuration: bool = False
+    # Not started: the action's ACTION_TIME_BUDGET was spent first; nothing was sent.
+    not_started: bool = False
 
     @property
     def ok(self) -> bool:
@@ -209,6 +221,11 @@ class AttemptResult:
         label = self.target.label
         if self.outcome == Outcome.SUCCEEDED:
             text = self._succeeded(label)
+        elif self.not_started:
+            text = _(
+                "%(label)s: not sent: the action's time budget was spent before it started; "
+                "select it and try again."
+            ) % {"label": label}
         elif self.outcome == Outcome.SKIPPED:
             text = _("%(label)s: skipped, nothing sent: %(detail)s") % {
                 "label": label,
@@ -229,29 +246,57 @@ class AttemptResult:
             }
             if self.response_message:
                 text += f": {self.response_message}"
-            text += "."
-            if self.hint:
-                text += f" {self.hint}"
+            text += ". " + capfirst(self.next_step()) + "."
         elif self.outcome == Outcome.FAILED:
-            text = _("%(label)s: failed, the cancel did not reach LAAFFIC: %(detail)s") % {
-                "label": label,
-                "detail": self.detail,
-            }
-            if self.hint:
-                text += f" {self.hint}"
-            text += " " + _("You may try again.")
+            text = _("%(label)s: failed, the cancel did not reach LAAFFIC.") % {"label": label}
+            text += " " + capfirst(self.next_step()) + "."
         else:
             text = _(
-                "%(label)s: outcome unknown, the request may have reached LAAFFIC (%(detail)s). "
-                'It was not resent; the next sync settles it, or "Refresh from LAAFFIC" on '
-                "the task does now. Check the task before trying again."
-            ) % {"label": label, "detail": self.detail}
+                "%(label)s: outcome unknown, the request may have reached LAAFFIC. It was not "
+                'resent; press "Refresh from LAAFFIC" on the task\'s page in a minute to '
+                "settle it (the next sync settles it too). Check the task before trying again."
+            ) % {"label": label}
         if not self.recorded:
             text += " " + _(
                 "The audit record could not be completed; it stays in flight until the next "
                 "sync of the task settles it."
             )
         return printable(text)  # vendor text in it: shown with visible escapes
+
+    def technical(self) -> str:
+        """What an administrator needs and an agent can skip (HTTP status, LAAFFIC's hint,
+        a plain-text excerpt of an odd answer), shown behind a "details" disclosure."""
+        if self.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED) or self.in_flight:
+            return ""
+        if self.in_doubt:
+            return ""
+        parts = []
+        if self.http_status is not None and self.outcome != Outcome.REFUSED:
+            parts.append(_("HTTP %(status)s.") % {"status": self.http_status})
+        if self.detail and self.outcome != Outcome.REFUSED:
+            parts.append(self.detail)
+        if self.hint:
+            parts.append(self.hint)
+        return printable(" ".join(parts))  # vendor text in it: shown with visible escapes
+
+    def next_step(self) -> str:
+        """Why nothing stopped and what the agent can do, in their words."""
+        if self.outcome == Outcome.REFUSED and self.blocker is not None:
+            if self.in_doubt:
+                return _("an earlier cancel of this task is unsure: refresh the task first")
+            return _("another cancel of this task is in progress: wait for its result")
+        if self.outcome == Outcome.REFUSED:
+            step = AGENT_STEPS.get(self.response_code)
+            return str(step) if step else str(UNKNOWN_CODE_STEP)
+        if self.outcome == Outcome.FAILED:
+            if self.hint or self.configuration:  # this site's settings, keys or clock
+                return _("this site's connection to LAAFFIC needs fixing; tell your administrator")
+            return _("the cancel did not reach LAAFFIC; you may try again")
+        if self.not_started:
+            return _("the action ran out of time before sending it; select it and try again")
+        if self.outcome == Outcome.SKIPPED:
+            return _("the task is no longer Pending at LAAFFIC, so there was nothing to cancel")
+        return ""
 
     def _succeeded(self, label: str) -> str:
         if self.covered_nodes:
@@ -261,7 +306,11 @@ class AttemptResult:
             }
         else:
             text = _("%(label)s: cancelled.") % {"label": label}
-        if self.confirmed_by_reread:
+        if self.confirmed_by_reread and self.response_code not in (None, 0):
+            text += " " + _(
+                "(LAAFFIC answered code %(code)s, but a re-read right after shows it Cancelled.)"
+            ) % {"code": self.response_code}
+        elif self.confirmed_by_reread:
             text += " " + _("(The answer was unclear; a re-read shows it Cancelled.)")
         if self.mirror_confirmed is False:
             text += " " + _(
@@ -290,6 +339,25 @@ def _span(values: list[int], prefix: str) -> str:
     return ", ".join(f"{prefix}{v}" for v in values)
 
 
+# An agent's next step for each documented refusal code (LAAFFIC's developer hint stays on
+# the audit row and behind "details").
+AGENT_STEPS = {
+    -1: gettext_lazy(
+        "the LAAFFIC credentials or allowed IPs of this site need fixing; tell your administrator"
+    ),
+    -2: gettext_lazy(
+        "the LAAFFIC credentials or allowed IPs of this site need fixing; tell your administrator"
+    ),
+    -16: gettext_lazy("this site's clock is off; tell your administrator; nothing was stopped"),
+    -18: gettext_lazy("LAAFFIC had a problem; try again in a minute"),
+    -22: gettext_lazy("LAAFFIC refused the request; refresh the task to see its state"),
+}
+UNKNOWN_CODE_STEP = gettext_lazy(
+    "LAAFFIC refused the request; refresh the task to see its state, and tell your "
+    "administrator if it happens again"
+)
+
+
 @dataclass(frozen=True)
 class CancelReport:
     """The results of one confirmed submission, in the order the targets were given."""
@@ -299,6 +367,31 @@ class CancelReport:
 
     def count(self, outcome: str) -> int:
         return sum(1 for r in self.results if r.outcome == outcome)
+
+    def headline(self, not_sent: int = 0) -> str:
+        """One plain sentence an agent can act on: calls stopped, nothing stopped (why,
+        what to do), or not sure yet (what to do). ``not_sent``: targets left out before
+        the service ran (invalid ids, rows gone)."""
+        total = len(self.results) + not_sent
+        done = sum(1 for r in self.results if r.outcome == Outcome.SUCCEEDED)
+        unsure = [r for r in self.results if r.outcome in (Outcome.UNKNOWN, Outcome.PENDING)]
+        if unsure:
+            return _(
+                "Not sure yet whether calls stopped: press “Refresh from LAAFFIC” on the "
+                "task's page in a minute; it settles this."
+            )
+        if total and done == total:
+            return _("Calls stopped.")
+        if done:
+            return _(
+                "Calls stopped for %(done)d of %(total)d; nothing was stopped for the others: "
+                "see each line."
+            ) % {"done": done, "total": total}
+        steps = list(dict.fromkeys(r.next_step() for r in self.results if r.next_step()))
+        if len(steps) == 1 and not not_sent:
+            step = steps[0].removesuffix(_("; nothing was stopped"))  # said already
+            return _("Nothing was stopped: %(step)s.") % {"step": step}
+        return _("Nothing was stopped: see each line for why and what to do.")
 
     @property
     def level(self) -> str:
@@ -314,8 +407,11 @@ class CancelReport:
 
 @dataclass(frozen=True)
 class ParentLookup:
-    """The recall tasks found at LAAFFIC (and mirrored) for a parent task id typed by hand."""
+    """The recall tasks of a parent task id: the mirror's and those found at LAAFFIC (now
+    mirrored). With ``error`` set, LAAFFIC could not be asked; ``tasks`` are the mirror's."""
 
     parent_task_id: int
     tasks: tuple[RecallTask, ...] = ()
     error: str = ""
+    # Tasks LAAFFIC listed that the mirror did not hold before this lookup.
+    new_keys: tuple[int, ...] = ()

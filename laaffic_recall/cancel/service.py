@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import logging
 import queue
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
+from django.db.models import Q
 from django.db.transaction import TransactionManagementError
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -85,15 +88,16 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
         results = [_configuration_failure(t, submission, exc) for t in unique]
         return CancelReport(submission.correlation_id, tuple(results))
     workers = max(1, min(app_settings.CANCEL_WORKERS, len(unique)))
+    budget = _Budget(time.monotonic() + app_settings.ACTION_TIME_BUDGET)
     db = transaction.get_connection()
     if workers == 1 or db.in_atomic_block or db.vendor == "sqlite":
         # Run here, one by one: inside a test case's transaction worker threads could not
         # see its uncommitted rows and might wait on its locks; SQLite takes one writer at
         # a time anyway.
         with get_client() as client:
-            results = [_guarded(t, submission, client) for t in unique]
+            results = [budget.run(t, submission, client) for t in unique]
     else:
-        results = _run_threaded(unique, submission, workers)
+        results = _run_threaded(unique, submission, workers, budget)
     return CancelReport(submission.correlation_id, tuple(results))
 
 
@@ -109,17 +113,39 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
     own = client is None
     try:
         client = client or get_client()
-        return ParentLookup(
-            parent_task_id, tuple(laaffic.find_parent_tasks(parent_task_id, client))
-        )
-    except (LaafficError, ConfigurationError) as exc:
+    except ConfigurationError as exc:
         return ParentLookup(parent_task_id, error=str(exc))
+    try:
+        mirrored = set(
+            RecallTask.objects.filter(parent_task_id=parent_task_id).values_list(
+                "key_id", flat=True
+            )
+        )
     except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
+        mirrored = set()
+    try:
+        found = laaffic.find_parent_tasks(parent_task_id, client)
+    except (LaafficError, ConfigurationError) as exc:
+        return ParentLookup(parent_task_id, _parent_tasks(parent_task_id), error=str(exc))
+    except (DatabaseError, OverflowError):
         logger.exception("Could not mirror the tasks of parent task %s", parent_task_id)
         return ParentLookup(parent_task_id, error=_("Database error while storing the tasks."))
     finally:
-        if own and client is not None:
+        if own:
             client.close()
+    found_keys = {t.key_id for t in found}
+    new_keys = tuple(sorted(found_keys - mirrored))
+    tasks = _parent_tasks(parent_task_id, found_keys)
+    return ParentLookup(parent_task_id, tasks, new_keys=new_keys)
+
+
+def _parent_tasks(parent_task_id: int, found_keys=()) -> tuple[RecallTask, ...]:
+    """Every mirrored task of the parent, and those queryPage just found (mirrored now)."""
+    condition = Q(parent_task_id=parent_task_id) | Q(key_id__in=list(found_keys))
+    try:
+        return tuple(RecallTask.objects.filter(condition).order_by("key_id"))
+    except (DatabaseError, OverflowError):
+        return ()
 
 
 def _refuse_outer_transaction() -> None:
@@ -141,8 +167,39 @@ def _refuse_outer_transaction() -> None:
 # --------------------------------------------------------------------------- running
 
 
+class _Budget:
+    """ACTION_TIME_BUDGET of one ``cancel()`` call: the first target always starts; no
+    other starts once the budget is spent (it is recorded as not sent, to be retried)."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.started = 0
+        self.lock = threading.Lock()
+
+    def run(self, target: CancelTarget, submission: Submission, client: LaafficClient):
+        with self.lock:
+            go = self.started == 0 or time.monotonic() < self.deadline
+            self.started += go
+        if go:
+            return _guarded(target, submission, client)
+        return _out_of_time(target, submission)
+
+
+def _out_of_time(target: CancelTarget, submission: Submission) -> AttemptResult:
+    detail = _("time budget spent; nothing sent")
+    try:
+        return _unsent(
+            target, submission, timezone.now(), Outcome.SKIPPED, detail, not_started=True
+        )
+    except DatabaseError:
+        logger.exception("Could not record a cancel attempt")
+        return AttemptResult(
+            target, Outcome.SKIPPED, detail=detail, recorded=False, not_started=True
+        )
+
+
 def _run_threaded(
-    targets: list[CancelTarget], submission: Submission, workers: int
+    targets: list[CancelTarget], submission: Submission, workers: int, budget: _Budget
 ) -> list[AttemptResult]:
     """``workers`` threads take targets from a queue, each with its own client (one HTTP
     session) and its own DB connection, which it closes when the queue is empty."""
@@ -159,7 +216,7 @@ def _run_threaded(
                         index, target = todo.get_nowait()
                     except queue.Empty:
                         return
-                    results[index] = _guarded(target, submission, client)
+                    results[index] = budget.run(target, submission, client)
         finally:
             connections.close_all()  # this thread's own connections
 
@@ -228,9 +285,10 @@ def _cancel_one(
     try:
         fresh = laaffic.check(target, scope, client)
     except Exception as exc:
-        return _close(attempt, target, _unreadable(target, exc))
+        return _close(attempt, target, _unreadable(target, exc), scope=scope)
     if not fresh.send:
-        return _close(attempt, target, Answer(Outcome.SKIPPED, error_detail=fresh.reason), fresh)
+        skipped = Answer(Outcome.SKIPPED, error_detail=fresh.reason)
+        return _close(attempt, target, skipped, fresh, scope)
 
     # 4. The request, exactly once; then what LAAFFIC says now (a request that certainly
     # did not reach LAAFFIC changed nothing there to re-read).
@@ -238,7 +296,7 @@ def _cancel_one(
     answer = laaffic.send(client, target)
     if answer.outcome != Outcome.FAILED:
         answer = laaffic.confirm(answer, fresh, target, client)
-    return _close(attempt, target, answer, fresh)
+    return _close(attempt, target, answer, fresh, scope)
 
 
 def _hint(exc: Exception) -> str:
@@ -288,10 +346,14 @@ def _configuration_failure(
     target: CancelTarget, submission: Submission, exc: ConfigurationError
 ) -> AttemptResult:
     try:
-        return _unsent(target, submission, timezone.now(), Outcome.FAILED, str(exc))
+        return _unsent(
+            target, submission, timezone.now(), Outcome.FAILED, str(exc), configuration=True
+        )
     except DatabaseError:
         logger.exception("Could not record a cancel attempt")
-        return AttemptResult(target, Outcome.FAILED, detail=str(exc), recorded=False)
+        return AttemptResult(
+            target, Outcome.FAILED, detail=str(exc), recorded=False, configuration=True
+        )
 
 
 def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
@@ -306,7 +368,11 @@ def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
 
 
 def _close(
-    attempt: CancelAttempt, target: CancelTarget, answer: Answer, fresh: Preflight | None = None
+    attempt: CancelAttempt,
+    target: CancelTarget,
+    answer: Answer,
+    fresh: Preflight | None = None,
+    scope: Scope = NO_SCOPE,
 ) -> AttemptResult:
     """The answer on the attempt's own row, the doubt on its tasks settled, the signal.
 
@@ -314,6 +380,11 @@ def _close(
     differ from the one the mirror suggested; a node LAAFFIC no longer lists was removed.
     """
     fields = answer.row_fields()
+    if target.cancel_type == CancelType.PARENT and scope.task_keys:
+        covers = _("Recall tasks of this parent task: %(keys)s.") % {
+            "keys": ", ".join(f"#{key}" for key in scope.task_keys)
+        }
+        fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
     if fresh is None or not fresh.send:
         fields["request_body"] = None  # nothing was sent
     if fresh is not None and fresh.task is not None:

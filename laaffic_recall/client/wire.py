@@ -6,6 +6,7 @@ Pure functions and frozen dataclasses, no I/O: the client sends, this module rea
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any
 from .errors import ProtocolError
 
 REMOTE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-EXCERPT_CHARS = 300
+EXCERPT_CHARS = 200
 # LAAFFIC's ids are signed 64-bit; the mirror's counts are 32-bit, statuses and types
 # 16-bit. A detail answer is about one task, so there a number beyond them is read as
 # unknown or, for a key or a status, makes the answer bad (before anything is stored or a
@@ -38,16 +39,29 @@ def sign(api_key: str, api_secret: str, timestamp: str) -> str:
 
 
 def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
-    """A short, escaped, printable excerpt of a response body for errors and the audit log."""
+    """A short excerpt of a response body, as plain printable text, for errors and the
+    audit log: the text of an HTML page (a proxy's error page) without its markup, runs of
+    whitespace (``\r\n`` included) as one space, other control characters escaped."""
     if body is None:
         return ""
     if isinstance(body, bytes):
-        body = body[: limit * 4].decode("utf-8", errors="backslashreplace")
+        body = body[: limit * 40].decode("utf-8", errors="backslashreplace")
+    else:
+        body = body[: limit * 40]
+    if _HTML.search(body):
+        body = html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", body)))
+    body = _SPACE.sub(" ", body).strip()
     text = body[:limit]
     text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
     if len(body) > limit:
         text += "…"
     return text
+
+
+_HTML = re.compile(r"<(!doctype|html|head|body|h\d|p|div|title|center|hr)\b", re.IGNORECASE)
+_HIDDEN = re.compile(r"<(script|style)\b.*?(</\1\s*>|$)", re.IGNORECASE | re.DOTALL)
+_TAG = re.compile(r"<[^>]*>?")
+_SPACE = re.compile(r"\s+")
 
 
 _INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: str.isdigit() admits "³", "٠"

@@ -1,0 +1,275 @@
+"""The agent is told exactly what LAAFFIC did, and what to do next: the six cases of the
+issue, in a real browser against the bundled site's sandbox.
+
+1. one sibling selected, cancel by parent id: the page lists both, both end Cancelled;
+2. a real double click on the confirm button: one cancel sent, no error shown;
+3. a -18 answer after the cancel took effect: outcome succeeded, code -18 kept;
+4. an In-progress task: "Stop rounds N-M" stops its Pending rounds;
+5. an unknown outcome: "Refresh from LAAFFIC" on the task page settles it and says so;
+6. an action past its time budget: the targets not started are named, nothing sent for them.
+
+Each test saves a screenshot of its result page (``test-artifacts/e2e/``).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
+from laaffic_recall.sandbox.demo import sync_mirror
+from laaffic_recall.sandbox.models import SandboxTask
+from laaffic_recall.sandbox.testing import create_task, inject_fault
+from tests.support.sandbox import C, P, R
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+TASK_LIST = "/admin/laaffic_recall/recalltask/"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
+BY_PARENT = "Cancel selected recall tasks by parent task id"
+CANCEL_TASKS = "Cancel selected recall tasks"
+PARENT = 7700123
+
+
+def expect(target):
+    from playwright.sync_api import expect as playwright_expect
+
+    return playwright_expect(target)
+
+
+def snap(page, request, step: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
+    page.screenshot(path=str(ARTIFACTS / f"{name}--{step}.png"), full_page=True)
+
+
+def make(nodes, name: str, minutes: int = 0, **fields) -> SandboxTask:
+    created = timezone.now() - timedelta(minutes=30 - minutes)
+    return create_task(nodes, task_name=name, create_time=created, **fields)
+
+
+def mirror() -> None:
+    report = sync_mirror(days=2)
+    assert report.ok, report.output
+
+
+def mirrored(task: SandboxTask) -> RecallTask:
+    return RecallTask.objects.get(key_id=task.key_id)
+
+
+def task_page(task: SandboxTask) -> str:
+    return f"/admin/laaffic_recall/recalltask/{mirrored(task).pk}/change/"
+
+
+def sandbox_status(task: SandboxTask) -> int:
+    return SandboxTask.objects.get(key_id=task.key_id).status
+
+
+def run_action(page, names: list[str], action: str) -> None:
+    page.goto(TASK_LIST)
+    for name in names:
+        row = page.locator("#result_list tbody tr", has_text=name)
+        row.locator("input[name=_selected_action]").check()
+    page.select_option("select[name=action]", label=action)
+    page.locator("button[name=index]").first.click()
+    expect(page.locator("body.laaffic-cancel-confirmation")).to_be_visible()
+
+
+def press_yes(page) -> None:
+    page.locator("input[type=submit][value^=Yes]").click()
+    expect(page.locator("ul.messagelist")).to_be_visible()
+
+
+def message(page) -> str:
+    return page.locator("ul.messagelist").inner_text()
+
+
+# --------------------------------------------------------------------------- 1
+
+
+def test_one_sibling_selected_lists_both_and_both_end_cancelled(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    first = make([P, P], "Sibling one", 1, task_id=PARENT)
+    mirror()
+    second = make([P, P], "Sibling two", 2, task_id=PARENT)  # not mirrored yet
+    login(page, "agent")
+
+    run_action(page, ["Sibling one"], BY_PARENT)
+    preview = page.locator("table.laaffic-cancel-preview").inner_text()
+    assert "Sibling one" in preview and "Sibling two" in preview
+    expect(page.locator(".laaffic-new")).to_have_count(1)
+    snap(page, request, "confirmation")
+    assert sandbox_calls("cancel") == []
+
+    press_yes(page)
+    snap(page, request, "result")
+
+    text = message(page)
+    assert text.startswith("Calls stopped.")
+    assert f"#{first.key_id}" in text and f"#{second.key_id}" in text
+    assert [c.body for c in sandbox_calls("cancel")] == [{"type": 2, "id": PARENT}]
+    for task in (first, second):
+        assert sandbox_status(task) == Status.CANCELLED
+        assert mirrored(task).status == Status.CANCELLED
+
+
+# --------------------------------------------------------------------------- 2
+
+
+def test_a_double_click_sends_one_cancel_and_shows_no_error(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    task = make([P, P], "Double click")
+    mirror()
+    inject_fault("latency", calls=["cancel"], seconds=1.0)
+    login(page, "agent")
+    page.goto(task_page(task) + "../cancel/")
+    expect(page.locator("body.laaffic-cancel-confirmation")).to_be_visible()
+
+    page.locator("input[type=submit][value^=Yes]").dblclick()
+    expect(page.locator("ul.messagelist")).to_be_visible(timeout=20_000)
+    snap(page, request, "result")
+
+    assert len(sandbox_calls("cancel")) == 1
+    expect(page.locator("ul.messagelist li.error")).to_have_count(0)
+    assert message(page).startswith("Calls stopped.")
+    assert CancelAttempt.objects.count() == 1
+    assert sandbox_status(task) == Status.CANCELLED
+
+
+def test_the_confirm_button_is_disabled_on_submit_and_says_what_is_happening(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    task = make([P, P], "Button state")
+    mirror()
+    login(page, "agent")
+    page.goto(task_page(task) + "../cancel/")
+    # Hold the form here (a listener on the form runs before the page's own, on the
+    # document), to look at the button as the agent sees it while the cancel runs.
+    page.evaluate(
+        "document.querySelector('form.laaffic-confirm-form')"
+        ".addEventListener('submit', (event) => event.preventDefault())"
+    )
+
+    page.locator("input[type=submit][value^=Yes]").click()
+
+    sending = page.locator("input[type=submit][value='Sending to LAAFFIC…']")
+    expect(sending).to_be_disabled()
+    snap(page, request, "sending")
+    assert sandbox_calls("cancel") == []
+
+
+# --------------------------------------------------------------------------- 3
+
+
+def test_a_minus_18_after_the_cancel_took_effect_is_succeeded_with_the_code_kept(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    task = make([P, P], "Port program unusual")
+    mirror()
+    inject_fault("code", calls=["cancel"], code=-18, message="port program unusual", when="after")
+    login(page, "agent")
+    page.goto(task_page(task) + "../cancel/")
+
+    press_yes(page)
+    snap(page, request, "result")
+
+    text = message(page)
+    assert text.startswith("Calls stopped.")
+    assert "answered code -18, but a re-read right after shows it Cancelled" in text
+    attempt = CancelAttempt.objects.get()
+    assert (attempt.outcome, attempt.response_code) == (Outcome.SUCCEEDED, -18)
+    assert attempt.response_message == "port program unusual"
+    assert sandbox_status(task) == Status.CANCELLED
+
+
+# --------------------------------------------------------------------------- 4
+
+
+def test_an_in_progress_task_offers_stop_rounds_and_it_works(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    task = make([C, R, P, P], "Running campaign")
+    mirror()
+    login(page, "agent")
+
+    run_action(page, ["Running campaign"], CANCEL_TASKS)
+    offer = page.get_by_role("link", name="Stop rounds 3-4").first  # above the table too
+    expect(offer).to_be_visible()
+    snap(page, request, "confirmation")
+    offer.click()
+    expect(page.locator("table.laaffic-cancel-nodes")).to_be_visible()
+    snap(page, request, "stop-rounds-preview")
+
+    press_yes(page)
+    snap(page, request, "result")
+
+    assert message(page).startswith("Calls stopped.")
+    assert "rounds 3-4 cancelled" in message(page)
+    [call] = sandbox_calls("cancel")
+    assert call.body["type"] == 3
+    statuses = list(
+        SandboxTask.objects.get(key_id=task.key_id)
+        .nodes.order_by("position")
+        .values_list("status", flat=True)
+    )
+    assert statuses == [Status.COMPLETED, Status.IN_PROGRESS, Status.CANCELLED, Status.CANCELLED]
+
+
+# --------------------------------------------------------------------------- 5
+
+
+def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
+    page, login, e2e_site, e2e_users, sandbox_calls, request
+):
+    task = make([P, P], "Proxy trouble")
+    mirror()
+    # The proxy fails before LAAFFIC: nothing changes there, the answer is an HTML 502.
+    inject_fault("html_502", calls=["cancel"], when="before", times=1)
+    login(page, "agent")
+    page.goto(task_page(task) + "../cancel/")
+
+    press_yes(page)
+    snap(page, request, "unknown")
+    text = message(page)
+    assert text.startswith("Not sure yet whether calls stopped")
+    assert "<html" not in text and "\\r\\n" not in text
+    expect(page.locator(".laaffic-in-doubt-note")).to_be_visible()
+    expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(0)
+
+    page.get_by_role("button", name="Refresh from LAAFFIC").click()
+    expect(page.locator("ul.messagelist")).to_be_visible()
+    snap(page, request, "refreshed")
+
+    text = message(page)
+    assert "had no effect: the task is still Pending; you can cancel it again." in text
+    assert "Nothing had changed" not in text
+    assert CancelAttempt.objects.get().outcome == Outcome.FAILED
+    expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(1)
+
+
+# --------------------------------------------------------------------------- 6
+
+
+def test_an_action_past_its_time_budget_names_what_was_not_sent(
+    page, login, e2e_site, e2e_users, sandbox_calls, settings, request
+):
+    make([P, P], "Budget one", 1)
+    make([P, P], "Budget two", 2)
+    mirror()
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "ACTION_TIME_BUDGET": 0}
+    login(page, "agent")
+
+    run_action(page, ["Budget one", "Budget two"], CANCEL_TASKS)
+    press_yes(page)
+    snap(page, request, "result")
+
+    text = message(page)
+    assert "Calls stopped for 1 of 2" in text
+    assert "time budget was spent before it started; select it and try again" in text
+    assert len(sandbox_calls("cancel")) == 1
