@@ -2,7 +2,7 @@
 
     nox                       every session (the whole matrix, about 25 minutes on 2 cores)
     nox -l                    list them
-    nox -s "tests-3.13(django='6.1')"  one pair;  nox -t ci   the subset .ci/run runs
+    nox -s "tests(python='3.13', django='6.1')"   one pair;   nox -t ci   the CI subset
 
 Each ``tests`` session installs requirements.txt with Django overridden to the pair's series
 and runs the whole suite, browser tests included. ``tests_postgres`` runs the newest pair on
