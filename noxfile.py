@@ -1,6 +1,6 @@
 """The support matrix, one nox session per (Python, Django) pair.
 
-    nox                       every session (the whole matrix, about 25 minutes on 2 cores)
+    nox                       every session (the whole matrix: 20 to 30 minutes on 2 shared cores)
     nox -l                    list them
     nox -s "tests(python='3.13', django='6.1')"   one pair;   nox -t ci   the CI subset
 
