@@ -55,15 +55,20 @@ class MirrorAdmin(ReadOnlyAdmin):
         """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""
         return request.user.has_perm(CANCEL_PERMISSION)
 
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str):
-        return super().get_search_results(request, queryset, KEY_MARK.sub("", search_term))
+    # Django's admin methods are overridden with their arguments passed through as given,
+    # so an argument a later Django adds reaches Django's own code untouched.
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str, *args, **kwargs
+    ):
+        search_term = KEY_MARK.sub("", search_term)
+        return super().get_search_results(request, queryset, search_term, *args, **kwargs)
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest, *args, **kwargs):
         message = refusal(self, request)
         if message:
             self.message_user(request, message, messages.ERROR)
             return HttpResponseRedirect(request.get_full_path())
-        return super().changelist_view(request, extra_context)
+        return super().changelist_view(request, *args, **kwargs)
 
     def get_urls(self):
         urls = super().get_urls()
@@ -251,9 +256,9 @@ class RecallTaskAdmin(MirrorAdmin):
         inside ATOMIC_REQUESTS (the audit row is committed before the request leaves)."""
         return transaction.non_atomic_requests(self.admin_site.admin_view(partial(view, self)))
 
-    def changelist_view(self, request: HttpRequest, extra_context=None):
+    def changelist_view(self, request: HttpRequest, extra_context=None, *args, **kwargs):
         context = {**views.changelist_context(self, request), **(extra_context or {})}
-        return super().changelist_view(request, context)
+        return super().changelist_view(request, context, *args, **kwargs)
 
     def render_change_form(self, request, context, *args, obj=None, **kwargs):
         if obj is not None:

@@ -24,17 +24,17 @@ class GuardedChangeList(ChangeList):
     """``ChangeList`` whose filters and first queries raise ``IncorrectLookupParameters``
     for every input error, so ``changelist_view`` redirects to the list with ``?e=1``."""
 
-    def get_filters(self, request):
+    def get_filters(self, request, *args, **kwargs):
         try:
-            return super().get_filters(request)
+            return super().get_filters(request, *args, **kwargs)
         except (OverflowError, ValueError) as exc:  # the date hierarchy's datetime()
             raise IncorrectLookupParameters(exc) from exc
 
-    def get_results(self, request):
+    def get_results(self, request, *args, **kwargs):
         # A savepoint, so that a refused query leaves a surrounding transaction usable.
         try:
             with transaction.atomic(using=router.db_for_read(self.model)):
-                super().get_results(request)
+                super().get_results(request, *args, **kwargs)
         except (OverflowError, ValueError, TypeError, AttributeError, DatabaseError) as exc:
             # Raised while the query string's lookups are compiled or run: a year past
             # 9999 on any date field, a duration typed as text (SQLite), what the database
@@ -59,5 +59,5 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
 
-    def get_changelist(self, request: HttpRequest, **kwargs):
+    def get_changelist(self, request: HttpRequest, *args, **kwargs):
         return GuardedChangeList

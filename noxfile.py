@@ -1,0 +1,118 @@
+"""The support matrix, one nox session per (Python, Django) pair.
+
+    nox                       every session (the whole matrix: 20 to 30 minutes on 2 shared cores)
+    nox -l                    list them
+    nox -s "tests(python='3.13', django='6.1')"   one pair;   nox -t ci   the CI subset
+
+Each ``tests`` session installs requirements.txt with Django overridden to the pair's series
+and runs the whole suite, browser tests included. ``tests_postgres`` runs the newest pair on
+PostgreSQL (``DATABASE_URL`` from the environment, else a throwaway cluster). ``host`` runs
+``scripts/check-host-project`` once per Django series.
+
+nox (rather than tox): sessions are plain Python, so the pairs, the Django override and
+the throwaway PostgreSQL are a few lines here, and its uv backend builds a session's venv
+in about a second. The interpreters are pyenv's builds under ``~/.pyenv/versions/`` (or
+``python3.X`` on PATH).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+
+ROOT = Path(__file__).parent
+# Django 6 needs Python 3.12 or later.
+PAIRS = [
+    ("3.11", "5.2"),
+    ("3.12", "5.2"),
+    ("3.12", "6.0"),
+    ("3.12", "6.1"),
+    ("3.13", "5.2"),
+    ("3.13", "6.0"),
+    ("3.13", "6.1"),
+]
+NEWEST = PAIRS[-1]
+# What .ci/run runs (``nox -t ci``): the oldest pair (the README's command covers it as
+# well), a 6.0 pair and the newest pair; the newest also on PostgreSQL.
+CI_PAIRS = {("3.12", "6.0"), NEWEST}
+DJANGO_SERIES = sorted({django for _python, django in PAIRS})
+
+
+def _use_pyenv_builds() -> None:
+    """Put each pyenv build's bin/ on PATH, so ``python3.12`` and ``python3.13`` are found
+    (pyenv's shims only run the versions made global) and uv never downloads one."""
+    builds = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.1[1-9].*/bin")))
+    os.environ["PATH"] = os.pathsep.join([*reversed(builds), os.environ.get("PATH", "")])
+    os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
+
+
+_use_pyenv_builds()
+
+
+def install(session: nox.Session, django: str) -> None:
+    """requirements.txt, with Django replaced by the newest release of ``django``."""
+    override = Path(session.create_tmp()) / "django-override.txt"
+    override.write_text(f"django=={django}.*\n")
+    session.install("-r", str(ROOT / "requirements.txt"), "--override", str(override))
+    version = session.run("python", "-c", "import django; print(django.get_version())", silent=True)
+    if not version.strip().startswith(django):
+        session.error(f"Django {version.strip()} installed instead of {django}")
+
+
+def pytest(session: nox.Session, **env: str | None) -> None:
+    session.run("python", "-m", "pytest", "-q", "-p", "no:cacheprovider", *session.posargs, env=env)
+
+
+@nox.session
+@nox.parametrize(
+    ("python", "django"),
+    [
+        nox.param(python, django, tags=["ci"] if (python, django) in CI_PAIRS else [])
+        for python, django in PAIRS
+    ],
+)
+def tests(session: nox.Session, django: str) -> None:
+    """The whole suite, browser tests included, on SQLite."""
+    install(session, django)
+    pytest(session, DATABASE_URL=None)
+
+
+@nox.session(python=NEWEST[0], tags=["ci"])
+def tests_postgres(session: nox.Session) -> None:
+    """The newest pair on PostgreSQL; every PostgreSQL-only test must run, not skip."""
+    install(session, NEWEST[1])
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith("postgres"):
+        pytest(session, LAAFFIC_POSTGRES_REQUIRED="1")
+        return
+    directory = tempfile.mkdtemp(prefix="laaffic-nox-pg.")
+    port = os.environ.get("LAAFFIC_NOX_PG_PORT", "54330")
+    url = session.run(
+        str(ROOT / "scripts/throwaway-postgres"),
+        "start",
+        directory,
+        port,
+        silent=True,
+        external=True,
+    ).strip()
+    try:
+        pytest(session, DATABASE_URL=url, LAAFFIC_POSTGRES_REQUIRED="1")
+    finally:
+        session.run(str(ROOT / "scripts/throwaway-postgres"), "stop", directory, external=True)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@nox.session(python=False, tags=["ci"])
+@nox.parametrize("django", DJANGO_SERIES)
+def host(session: nox.Session, django: str) -> None:
+    """A fresh host project on this Django series embeds the app (scripts/check-host-project)."""
+    python = "python3.11" if django.startswith("5.") else f"python{NEWEST[0]}"
+    session.run(str(ROOT / "scripts/check-host-project"), django, python, external=True)
