@@ -54,6 +54,7 @@ def sql(statement: str, *params) -> None:
     """Run SQL as someone with database access would, past the PostgreSQL trigger."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"ALTER TABLE {TABLE} DISABLE TRIGGER laaffic_recall_attempt_frozen")
         cursor.execute(statement, params)
         if connection.vendor == "postgresql":

@@ -43,12 +43,12 @@ DROP FUNCTION IF EXISTS laaffic_recall_attempt_frozen();
 
 def freeze(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(FREEZE_SQL)
+        schema_editor.execute(FREEZE_SQL, params=None)
 
 
 def unfreeze(apps, schema_editor):
     if schema_editor.connection.vendor == "postgresql":
-        schema_editor.execute(UNFREEZE_SQL)
+        schema_editor.execute(UNFREEZE_SQL, params=None)
 
 
 class Migration(migrations.Migration):
