@@ -209,3 +209,21 @@ def _report(seq, row_id, start, problem_row=None, problem="") -> ChainReport:
         problem_row=problem_row,
         problem=problem,
     )
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """What the audit admin says of the chain, without walking it: the last recorded run,
+    and how many rows were linked after the last link it verified."""
+
+    key_set: bool
+    last_check: AuditChainCheck | None
+    linked_since: int
+
+
+def chain_state() -> ChainState:
+    last = AuditChainCheck.objects.first()
+    linked = CancelAttempt._base_manager.filter(chain_seq__isnull=False)
+    if last is not None and last.through_seq:
+        linked = linked.filter(chain_seq__gt=last.through_seq)
+    return ChainState(key_set=chain_key() is not None, last_check=last, linked_since=linked.count())
