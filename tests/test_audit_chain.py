@@ -8,12 +8,15 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django.utils import timezone
 
-from laaffic_recall.cancel.audit import finish
+from laaffic_recall.cancel import CancelTarget, service
+from laaffic_recall.cancel.audit import Submission, finish
 from laaffic_recall.chain import chain_key
 from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
+from laaffic_recall.sync import service as sync
 from laaffic_recall.verify import verify_chain
 
-from .support.vendor import TEST_SETTINGS
+from .support.mirror import make_task
+from .support.vendor import CANCELLED, PENDING, TEST_SETTINGS, add_cancel, add_detail
 
 pytestmark = pytest.mark.django_db
 
@@ -86,6 +89,26 @@ def test_a_row_is_linked_when_it_becomes_final_not_when_it_is_opened(capsys):
 
     assert links() == [(early.pk, 2), (later.pk, 1)]
     assert verify(capsys)[1] is None
+
+
+def test_a_cancel_left_unknown_is_linked_when_a_sync_settles_it(mocked_api, capsys):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12, body="<html>502</html>", status=502)
+    add_detail(mocked_api, 12, PENDING)
+    service.cancel([CancelTarget.for_task(task)], Submission(username="ann"))
+    unknown = CancelAttempt.objects.get()
+    later = finished(13)
+    assert (unknown.outcome, unknown.chain_seq) == (Outcome.UNKNOWN, None)
+
+    add_detail(mocked_api, 12, CANCELLED)
+    sync.refresh_task(12)
+
+    unknown.refresh_from_db()
+    assert (unknown.outcome, unknown.chain_seq) == (Outcome.SUCCEEDED, 2)
+    assert later.chain_seq == 1
+    out, problem = verify(capsys)
+    assert problem is None and "Verified 2 links" in out
 
 
 def test_a_row_edited_in_sql_is_named(capsys):
