@@ -180,8 +180,9 @@ SET_NULL_LINKS = frozenset({"user", "task", "node"})
 class CancelAttemptQuerySet(models.QuerySet):
     """Refuses bulk changes; a single open row is resolved through ``CancelAttempt.save()``.
 
-    Inserting is allowed (``create``, ``bulk_create`` without conflict handling): the log
-    only grows. ``update()``, ``delete()``, ``bulk_update()`` and upserts are refused.
+    Inserting is allowed (``create``, ``bulk_create`` without conflict handling, finished
+    rows linked to the audit chain either way): the log only grows. ``update()``,
+    ``delete()``, ``bulk_update()`` and upserts are refused.
     """
 
     # Only the base manager's queryset lets the deletion collector null the links.
@@ -209,7 +210,12 @@ class CancelAttemptQuerySet(models.QuerySet):
         objs = list(objs)
         for obj in objs:
             obj.clip_texts()
-        return super().bulk_create(objs, *args, **kwargs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            for obj in created:
+                if obj.pk is not None:
+                    obj._link(self.db)
+        return created
 
     def stale(self):
         """Pending rows older than STALE_ATTEMPT_SECONDS: their worker most likely died."""

@@ -255,3 +255,15 @@ def test_the_key_is_never_stored(capsys):
 def test_an_empty_log_verifies(capsys):
     out, problem = verify(capsys)
     assert problem is None and "No verified link yet." in out
+
+
+def test_rows_created_in_bulk_are_linked_too(capsys):
+    now = timezone.now()
+    rows = CancelAttempt.objects.bulk_create(
+        [
+            CancelAttempt(cancel_type=1, target_id=12, outcome=Outcome.SKIPPED, finished_at=now),
+            CancelAttempt(cancel_type=1, target_id=13, outcome=Outcome.PENDING),
+        ]
+    )
+    assert links() == [(rows[0].pk, 1), (rows[1].pk, None)]
+    assert verify(capsys)[1] is None
