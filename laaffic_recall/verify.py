@@ -149,9 +149,16 @@ def _walk(key: bytes) -> ChainReport:
             row_id,
             start,
             last_good.through_row,
-            _(
-                "Links %(first)s to %(last)s are missing from the end of the chain: they were "
-                "verified at %(when)s (up to row %(row)s) and have been removed since."
+            (
+                _(
+                    "Link %(first)s is missing from the end of the chain: it was verified at "
+                    "%(when)s (as row %(row)s) and has been removed since."
+                )
+                if seq + 1 == last_good.through_seq
+                else _(
+                    "Links %(first)s to %(last)s are missing from the end of the chain: they "
+                    "were verified at %(when)s (up to row %(row)s) and have been removed since."
+                )
             )
             % {
                 "first": seq + 1,

@@ -149,7 +149,18 @@ def test_rows_removed_from_the_end_since_the_last_good_run_are_named(capsys):
 
     problem = verify(capsys)[1]
 
-    assert problem.startswith("Links 3 to 3 are missing from the end of the chain")
+    assert problem.startswith("Link 3 is missing from the end of the chain")
+    assert f"(as row {rows[2].pk})" in problem
+
+
+def test_several_rows_removed_from_the_end_are_named(capsys):
+    rows = [finished(12), finished(13), finished(14)]
+    assert verify(capsys)[1] is None
+    sql(f"DELETE FROM {TABLE} WHERE id IN (%s, %s)", rows[1].pk, rows[2].pk)
+
+    problem = verify(capsys)[1]
+
+    assert problem.startswith("Links 2 to 3 are missing from the end of the chain")
     assert f"(up to row {rows[2].pk})" in problem
 
 
