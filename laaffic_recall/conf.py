@@ -63,6 +63,9 @@ DEFAULTS: dict[str, Any] = {
     # Number of reverse proxies in front of the site whose X-Forwarded-For is trusted
     # for the audit log's client IP. 0 means REMOTE_ADDR only.
     "TRUSTED_PROXY_COUNT": 0,
+    # Key of the HMAC chain over finished audit rows (text or bytes). Keep it outside the
+    # database's reach; without it new rows are written unchained (check W007).
+    "AUDIT_CHAIN_KEY": "",
 }
 
 

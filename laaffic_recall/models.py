@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from .chain import SIGNED_FIELDS, chain_key, link_mac, lock_chain
 from .client.printable import printable
 from .client.wire import fits_signed
 from .conf import app_settings
@@ -181,8 +182,9 @@ SET_NULL_LINKS = frozenset({"user", "task", "node"})
 class CancelAttemptQuerySet(models.QuerySet):
     """Refuses bulk changes; a single open row is resolved through ``CancelAttempt.save()``.
 
-    Inserting is allowed (``create``, ``bulk_create`` without conflict handling): the log
-    only grows. ``update()``, ``delete()``, ``bulk_update()`` and upserts are refused.
+    Inserting is allowed (``create``, ``bulk_create`` without conflict handling, finished
+    rows linked to the audit chain either way): the log only grows. ``update()``,
+    ``delete()``, ``bulk_update()`` and upserts are refused.
     """
 
     # Only the base manager's queryset lets the deletion collector null the links.
@@ -210,7 +212,12 @@ class CancelAttemptQuerySet(models.QuerySet):
         objs = list(objs)
         for obj in objs:
             obj.clip_texts()
-        return super().bulk_create(objs, *args, **kwargs)
+        with transaction.atomic(using=self.db):
+            created = super().bulk_create(objs, *args, **kwargs)
+            for obj in created:
+                if obj.pk is not None:
+                    obj._link(self.db)
+        return created
 
     def stale(self):
         """Pending rows older than STALE_ATTEMPT_SECONDS: their worker most likely died."""
@@ -315,6 +322,10 @@ class CancelAttempt(models.Model):
         blank=True,
         help_text=_("Whether the local mirror was re-read from LAAFFIC after the cancel."),
     )
+    # The row's link in the audit chain, set once when its outcome becomes final (see
+    # chain.py); empty for rows still open and rows written while no chain key was set.
+    chain_seq = models.BigIntegerField(_("chain link"), null=True, blank=True, unique=True)
+    chain_mac = models.CharField(_("chain HMAC"), max_length=64, blank=True)
 
     objects = CancelAttemptQuerySet.as_manager()
     # Django uses the base manager for internal work (refresh_from_db, save's UPDATE, the
@@ -356,10 +367,12 @@ class CancelAttempt(models.Model):
         row cannot both write: the second finds it finished and is refused.
         """
         self.clip_texts()
-        if self.pk is None or kwargs.get("force_insert"):
-            super().save(*args, **kwargs)
-            return
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
+        if self.pk is None or kwargs.get("force_insert"):
+            with transaction.atomic(using=using):
+                super().save(*args, **kwargs)
+                self._link(using)
+            return
         with transaction.atomic(using=using):
             stored = (
                 type(self)
@@ -374,6 +387,33 @@ class CancelAttempt(models.Model):
                     f"Cancel attempt {self.pk} is finished ({stored}) and cannot be changed."
                 )
             super().save(*args, **kwargs)
+            self._link(using)
+
+    def _link(self, using: str) -> None:
+        """Give a row whose outcome is now final the next link of the audit chain.
+
+        Runs in the transaction that wrote the row, under the chain's lock, and signs the
+        values as read back from the database (what the verifier will read). Without a
+        key the row stays unchained.
+        """
+        key = chain_key()
+        if key is None or self.outcome in OPEN_OUTCOMES or self.chain_seq is not None:
+            return
+        lock_chain(transaction.get_connection(using))
+        rows = type(self)._base_manager.using(using)
+        last = (
+            rows.filter(chain_seq__isnull=False)
+            .order_by("-chain_seq")
+            .values_list("chain_seq", "chain_mac")
+            .first()
+        )
+        seq, prev = (last[0] + 1, last[1]) if last else (1, "")
+        values = rows.filter(pk=self.pk).values(*SIGNED_FIELDS).get()
+        mac = link_mac(key, values, seq, prev)
+        models.QuerySet.update(
+            rows.filter(pk=self.pk, chain_seq=None), chain_seq=seq, chain_mac=mac
+        )
+        self.chain_seq, self.chain_mac = seq, mac
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")
@@ -405,6 +445,30 @@ class CancelAttempt(models.Model):
         missing when it did not fit the column).
         """
         return self.outcome == Outcome.REFUSED and self.request_body is None
+
+
+class AuditChainCheck(models.Model):
+    """The result of one run of ``laaffic_audit_verify``, shown in the audit admin.
+
+    A later run also uses the last good one to notice links removed from the chain's end.
+    """
+
+    checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
+    ok = models.BooleanField(_("verified"))
+    links = models.BigIntegerField(_("links checked"), default=0)
+    through_seq = models.BigIntegerField(_("verified up to link"), null=True, blank=True)
+    through_row = models.BigIntegerField(_("verified up to row"), null=True, blank=True)
+    unchained = models.BigIntegerField(_("rows written before a key was set"), default=0)
+    problem_row = models.BigIntegerField(_("first row in question"), null=True, blank=True)
+    problem = models.TextField(_("problem"), blank=True)
+
+    class Meta:
+        verbose_name = _("audit chain check")
+        verbose_name_plural = _("audit chain checks")
+        ordering = ["-checked_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else 'problem'}"
 
 
 def fits_code(code: int | None) -> bool:

@@ -117,6 +117,7 @@ if env("LAAFFIC_API_KEY"):
         "BASE_URL": env("LAAFFIC_BASE_URL"),
         "PRODUCT": env("LAAFFIC_PRODUCT"),
         "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+        "AUDIT_CHAIN_KEY": env("LAAFFIC_AUDIT_CHAIN_KEY", default=""),
     }
 else:
     LAAFFIC_RECALL = {
@@ -126,6 +127,8 @@ else:
         "BASE_URL": env("LAAFFIC_SANDBOX_URL", default="http://127.0.0.1:8000/sandbox"),
         "PRODUCT": env("LAAFFIC_PRODUCT"),
         "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
+        # A public demo key, so the demo's audit log is chained; never one for real use.
+        "AUDIT_CHAIN_KEY": env("LAAFFIC_AUDIT_CHAIN_KEY", default="sandbox-demo-audit-chain-key"),
     }
 
 LOGGING = {

@@ -12,9 +12,11 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from laaffic_recall.admin.audit import csv_cell
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
+from laaffic_recall.verify import verify_chain
 
 from .support.mirror import make_task
 
@@ -300,3 +302,59 @@ def test_the_type_column_is_short_and_does_not_wrap(auditor_client):
     cell = re.search(r'<td class="field-type_short">(.*?)</td>', html).group(1)
     assert "laaffic-nowrap" in cell and ">from node</span>" in cell
     assert 'title="From node onward"' in cell
+
+
+def chain_banner(response) -> str:
+    match = re.search(r'<p class="[^"]*laaffic-chain-(\w+)"[^>]*>(.*?)</p>', response.text, re.S)
+    assert match, "no audit chain banner"
+    return f"{match[1]}: {' '.join(match[2].split())}"
+
+
+def test_the_list_says_the_chain_was_not_verified_yet(auditor_client):
+    attempt()
+    assert chain_banner(auditor_client.get(LIST)).startswith(
+        "unverified: The audit chain has not been verified yet: run manage.py laaffic_audit_verify"
+    )
+
+
+def test_the_list_shows_up_to_which_row_and_when_the_chain_was_verified(auditor_client):
+    rows = [attempt(target_id=12), attempt(target_id=13)]
+    verify_chain()
+    check = AuditChainCheck.objects.get()
+    attempt(target_id=14)  # linked after the run
+
+    banner = chain_banner(auditor_client.get(LIST))
+
+    when = date_format(timezone.localtime(check.checked_at), "DATETIME_FORMAT")
+    assert banner == (
+        f"ok: At {when} the audit chain was verified up to row {rows[1].pk} (link 2). "
+        "1 attempt linked since."
+    )
+
+
+def test_the_list_shows_the_problem_the_last_run_found(auditor_client):
+    rows = [attempt(target_id=12), attempt(target_id=13)]
+    AuditChainCheck.objects.create(
+        ok=False, through_seq=1, through_row=rows[0].pk, problem_row=rows[1].pk, problem="Boom."
+    )
+
+    banner = chain_banner(auditor_client.get(LIST))
+
+    assert banner.startswith("problem: <strong>The audit chain check at ")
+    assert banner.endswith(f"Boom. Verified up to row {rows[0].pk} (link 1).")
+
+
+def test_the_list_warns_when_no_chain_key_is_set(auditor_client, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "AUDIT_CHAIN_KEY": ""}
+    assert chain_banner(auditor_client.get(LIST)).startswith("nokey: No audit chain key is set")
+
+
+def test_an_attempt_page_shows_its_link(auditor_client):
+    linked = attempt()
+    still_open = attempt(target_id=13, outcome=Outcome.UNKNOWN)
+
+    linked_page = auditor_client.get(change_url(linked)).text
+    open_page = auditor_client.get(change_url(still_open)).text
+
+    assert "Link 1" in linked_page and linked.chain_mac in linked_page
+    assert "Not yet: the row is linked when its outcome becomes final" in open_page

@@ -29,6 +29,8 @@ def test_complete_settings_raise_no_warning():
         ({"BASE_URL": ""}, {"laaffic_recall.W004"}),
         ({"REMOTE_TIMEZONE": "Asia/Shangai"}, {"laaffic_recall.W005"}),
         ({"REMOTE_TIMEZONE": ""}, {"laaffic_recall.W005"}),
+        ({"AUDIT_CHAIN_KEY": ""}, {"laaffic_recall.W007"}),
+        ({"AUDIT_CHAIN_KEY": "   "}, {"laaffic_recall.W007"}),
     ],
 )
 def test_each_problem_has_its_own_check(settings, override, expected):
@@ -39,7 +41,11 @@ def test_each_problem_has_its_own_check(settings, override, expected):
 def test_checks_are_warnings_with_hints(settings):
     settings.LAAFFIC_RECALL = {}
     messages = checks_without_database("laaffic_recall.")
-    assert {m.id for m in messages} == {"laaffic_recall.W001", "laaffic_recall.W002"}
+    assert {m.id for m in messages} == {
+        "laaffic_recall.W001",
+        "laaffic_recall.W002",
+        "laaffic_recall.W007",
+    }
     assert all(isinstance(m, Warning) and m.hint for m in messages)
 
 
@@ -77,3 +83,10 @@ def test_a_known_remote_time_zone_raises_no_warning(settings):
 
 def test_the_product_paths_live_in_the_client_only():
     assert not hasattr(conf, "PRODUCTS")  # client.PRODUCT_PATHS is the one list
+
+
+def test_a_missing_chain_key_says_where_to_keep_one(settings):
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": ""}
+    (message,) = checks_without_database("laaffic_recall.W007")
+    assert "unchained" in message.msg
+    assert "AUDIT_CHAIN_KEY" in message.hint and "outside the database" in message.hint

@@ -15,6 +15,7 @@ SETTINGS = {
     "API_KEY": "test-key",
     "API_SECRET": "test-secret-do-not-leak",
     "BASE_URL": "https://laaffic.test",
+    "AUDIT_CHAIN_KEY": "test-audit-chain-key",
 }
 
 

@@ -74,6 +74,7 @@ LAAFFIC_RECALL = {{
     "BASE_URL": "https://laaffic.test",
     "READ_RETRIES": 0,
     "RETRY_BACKOFF": 0,
+    "AUDIT_CHAIN_KEY": "host-audit-chain-key",
 }}
 ADMIN_PREFIX = "admin/"
 """
@@ -292,9 +293,10 @@ def scenario_typical_host() -> dict:
     from django.db import connections
     from django.test import Client, override_settings
 
-    from laaffic_recall.models import RecallTask
+    from laaffic_recall.models import OPEN_OUTCOMES, CancelAttempt, RecallTask
     from laaffic_recall.sandbox.testing import Status, calls_received, create_task
     from laaffic_recall.sandbox.testing import recall_settings as sandbox_recall_settings
+    from laaffic_recall.verify import verify_chain
 
     result = {}
     try:
@@ -342,7 +344,12 @@ def scenario_typical_host() -> dict:
         with ThreadPoolExecutor(1) as server:
             return server.submit(serve, request).result()
 
-    recall = sandbox_recall_settings(base, READ_RETRIES=0, API_SECRET="sandbox-demo-secret")
+    recall = sandbox_recall_settings(
+        base,
+        READ_RETRIES=0,
+        API_SECRET="sandbox-demo-secret",
+        AUDIT_CHAIN_KEY="host-audit-chain-key",
+    )
     with (
         override_settings(LAAFFIC_RECALL=recall),
         responses.RequestsMock(assert_all_requests_are_fired=False) as rsps,
@@ -355,6 +362,9 @@ def scenario_typical_host() -> dict:
         result.update(admin_round_trip(web, "/backoffice/", pending_key=pending.key_id))
         result["cancels sent"] = [c.body for c in calls_received("cancel")]
         result["pending key"] = pending.key_id
+        report = verify_chain()
+        finished = CancelAttempt.objects.exclude(outcome__in=list(OPEN_OUTCOMES)).count()
+        result["chain"] = [report.ok, report.links == finished > 0]
 
     dump = StringIO()
     call_command("dumpdata", "laaffic_recall", stdout=dump)
@@ -465,6 +475,7 @@ def test_a_typical_host_project_takes_the_app_and_its_sandbox_without_surprises(
 
     assert result["new migrations"] is False
     assert result["check --deploy"] == []
+    assert result["chain"] == [True, True]
     assert result["static"] is True
     assert result["synced"] == 2
     assert result["status"] == ALL_PAGES_OK

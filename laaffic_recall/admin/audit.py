@@ -22,7 +22,8 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..client.printable import printable
-from ..models import CancelAttempt, Outcome, fits_code
+from ..models import OPEN_OUTCOMES, CancelAttempt, Outcome, fits_code
+from ..verify import chain_state
 from .display import SHORT_TYPES, outcome_badge
 from .readonly import ReadOnlyAdmin
 
@@ -218,7 +219,12 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
                 ]
             },
         ),
+        (_("Audit chain"), {"fields": ["chain_text", "chain_mac"]}),
     ]
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        context = {"chain_state": chain_state(), **(extra_context or {})}
+        return super().changelist_view(request, context)
 
     def get_readonly_fields(self, request, obj=None):
         names = [f.name for f in self.model._meta.concrete_fields]
@@ -232,7 +238,16 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
             "mirror_confirmed_text",
             "duration_text",
             "submission_link",
+            "chain_text",
         ]
+
+    @admin.display(description=_("chain link"))
+    def chain_text(self, obj: CancelAttempt) -> str:
+        if obj.chain_seq is not None:
+            return gettext("Link %(seq)s") % {"seq": obj.chain_seq}
+        if obj.outcome in OPEN_OUTCOMES:
+            return gettext("Not yet: the row is linked when its outcome becomes final")
+        return gettext("None: written while no chain key was set")
 
     @admin.display(description=_("type"), ordering="cancel_type")
     def type_short(self, obj: CancelAttempt) -> str:
