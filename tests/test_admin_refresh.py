@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+from laaffic_recall.verify import verify_chain
 
 from .support.admin import TASKS, task_url
 from .support.audit import attempt_on
@@ -93,6 +94,9 @@ def test_a_refresh_on_the_task_page_settles_an_unknown_cancel_and_says_so(
     when = timezone.template_localtime(STARTED).strftime("%H:%M")
     assert f"The cancel of {when} (task #12) {said}" in message
     assert "Nothing had changed" not in message
+    settled = CancelAttempt.objects.get(pk=attempt.pk)
+    assert settled.chain_seq is not None  # settled by the refresh, so linked into the chain
+    assert verify_chain(record=False).ok
 
 
 def test_the_list_action_says_what_it_settled_too(mocked_api, viewer_client):

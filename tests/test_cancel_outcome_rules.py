@@ -8,6 +8,7 @@ import pytest
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, Outcome, RecallNode, RecallTask
+from laaffic_recall.verify import verify_chain
 
 from .support.mirror import make_nodes, make_task
 from .support.vendor import CANCELLED, PENDING, add_cancel, add_detail, envelope
@@ -54,6 +55,10 @@ def test_the_reread_decides_the_outcome(
         assert "answered code -18, but a re-read right after shows it Cancelled" in (
             result.describe()
         )
+    # Whatever the re-read decided, the row is linked into the audit chain as it was stored.
+    chain = verify_chain(record=False)
+    assert chain.ok, chain.problem
+    assert chain.links == (0 if outcome == Outcome.UNKNOWN else 1)
 
 
 def test_a_node_cancel_refused_but_cancelled_on_reread_succeeded(mocked_api):
