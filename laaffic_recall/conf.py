@@ -59,6 +59,12 @@ DEFAULTS: dict[str, Any] = {
     # Number of reverse proxies in front of the site whose X-Forwarded-For is trusted
     # for the audit log's client IP. 0 means REMOTE_ADDR only.
     "TRUSTED_PROXY_COUNT": 0,
+    # Sync runs older than this many days are deleted by the sync itself.
+    "SYNC_RUNS_KEEP_DAYS": 30,
+    # The task list warns when the last successful sync is older than this many minutes.
+    "SYNC_STALE_MINUTES": 60,
+    # How long a sync's lock lasts unless renewed: a scheduler that died frees it after this.
+    "SYNC_LOCK_SECONDS": 900,
 }
 
 

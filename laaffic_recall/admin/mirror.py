@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from ..client.errors import ApiError, ConfigurationError
 from ..client.wire import is_valid_id
 from ..conf import app_settings
-from ..models import RecallNode, RecallTask
+from ..models import RecallNode, RecallTask, SyncTrigger
 from ..sync.service import sync_task_details
 from . import views
 from .actions import (
@@ -164,7 +164,7 @@ def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
         if not keys:
             return
     try:
-        summary = sync_task_details(keys)
+        summary = sync_task_details(keys, trigger=SyncTrigger.REFRESH)
     except (ConfigurationError, ApiError) as exc:
         modeladmin.message_user(
             request, gettext("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
