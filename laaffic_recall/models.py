@@ -117,6 +117,14 @@ class RecallTask(models.Model):
         verbose_name_plural = _("recall tasks")
         ordering = ["-created_at_remote", "-key_id"]
         permissions = [("cancel_recalltask", _("Can cancel recall tasks"))]
+        indexes = [
+            # The overview counts the (few) unconfirmed tasks without reading the others.
+            models.Index(
+                fields=["unconfirmed"],
+                condition=models.Q(unconfirmed=True),
+                name="laaffic_task_unconfirmed",
+            ),
+        ]
 
     def __str__(self) -> str:
         name = f" {self.task_name}" if self.task_name else ""
