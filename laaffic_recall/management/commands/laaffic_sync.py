@@ -62,6 +62,9 @@ class Skipped(Exception):
 
 
 class Command(BaseCommand):
+    # ``stop_event`` (a threading.Event): ends an --every loop when set, for a caller that
+    # runs the loop in a thread of its own (the demo), where no signal can reach it.
+    stealth_options = ("stop_event",)
     help = gettext_lazy(
         "Mirror LAAFFIC auto-recall tasks created in a time window (default: the last "
         "7 days) and their node lists. Progress goes to stderr, the summary to stdout; "
@@ -142,7 +145,7 @@ class Command(BaseCommand):
             return
         if options["since"] or options["until"]:
             raise CommandError(_("--every syncs the last --days days: no --since or --until."))
-        self.loop(options, options["every"])
+        self.loop(options, options["every"], options.get("stop_event"))
 
     def sync_once(self, options, trigger: str) -> SyncSummary:
         """One sync under the lock, its summary printed; raises ``Skipped`` when another
@@ -185,10 +188,10 @@ class Command(BaseCommand):
         self.print_summary(summary)
         return summary
 
-    def loop(self, options, every: float) -> None:
-        """One sync per period until SIGTERM or SIGINT; a period that a run overran starts
-        the next run at once (runs never overlap)."""
-        stop = threading.Event()
+    def loop(self, options, every: float, stop: threading.Event | None = None) -> None:
+        """One sync per period until SIGTERM or SIGINT (or ``stop`` is set); a period that a
+        run overran starts the next run at once (runs never overlap)."""
+        stop = stop or threading.Event()
         previous = {}
 
         def on_signal(signum, frame):

@@ -15,6 +15,7 @@ from ...demo import (
     local_server,
     recall_base_url,
     sandbox_prefix,
+    start_following,
     sync_mirror,
 )
 from ...models import SandboxTask
@@ -57,8 +58,17 @@ class Command(BaseCommand):
             "--seed", type=int, default=2024, help="Random seed of the sandbox data."
         )
         parser.add_argument("--days", type=int, default=30, help="Days the first sync covers.")
+        parser.add_argument(
+            "--sync-every",
+            type=float,
+            default=60,
+            metavar="SECONDS",
+            help="While serving, sync from the sandbox every SECONDS (default 60; 0: never).",
+        )
 
-    def handle(self, *args, addrport, noreload, no_sync, no_serve, tasks, days, **options):
+    def handle(
+        self, *args, addrport, noreload, no_sync, no_serve, tasks, days, sync_every, **options
+    ):
         url = self_url(addrport)
         sandbox = client_uses_sandbox()
         if sandbox:
@@ -75,8 +85,17 @@ class Command(BaseCommand):
             else:
                 self.explain_real_api()
             self.print_logins(url, sandbox)
-        if not no_serve:
-            call_command("runserver", addrport, use_reloader=not noreload)
+        if no_serve:
+            return
+        serving_here = noreload or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true"
+        if sandbox and sync_every > 0 and serving_here:
+            # Beside the server that serves the sandbox (the reloader's child, if any).
+            start_following(sync_every, days)
+            self.stdout.write(
+                _("The mirror follows the sandbox: a sync every %(seconds)s seconds.")
+                % {"seconds": f"{sync_every:g}"}
+            )
+        call_command("runserver", addrport, use_reloader=not noreload)
 
     def set_up_sandbox(self, tasks: int, seed_value: int, days: int, no_sync: bool) -> None:
         if SandboxTask.objects.exists():
