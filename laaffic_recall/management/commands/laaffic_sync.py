@@ -217,7 +217,9 @@ class Command(BaseCommand):
                 began, began_at = time.monotonic(), timezone.now()
                 self.loop_once(options)
                 due = began + every
-                schedule_next_safely(began_at, began_at + timedelta(seconds=every))
+                # One period after this run began, or at once if the run overran it.
+                next_at = max(began_at + timedelta(seconds=every), timezone.now())
+                schedule_next_safely(began_at, next_at)
                 stop.wait(max(0.0, due - time.monotonic()))
         finally:
             for signum, handler in previous.items():
