@@ -277,3 +277,16 @@ def test_sync_runs_are_read_only_and_seen_by_whoever_sees_the_mirror(client):
 
 def test_sync_runs_are_hidden_from_who_sees_neither(auditor_client):
     assert auditor_client.get(reverse("admin:laaffic_recall_syncrun_changelist")).status_code == 403
+
+
+def test_a_scheduler_that_missed_its_next_run_is_said_to_be_overdue(viewer_client):
+    now = timezone.now()
+    fresh_run(next_due_at=now - timedelta(minutes=10))
+    html = html_of(viewer_client.get(OVERVIEW))
+    assert "overdue: is the scheduler still running?" in html
+
+
+def test_without_a_scheduler_the_next_sync_is_not_scheduled(viewer_client):
+    fresh_run()
+    html = html_of(viewer_client.get(OVERVIEW))
+    assert "not scheduled (no “laaffic_sync --every” seen)" in html
