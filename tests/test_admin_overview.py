@@ -290,3 +290,18 @@ def test_without_a_scheduler_the_next_sync_is_not_scheduled(viewer_client):
     fresh_run()
     html = html_of(viewer_client.get(OVERVIEW))
     assert "not scheduled (no “laaffic_sync --every” seen)" in html
+
+
+def test_the_overview_and_the_freshness_work_without_time_zones(agent_client, settings):
+    settings.USE_TZ = False
+    now = timezone.now()
+    task = make_task(1, created_at_remote=now, status=Status.PENDING, synced_at=now)
+    attempt_on(task, CancelType.TASK, 1, Outcome.REFUSED, started_at=now)
+    SyncRun.objects.create(trigger="command", started_at=now, finished_at=now)
+    html = html_of(agent_client.get(OVERVIEW))
+    assert "1 cancel refused in the last 24 hours" in html
+    refused = attention_links(html)["refused"]
+    assert [a.outcome for a in listed(agent_client.get(refused))] == [Outcome.REFUSED]
+    today = unescape(re.search(r'href="([^"]+status__in=[^"]+)"', html).group(1))
+    assert listed_keys(agent_client.get(today)) == {1}
+    assert "Last sync" in html_of(agent_client.get(TASKS))

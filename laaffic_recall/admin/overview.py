@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest
@@ -94,7 +95,9 @@ def _url(site: str, name: str, params: dict | None = None, args=()) -> str:
 def _local_text(value: datetime) -> str:
     """A time for a list filter's query string, with its offset (as Django's own date
     filter writes it)."""
-    return str(timezone.localtime(value).replace(microsecond=0))
+    if timezone.is_aware(value):
+        value = timezone.localtime(value)
+    return str(value.replace(microsecond=0))
 
 
 def sync_state(site: str, now: datetime | None = None) -> SyncState:
@@ -122,7 +125,9 @@ def _days(today: date) -> list[date]:
 
 
 def _start_of(day: date) -> datetime:
-    return timezone.make_aware(datetime(day.year, day.month, day.day))
+    """Midnight of ``day`` in the current time zone (naive for a site without USE_TZ)."""
+    midnight = datetime(day.year, day.month, day.day)
+    return timezone.make_aware(midnight) if settings.USE_TZ else midnight
 
 
 def cancels_per_day(days: list[date]) -> list[Series]:
@@ -264,7 +269,7 @@ def overview(request: HttpRequest, site: str) -> Overview | None:
     if not request.user.has_perm(VIEW_TASKS):
         return None
     now = timezone.now()
-    today = timezone.localdate(now)
+    today = timezone.localdate(now) if timezone.is_aware(now) else now.date()
     counts = dict(
         RecallTask.objects.values_list("status").annotate(n=Count("id")).order_by("status")
     )

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -33,7 +34,7 @@ def recorded(
     body: Callable[[], SyncSummary],
 ) -> SyncSummary:
     """Run ``body`` (one sync) as a recorded ``SyncRun``; its error is recorded and re-raised."""
-    start, end = window or (None, None)
+    start, end = (_storable(t) for t in window) if window else (None, None)
     run = SyncRun.objects.create(trigger=SyncTrigger(trigger), window_start=start, window_end=end)
     try:
         summary = body()
@@ -45,6 +46,16 @@ def recorded(
     finish(run, summary)
     prune()
     return summary
+
+
+def _storable(value: datetime) -> datetime:
+    """A window's end as the database takes it: aware under USE_TZ, naive (in the current
+    time zone) without it."""
+    if settings.USE_TZ and timezone.is_naive(value):
+        return timezone.make_aware(value)
+    if not settings.USE_TZ and timezone.is_aware(value):
+        return timezone.make_naive(value)
+    return value
 
 
 def finish(run: SyncRun, summary: SyncSummary) -> None:
