@@ -9,7 +9,7 @@ number of database queries per page.
 Run from the repository root::
 
     .venv/bin/python bench/bench_overview.py [--tasks 100000] [--attempts 1000000]
-        [--requests 50] [--database-url postgres://...]
+        [--requests 50] [--database-url postgres://...] [--no-fill]
 """
 
 from __future__ import annotations
@@ -33,7 +33,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=50)
-    parser.add_argument("--database-url", help="An empty PostgreSQL database to fill.")
+    parser.add_argument("--database-url", help="A database to fill (emptied first).")
+    parser.add_argument(
+        "--no-fill", action="store_true", help="Measure the database as an earlier run left it."
+    )
     return parser.parse_args()
 
 
@@ -50,8 +53,9 @@ def setup(args) -> None:
     django.setup()
     from django.core.management import call_command
 
-    call_command("flush", interactive=False, verbosity=0)
     call_command("migrate", verbosity=0)
+    if not args.no_fill:
+        call_command("flush", interactive=False, verbosity=0)
 
 
 def fill(args) -> None:
@@ -133,7 +137,9 @@ def measure(args) -> None:
 
     from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions
 
-    agent = get_user_model().objects.create_user("bench-agent", is_staff=True)
+    agent, _created = get_user_model().objects.get_or_create(
+        username="bench-agent", defaults={"is_staff": True}
+    )
     agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
     client = Client()
     client.force_login(agent)
@@ -161,7 +167,8 @@ def measure(args) -> None:
 def main() -> None:
     args = parse_args()
     setup(args)
-    fill(args)
+    if not args.no_fill:
+        fill(args)
     measure(args)
 
 
