@@ -124,6 +124,10 @@ class RecallTask(models.Model):
                 condition=models.Q(unconfirmed=True),
                 name="laaffic_task_unconfirmed",
             ),
+            # The overview's tasks created today that will still call, from the index alone.
+            models.Index(
+                fields=["created_at_remote", "status"], name="laaffic_task_created_status"
+            ),
         ]
 
     def __str__(self) -> str:
