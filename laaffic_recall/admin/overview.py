@@ -135,7 +135,7 @@ def _since_each_day(days: list[date], field: str) -> dict[str, Count]:
     function, which SQLite would run in Python). A day's figure is the difference of two."""
     bounds = [_start_of(d) for d in days] + [_start_of(days[-1] + timedelta(days=1))]
     return {
-        f"since{i}": Count("pk", filter=Q(**{f"{field}__gte": bound}))
+        f"since{i}": Count(field, filter=Q(**{f"{field}__gte": bound}))
         for i, bound in enumerate(bounds)
     }
 
