@@ -5,57 +5,120 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('laaffic_recall', '0001_initial'),
+        ("laaffic_recall", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='SyncLock',
+            name="SyncLock",
             fields=[
-                ('name', models.CharField(max_length=64, primary_key=True, serialize=False, verbose_name='name')),
-                ('holder', models.CharField(max_length=200, verbose_name='holder')),
-                ('acquired_at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='acquired')),
-                ('expires_at', models.DateTimeField(verbose_name='expires')),
+                (
+                    "name",
+                    models.CharField(
+                        max_length=64, primary_key=True, serialize=False, verbose_name="name"
+                    ),
+                ),
+                ("holder", models.CharField(max_length=200, verbose_name="holder")),
+                (
+                    "acquired_at",
+                    models.DateTimeField(
+                        default=django.utils.timezone.now, verbose_name="acquired"
+                    ),
+                ),
+                ("expires_at", models.DateTimeField(verbose_name="expires")),
             ],
             options={
-                'verbose_name': 'sync lock',
-                'verbose_name_plural': 'sync locks',
+                "verbose_name": "sync lock",
+                "verbose_name_plural": "sync locks",
             },
         ),
         migrations.CreateModel(
-            name='SyncRun',
+            name="SyncRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now, verbose_name='started')),
-                ('finished_at', models.DateTimeField(blank=True, null=True, verbose_name='finished')),
-                ('trigger', models.CharField(choices=[('command', 'Command'), ('refresh', 'Admin refresh'), ('schedule', 'Schedule')], max_length=16, verbose_name='trigger')),
-                ('window_start', models.DateTimeField(blank=True, null=True, verbose_name='window from')),
-                ('window_end', models.DateTimeField(blank=True, null=True, verbose_name='window until')),
-                ('tasks_seen', models.PositiveIntegerField(default=0, verbose_name='tasks seen')),
-                ('tasks_created', models.PositiveIntegerField(default=0, verbose_name='tasks created')),
-                ('tasks_updated', models.PositiveIntegerField(default=0, verbose_name='tasks updated')),
-                ('nodes_written', models.PositiveIntegerField(default=0, verbose_name='nodes written')),
-                ('details_fetched', models.PositiveIntegerField(default=0, verbose_name='details read')),
-                ('pages_fetched', models.PositiveIntegerField(default=0, verbose_name='pages read')),
-                ('failure_count', models.PositiveIntegerField(default=0, verbose_name='failures')),
-                ('failures', models.TextField(blank=True, verbose_name='failures as text')),
-                ('error', models.TextField(blank=True, verbose_name='error')),
-                ('next_due_at', models.DateTimeField(blank=True, null=True, verbose_name='next sync due')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        db_index=True, default=django.utils.timezone.now, verbose_name="started"
+                    ),
+                ),
+                (
+                    "finished_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="finished"),
+                ),
+                (
+                    "trigger",
+                    models.CharField(
+                        choices=[
+                            ("command", "Command"),
+                            ("refresh", "Admin refresh"),
+                            ("schedule", "Schedule"),
+                        ],
+                        max_length=16,
+                        verbose_name="trigger",
+                    ),
+                ),
+                (
+                    "window_start",
+                    models.DateTimeField(blank=True, null=True, verbose_name="window from"),
+                ),
+                (
+                    "window_end",
+                    models.DateTimeField(blank=True, null=True, verbose_name="window until"),
+                ),
+                ("tasks_seen", models.PositiveIntegerField(default=0, verbose_name="tasks seen")),
+                (
+                    "tasks_created",
+                    models.PositiveIntegerField(default=0, verbose_name="tasks created"),
+                ),
+                (
+                    "tasks_updated",
+                    models.PositiveIntegerField(default=0, verbose_name="tasks updated"),
+                ),
+                (
+                    "nodes_written",
+                    models.PositiveIntegerField(default=0, verbose_name="nodes written"),
+                ),
+                (
+                    "details_fetched",
+                    models.PositiveIntegerField(default=0, verbose_name="details read"),
+                ),
+                (
+                    "pages_fetched",
+                    models.PositiveIntegerField(default=0, verbose_name="pages read"),
+                ),
+                ("failure_count", models.PositiveIntegerField(default=0, verbose_name="failures")),
+                ("failures", models.TextField(blank=True, verbose_name="failures as text")),
+                ("error", models.TextField(blank=True, verbose_name="error")),
+                (
+                    "next_due_at",
+                    models.DateTimeField(blank=True, null=True, verbose_name="next sync due"),
+                ),
             ],
             options={
-                'verbose_name': 'sync run',
-                'verbose_name_plural': 'sync runs',
-                'ordering': ['-started_at', '-id'],
+                "verbose_name": "sync run",
+                "verbose_name_plural": "sync runs",
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='recalltask',
-            index=models.Index(condition=models.Q(('unconfirmed', True)), fields=['unconfirmed'], name='laaffic_task_unconfirmed'),
+            model_name="recalltask",
+            index=models.Index(
+                condition=models.Q(("unconfirmed", True)),
+                fields=["unconfirmed"],
+                name="laaffic_task_unconfirmed",
+            ),
         ),
         migrations.AddIndex(
-            model_name='recalltask',
-            index=models.Index(fields=['created_at_remote', 'status'], name='laaffic_task_created_status'),
+            model_name="recalltask",
+            index=models.Index(
+                fields=["created_at_remote", "status"], name="laaffic_task_created_status"
+            ),
         ),
     ]
