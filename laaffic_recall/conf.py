@@ -66,6 +66,12 @@ DEFAULTS: dict[str, Any] = {
     # Key of the HMAC chain over finished audit rows (text or bytes). Keep it outside the
     # database's reach; without it new rows are written unchained (check W007).
     "AUDIT_CHAIN_KEY": "",
+    # Sync runs older than this many days are deleted by the sync itself.
+    "SYNC_RUNS_KEEP_DAYS": 30,
+    # The task list warns when the last successful sync is older than this many minutes.
+    "SYNC_STALE_MINUTES": 60,
+    # How long a sync's lock lasts unless renewed: a scheduler that died frees it after this.
+    "SYNC_LOCK_SECONDS": 900,
 }
 
 

@@ -119,6 +119,18 @@ class RecallTask(models.Model):
         verbose_name_plural = _("recall tasks")
         ordering = ["-created_at_remote", "-key_id"]
         permissions = [("cancel_recalltask", _("Can cancel recall tasks"))]
+        indexes = [
+            # The overview counts the (few) unconfirmed tasks without reading the others.
+            models.Index(
+                fields=["unconfirmed"],
+                condition=models.Q(unconfirmed=True),
+                name="laaffic_task_unconfirmed",
+            ),
+            # The overview's tasks created today that will still call, from the index alone.
+            models.Index(
+                fields=["created_at_remote", "status"], name="laaffic_task_created_status"
+            ),
+        ]
 
     def __str__(self) -> str:
         # Shown in titles, breadcrumbs and messages: LAAFFIC's controls as visible escapes.
@@ -501,3 +513,71 @@ class CancelSubmission(models.Model):
 
     def __str__(self) -> str:
         return str(self.correlation_id)[:8]
+
+
+class SyncTrigger(models.TextChoices):
+    """What started a sync."""
+
+    COMMAND = "command", _("Command")
+    REFRESH = "refresh", _("Admin refresh")
+    SCHEDULE = "schedule", _("Schedule")
+
+
+class SyncRun(models.Model):
+    """One sync, as it ran: written at its start and finished at its end by the sync
+    itself, pruned to ``SYNC_RUNS_KEEP_DAYS`` days. Read-only in the admin."""
+
+    started_at = models.DateTimeField(_("started"), default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    trigger = models.CharField(_("trigger"), max_length=16, choices=SyncTrigger)
+    window_start = models.DateTimeField(_("window from"), null=True, blank=True)
+    window_end = models.DateTimeField(_("window until"), null=True, blank=True)
+    tasks_seen = models.PositiveIntegerField(_("tasks seen"), default=0)
+    tasks_created = models.PositiveIntegerField(_("tasks created"), default=0)
+    tasks_updated = models.PositiveIntegerField(_("tasks updated"), default=0)
+    nodes_written = models.PositiveIntegerField(_("nodes written"), default=0)
+    details_fetched = models.PositiveIntegerField(_("details read"), default=0)
+    pages_fetched = models.PositiveIntegerField(_("pages read"), default=0)
+    failure_count = models.PositiveIntegerField(_("failures"), default=0)
+    failures = models.TextField(_("failures as text"), blank=True)
+    # The error that ended the run early (configuration, refused signature, ...).
+    error = models.TextField(_("error"), blank=True)
+    # Set by ``laaffic_sync --every`` once the run is over: when it will sync again.
+    next_due_at = models.DateTimeField(_("next sync due"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("sync run")
+        verbose_name_plural = _("sync runs")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self) -> str:
+        return gettext("Sync of %(when)s") % {"when": f"{self.started_at:%Y-%m-%d %H:%M:%S}"}
+
+    @property
+    def duration(self) -> timedelta | None:
+        return self.finished_at - self.started_at if self.finished_at else None
+
+    @property
+    def ok(self) -> bool:
+        """Finished, with no failure and no error."""
+        return self.finished_at is not None and not self.failure_count and not self.error
+
+
+class SyncLock(models.Model):
+    """A lease that one sync at a time holds, so two schedulers never sync at once.
+
+    Taken by an insert, or by a conditional update of an expired lease: both are atomic on
+    every database Django supports, without row locks.
+    """
+
+    name = models.CharField(_("name"), max_length=64, primary_key=True)
+    holder = models.CharField(_("holder"), max_length=200)
+    acquired_at = models.DateTimeField(_("acquired"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+
+    class Meta:
+        verbose_name = _("sync lock")
+        verbose_name_plural = _("sync locks")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.holder})"

@@ -15,7 +15,15 @@ from django.urls import path, reverse
 
 from laaffic_recall.admin.audit import CancelAttemptAdmin
 from laaffic_recall.admin.mirror import RecallNodeAdmin, RecallTaskAdmin
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
+from laaffic_recall.admin.syncruns import SyncRunAdmin
+from laaffic_recall.models import (
+    CancelAttempt,
+    CancelType,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    SyncRun,
+)
 
 from .support.audit import attempt_on
 from .support.mirror import make_nodes, make_task
@@ -33,6 +41,7 @@ for model, model_admin in (
     (RecallTask, RecallTaskAdmin),
     (RecallNode, RecallNodeAdmin),
     (CancelAttempt, CancelAttemptAdmin),
+    (SyncRun, SyncRunAdmin),
 ):
     support_site.register(model, model_admin)
 support_site.register(get_user_model(), UserAdmin)
@@ -65,7 +74,13 @@ def site_pages():
             node=nodes[1],
             username="agent",
         )
+        run = SyncRun.objects.create(trigger="schedule", failure_count=1, failures="page x: busy")
         yield {
+            "overview": reverse(
+                "admin:app_list", kwargs={"app_label": "laaffic_recall"}, current_app="support"
+            ),
+            "sync runs": support_url("syncrun_changelist"),
+            "sync run": support_url("syncrun_change", run.pk),
             "task list": support_url("recalltask_changelist"),
             "task page": support_url("recalltask_change", task.pk),
             "node list": support_url("recallnode_changelist"),
@@ -85,6 +100,9 @@ def test_the_site_is_mounted_where_the_host_chose(site_pages):
 @pytest.mark.parametrize(
     "page",
     [
+        "overview",
+        "sync runs",
+        "sync run",
         "task list",
         "task page",
         "node list",

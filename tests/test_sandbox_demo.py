@@ -5,19 +5,29 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
+import threading
 from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.db.models.signals import post_save
 
-from laaffic_recall.models import RecallNode, RecallTask
-from laaffic_recall.sandbox.demo import is_loopback
+from laaffic_recall.models import RecallNode, RecallTask, SyncRun, SyncTrigger
+from laaffic_recall.sandbox.demo import (
+    follow_sandbox,
+    is_loopback,
+    local_server,
+    recall_base_url,
+    sandbox_prefix,
+)
 from laaffic_recall.sandbox.models import SandboxNode, SandboxTask
+from laaffic_recall.sandbox.state import tick
 from laaffic_recall.sandbox.testing import recall_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +89,45 @@ def test_demo_again_keeps_the_data_and_resets_the_logins(sandbox_mode):
     assert agent.check_password("agent")
     assert get_user_model().objects.get(pk=agent.pk).get_all_permissions() == AGENT_PERMISSIONS
     assert not RecallTask.objects.exists()  # --no-sync
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_demo_sync_loop_follows_the_sandbox_by_itself(sandbox_mode):
+    """The loop the demo runs beside its server, driven here in this thread and stopped
+    after its second run, so nothing else races it: after the sandbox moves on between
+    two runs, the mirror shows the same as the sandbox."""
+    demo("--tasks", "20", "--seed", "7")
+    ran, stop = [], threading.Event()
+
+    def after_run(sender, instance, **kwargs):
+        if instance.trigger != SyncTrigger.SCHEDULE or instance.finished_at is None:
+            return
+        ran.append(instance.pk)
+        if len(ran) == 1:
+            assert tick(fraction=1.0, rng=random.Random(3)).advanced > 0
+        else:
+            stop.set()
+
+    post_save.connect(after_run, sender=SyncRun)
+    try:
+        with local_server() as url, recall_base_url(url + sandbox_prefix()):
+            follow_sandbox(0.01, 30, stop)
+    finally:
+        post_save.disconnect(after_run, sender=SyncRun)
+
+    assert len(ran) == 2
+    assert SyncRun.objects.get(pk=ran[1]).ok
+    assert set(RecallTask.objects.values_list("key_id", "status")) == set(
+        SandboxTask.objects.values_list("key_id", "status")
+    )
+    assert set(RecallNode.objects.values_list("key_id", "status")) == set(
+        SandboxNode.objects.values_list("key_id", "status")
+    )
+
+
+def test_the_demo_runs_no_sync_loop_when_it_does_not_serve():
+    """``--no-serve`` (all the tests above) starts no loop that could race them."""
+    assert "laaffic-demo-sync" not in {t.name for t in threading.enumerate()}
 
 
 @pytest.mark.django_db(transaction=True)

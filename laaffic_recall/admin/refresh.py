@@ -24,7 +24,15 @@ from django.utils.translation import ngettext
 from ..cancel.audit import concerning, parent_ids
 from ..client.errors import ApiError, ConfigurationError
 from ..client.wire import is_valid_id
-from ..models import OPEN_OUTCOMES, CancelAttempt, Outcome, RecallTask, Status, status_label
+from ..models import (
+    OPEN_OUTCOMES,
+    CancelAttempt,
+    Outcome,
+    RecallTask,
+    Status,
+    SyncTrigger,
+    status_label,
+)
 from ..sync.service import sync_task_details
 from .confirmation import task_url
 
@@ -93,7 +101,7 @@ def refresh_message(modeladmin, request: HttpRequest, keys: list[int]) -> None:
     one per failure)."""
     before = open_attempt_ids(keys)
     try:
-        summary = sync_task_details(keys)
+        summary = sync_task_details(keys, trigger=SyncTrigger.REFRESH)
     except (ConfigurationError, ApiError) as exc:
         modeladmin.message_user(
             request, _("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR

@@ -47,6 +47,7 @@ from .confirmation import (
     with_filters,
     with_offer,
 )
+from .overview import sync_state
 from .refresh import refresh_url
 
 ATTEMPTS_ON_TASK_PAGE = 20
@@ -189,12 +190,14 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
     return context
 
 
-def changelist_context(modeladmin, request: HttpRequest) -> dict[str, str]:
-    """The task list's "Cancel by parent task id" link, for those who may cancel."""
-    if not modeladmin.has_cancel_permission(request):
-        return {}
-    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
-    return {"cancel_by_parent_url": with_filters(modeladmin, request, url)}
+def changelist_context(modeladmin, request: HttpRequest) -> dict[str, Any]:
+    """The task list's "Last sync" line (a warning when the mirror is stale), and its
+    "Cancel by parent task id" link for those who may cancel."""
+    context: dict[str, Any] = {"sync_state": sync_state(modeladmin.admin_site.name)}
+    if modeladmin.has_cancel_permission(request):
+        url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
+        context["cancel_by_parent_url"] = with_filters(modeladmin, request, url)
+    return context
 
 
 # --------------------------------------------------------------------------- helpers

@@ -39,6 +39,7 @@ from ..models import (
     fits_code,
 )
 from ..signals import cancel_attempted
+from .history import log_attempt
 from .results import NO_SCOPE, CancelBlocker, CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
@@ -360,7 +361,9 @@ def finish(attempt: CancelAttempt, **fields: Any) -> None:
 
 
 def announce(attempt: CancelAttempt) -> None:
-    """Send ``cancel_attempted``; a failing receiver is logged, never breaks the cancel."""
+    """Write the attempt into the admin's history and send ``cancel_attempted``; a failing
+    receiver is logged, never breaks the cancel."""
+    log_attempt(attempt)
     for receiver, response in cancel_attempted.send_robust(sender=CancelAttempt, attempt=attempt):
         if isinstance(response, Exception):
             logger.error(

@@ -261,3 +261,28 @@ def sync_mirror(days: int = 30) -> SyncReport:
         err.write(f"{type(exc).__name__}: {exc}\n")
         return SyncReport(ok=False, output=out.getvalue() + err.getvalue())
     return SyncReport(ok=True, output=out.getvalue())
+
+
+def follow_sandbox(every: float, days: int, stop: threading.Event) -> None:
+    """``laaffic_sync --every`` over the last ``days`` days until ``stop`` is set: the
+    demo's mirror follows the sandbox by itself. Only failures are printed."""
+    call_command(
+        "laaffic_sync", "--every", str(every), "--days", str(days), verbosity=0, stop_event=stop
+    )
+
+
+def start_following(every: float, days: int) -> tuple[threading.Thread, threading.Event]:
+    """``follow_sandbox`` in a daemon thread beside the server, its first run one period
+    from now (the demo has just synced)."""
+    stop = threading.Event()
+
+    def run() -> None:
+        if not stop.wait(every):
+            try:
+                follow_sandbox(every, days, stop)
+            finally:
+                connections.close_all()
+
+    thread = threading.Thread(target=run, name="laaffic-demo-sync", daemon=True)
+    thread.start()
+    return thread, stop

@@ -25,7 +25,7 @@ from ..client.http import LaafficClient
 from ..client.printable import printable
 from ..client.wire import TaskRecord, is_valid_id
 from ..conf import app_settings, get_client
-from ..models import RecallTask
+from ..models import RecallTask, SyncTrigger
 from .fetcher import ClientFactory, DetailFetcher, Result
 from .mirror import (
     DetailChanges,
@@ -38,6 +38,7 @@ from .mirror import (
     to_remote,
 )
 from .results import SyncFailure, SyncProgress, SyncSummary
+from .runs import recorded
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -340,13 +341,14 @@ def sync_tasks(
     workers: int | None = None,
     client_factory: ClientFactory | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
+    trigger: str = SyncTrigger.COMMAND,
 ) -> SyncSummary:
     """Mirror the tasks created from ``start`` up to ``end`` and their node lists.
 
     ``task_name`` is the vendor's filter (fuzzy parent task name or exact parent task id);
     ``key_ids`` are re-read in any case. Raises ``ConfigurationError`` or an ``ApiError``
     with code -1/-2/-16 when the first call shows that nothing can work; every other
-    failure is counted in the summary.
+    failure is counted in the summary. The run is recorded as a ``SyncRun`` of ``trigger``.
     """
     windows = split_window(start, end)
     keys = _clean_keys(key_ids)
@@ -360,7 +362,7 @@ def sync_tasks(
             run.windows_done += 1
         run.report()
 
-    return _run(body, workers, client_factory, progress)
+    return recorded(trigger, (start, end), lambda: _run(body, workers, client_factory, progress))
 
 
 def sync_task_details(
@@ -369,8 +371,10 @@ def sync_task_details(
     workers: int | None = None,
     client_factory: ClientFactory | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
+    trigger: str = SyncTrigger.COMMAND,
 ) -> SyncSummary:
-    """Re-read the named tasks' details and node lists now (new keys are created)."""
+    """Re-read the named tasks' details and node lists now (new keys are created); the run
+    is recorded as a ``SyncRun`` of ``trigger``."""
     keys = _clean_keys(key_ids)
 
     def body(run: _Run) -> None:
@@ -378,13 +382,13 @@ def sync_task_details(
             run.fetcher.submit(key_id)
         run.report()
 
-    return _run(body, workers, client_factory, progress)
+    return recorded(trigger, None, lambda: _run(body, workers, client_factory, progress))
 
 
-def sync_recent(*, days: float = 7, **kwargs) -> SyncSummary:
+def sync_recent(*, days: float = 7, trigger: str = SyncTrigger.SCHEDULE, **kwargs) -> SyncSummary:
     """``sync_tasks`` over the last ``days`` days: a one-line job for a scheduler."""
     end = timezone.now()
-    return sync_tasks(end - timedelta(days=days), end, **kwargs)
+    return sync_tasks(end - timedelta(days=days), end, trigger=trigger, **kwargs)
 
 
 def refresh_task(key_id: int, *, client: LaafficClient | None = None) -> RecallTask:

@@ -1,9 +1,10 @@
-"""Template filters of the app: ``{% load laaffic_recall %}``."""
+"""Template tags of laaffic_recall: ``{% load laaffic_recall %}``."""
 
 from __future__ import annotations
 
 from django import template
 
+from ..admin.overview import Overview, overview
 from ..client.printable import printable
 
 register = template.Library()
@@ -18,3 +19,17 @@ def printable_filter(value):
     if value is None:
         return value
     return printable(str(value))
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@register.simple_tag(takes_context=True)
+def laaffic_overview(context) -> Overview | None:
+    """The admin overview for the current user (None without view permission on tasks),
+    reversed on the admin site that renders the page."""
+    request = context.get("request")
+    if request is None:
+        return None
+    site = getattr(request, "current_app", None) or "admin"
+    return overview(request, site)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from datetime import datetime, timedelta
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from ...client.errors import ApiError, ConfigurationError
+from ...models import SyncTrigger
 from ...sync.results import SyncProgress, SyncSummary
+from ...sync.runs import SyncLease, schedule_next
 from ...sync.service import sync_task_details, sync_tasks
 
 DEFAULT_DAYS = 7
@@ -45,7 +50,21 @@ def positive_int(value: str) -> int:
     return number
 
 
+def positive_float(value: str) -> float:
+    number = float(value)
+    if not number > 0 or number == float("inf"):
+        raise ValueError(value)
+    return number
+
+
+class Skipped(Exception):
+    """Another sync holds the lock: this one did not run."""
+
+
 class Command(BaseCommand):
+    # ``stop_event`` (a threading.Event): ends an --every loop when set, for a caller that
+    # runs the loop in a thread of its own (the demo), where no signal can reach it.
+    stealth_options = ("stop_event",)
     help = gettext_lazy(
         "Mirror LAAFFIC auto-recall tasks created in a time window (default: the last "
         "7 days) and their node lists. Progress goes to stderr, the summary to stdout; "
@@ -96,6 +115,17 @@ class Command(BaseCommand):
             metavar="N",
             help=_("Parallel detail calls (default: LAAFFIC_RECALL['SYNC_WORKERS'])."),
         )
+        parser.add_argument(
+            "--every",
+            type=positive_float,
+            metavar="SECONDS",
+            help=_(
+                "Run forever, one sync per period (never two at once), each over the last "
+                "--days days. A failed run is recorded and the loop goes on; a configuration "
+                "error or a refused signature ends it with exit status 1; SIGTERM or SIGINT "
+                "end it after the current run."
+            ),
+        )
 
     def handle(self, *args, **options) -> None:
         self.verbosity = options["verbosity"]
@@ -103,11 +133,41 @@ class Command(BaseCommand):
         self._progress_at = float("-inf")
         self._progress_written = ""
         self._progress_open = False
+        self.lease = SyncLease()
+        if options["every"] is None:
+            try:
+                summary = self.sync_once(options, SyncTrigger.COMMAND)
+            except Skipped as skipped:
+                self.stderr.write(str(skipped), style_func=plain)
+                return
+            if summary.failures:
+                raise CommandError(failure_text(summary))
+            return
+        if options["since"] or options["until"]:
+            raise CommandError(_("--every syncs the last --days days: no --since or --until."))
+        self.loop(options, options["every"], options.get("stop_event"))
+
+    def sync_once(self, options, trigger: str) -> SyncSummary:
+        """One sync under the lock, its summary printed; raises ``Skipped`` when another
+        sync holds the lock, ``CommandError`` when the run could not be made at all."""
+        if not self.lease.acquire():
+            raise Skipped(skipped_text(self.lease))
+        try:
+            return self.sync(options, trigger)
+        finally:
+            self.lease.release()
+
+    def sync(self, options, trigger: str) -> SyncSummary:
+        self._progress, self._progress_written = None, ""
         key_ids: list[int] = options["key_id"]
         window_given = any(options[name] for name in ("since", "days", "until", "task_name"))
-        common = {"workers": options["workers"], "progress": self.show_progress}
+        common = {
+            "workers": options["workers"],
+            "progress": self.show_progress,
+            "trigger": trigger,
+        }
         try:
-            if key_ids and not window_given:
+            if key_ids and not window_given and options["every"] is None:
                 summary = sync_task_details(key_ids, **common)
             else:
                 start, end = self.window(options)
@@ -126,17 +186,60 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         self.end_progress()
         self.print_summary(summary)
+        return summary
+
+    def loop(self, options, every: float, stop: threading.Event | None = None) -> None:
+        """One sync per period until SIGTERM or SIGINT (or ``stop`` is set); a period that a
+        run overran starts the next run at once (runs never overlap)."""
+        stop = stop or threading.Event()
+        previous = {}
+
+        def on_signal(signum, frame):
+            if stop.is_set():  # a second signal: stop now
+                raise KeyboardInterrupt
+            stop.set()
+            self.stderr.write(
+                _("Stopping after the current run (signal %(signal)s).")
+                % {"signal": signal.Signals(signum).name},
+                style_func=plain,
+            )
+
+        if threading.current_thread() is threading.main_thread():
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                previous[signum] = signal.signal(signum, on_signal)
+        self.stderr.write(
+            _("Syncing every %(seconds)s seconds; SIGTERM or Ctrl-C stops after a run.")
+            % {"seconds": f"{every:g}"},
+            style_func=plain,
+        )
+        try:
+            while not stop.is_set():
+                began, began_at = time.monotonic(), timezone.now()
+                self.loop_once(options)
+                due = began + every
+                # One period after this run began, or at once if the run overran it.
+                next_at = max(began_at + timedelta(seconds=every), timezone.now())
+                schedule_next_safely(began_at, next_at)
+                stop.wait(max(0.0, due - time.monotonic()))
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+        self.stderr.write(_("Sync loop stopped."), style_func=plain)
+
+    def loop_once(self, options) -> None:
+        """One period: a failed run is reported and the loop goes on; a run that cannot
+        work at all (``CommandError``) ends the loop."""
+        try:
+            summary = self.sync_once(options, SyncTrigger.SCHEDULE)
+        except Skipped as skipped:
+            self.stderr.write(str(skipped), style_func=plain)
+            return
+        except DatabaseError as exc:
+            self.stderr.write(_("The sync could not use the database: %(error)s") % {"error": exc})
+            close_old_connections()
+            return
         if summary.failures:
-            lines = [
-                ngettext(
-                    "The sync finished with %(count)d failure:",
-                    "The sync finished with %(count)d failures:",
-                    len(summary.failures),
-                )
-                % {"count": len(summary.failures)}
-            ]
-            lines += [f"  {failure}" for failure in summary.failures]
-            raise CommandError("\n".join(lines))
+            self.stderr.write(failure_text(summary))
 
     def window(self, options) -> tuple[datetime, datetime]:
         end = parse_when(options["until"]) if options["until"] else timezone.now()
@@ -154,8 +257,10 @@ class Command(BaseCommand):
     # ---- output
 
     def show_progress(self, progress: SyncProgress) -> None:
-        """Redraw one line on a terminal (10 times a second at most), else a line a second."""
+        """Redraw one line on a terminal (10 times a second at most), else a line a second;
+        keep the lock's lease alive meanwhile."""
         self._progress = progress
+        self.lease.renew()
         interval = 0.1 if self.stderr.isatty() else 1.0
         if self.verbosity >= 1 and time.monotonic() - self._progress_at >= interval:
             self.render_progress()
@@ -209,6 +314,36 @@ class Command(BaseCommand):
         )
         if summary.ok:
             out.write(self.style.SUCCESS(_("Sync complete.")))
+
+
+def failure_text(summary: SyncSummary) -> str:
+    lines = [
+        ngettext(
+            "The sync finished with %(count)d failure:",
+            "The sync finished with %(count)d failures:",
+            len(summary.failures),
+        )
+        % {"count": len(summary.failures)}
+    ]
+    lines += [f"  {failure}" for failure in summary.failures]
+    return "\n".join(lines)
+
+
+def skipped_text(lease: SyncLease) -> str:
+    holder = lease.current()
+    if holder is None:  # freed in the meantime
+        return _("Another sync held the lock: this one is skipped.")
+    return _("Another sync is running (%(holder)s, since %(since)s): this one is skipped.") % {
+        "holder": holder.holder,
+        "since": _display(holder.acquired_at),
+    }
+
+
+def schedule_next_safely(began_at: datetime, due: datetime) -> None:
+    try:
+        schedule_next(began_at, due)
+    except DatabaseError:
+        close_old_connections()
 
 
 def plain(text: str) -> str:

@@ -19,6 +19,7 @@ from ...demo import (
     random_passwords,
     recall_base_url,
     sandbox_prefix,
+    start_following,
     sync_mirror,
 )
 from ...models import SandboxTask
@@ -68,6 +69,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Create or reset the demo logins even though the database holds other users.",
         )
+        parser.add_argument(
+            "--sync-every",
+            type=float,
+            default=60,
+            metavar="SECONDS",
+            help="While serving, sync from the sandbox every SECONDS (default 60; 0: never).",
+        )
 
     def handle(
         self,
@@ -79,6 +87,7 @@ class Command(BaseCommand):
         tasks,
         days,
         reset_demo_logins,
+        sync_every,
         **options,
     ):
         url = self_url(addrport)
@@ -104,8 +113,17 @@ class Command(BaseCommand):
             else:
                 self.explain_real_api()
             self.print_logins(url, sandbox, logins)
-        if not no_serve:
-            call_command("runserver", addrport, use_reloader=not noreload)
+        if no_serve:
+            return
+        serving_here = noreload or os.environ.get(DJANGO_AUTORELOAD_ENV) == "true"
+        if sandbox and sync_every > 0 and serving_here:
+            # Beside the server that serves the sandbox (the reloader's child, if any).
+            start_following(sync_every, days)
+            self.stdout.write(
+                _("The mirror follows the sandbox: a sync every %(seconds)s seconds.")
+                % {"seconds": f"{sync_every:g}"}
+            )
+        call_command("runserver", addrport, use_reloader=not noreload)
 
     def warn_if_production_like(self) -> None:
         """Say loudly when a site that looks deployed is about to be put on the sandbox."""
