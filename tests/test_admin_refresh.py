@@ -11,7 +11,7 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from django.utils import timezone
 
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, SyncRun, SyncTrigger
 from laaffic_recall.verify import verify_chain
 
 from .support.admin import TASKS, task_url
@@ -110,3 +110,18 @@ def test_the_list_action_says_what_it_settled_too(mocked_api, viewer_client):
 
     [message] = texts(response)
     assert "had no effect: the task is still Pending; you can cancel it again." in message
+
+
+def test_both_refreshes_are_recorded_as_admin_refresh_sync_runs(mocked_api, viewer_client):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_detail(mocked_api, 12, PENDING)
+
+    viewer_client.post(refresh_url(task))
+    viewer_client.post(
+        TASKS, {"action": "refresh_tasks", "index": 0, "_selected_action": [task.pk]}
+    )
+
+    runs = list(SyncRun.objects.order_by("id"))
+    assert [run.trigger for run in runs] == [SyncTrigger.REFRESH, SyncTrigger.REFRESH]
+    assert all(run.ok and run.details_fetched == 1 for run in runs)
