@@ -122,6 +122,18 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
+def _under_lock(attribute, lock: threading.RLock):
+    """``attribute`` itself, or, if it is a method, the method called under ``lock``."""
+    if not callable(attribute):
+        return attribute
+
+    def locked(*args, **kwargs):
+        with lock:
+            return attribute(*args, **kwargs)
+
+    return locked
+
+
 class _SerialCursor:
     """A sqlite3 cursor whose calls take the connection's lock."""
 
@@ -130,15 +142,7 @@ class _SerialCursor:
         self._lock = lock
 
     def __getattr__(self, name):
-        attribute = getattr(self._cursor, name)
-        if not callable(attribute):
-            return attribute
-
-        def locked(*args, **kwargs):
-            with self._lock:
-                return attribute(*args, **kwargs)
-
-        return locked
+        return _under_lock(getattr(self._cursor, name), self._lock)
 
     def __iter__(self):
         return self
@@ -165,15 +169,7 @@ class _SerialConnection:
             return _SerialCursor(self._connection.cursor(*args, **kwargs), self._lock)
 
     def __getattr__(self, name):
-        attribute = getattr(self._connection, name)
-        if not callable(attribute):
-            return attribute
-
-        def locked(*args, **kwargs):
-            with self._lock:
-                return attribute(*args, **kwargs)
-
-        return locked
+        return _under_lock(getattr(self._connection, name), self._lock)
 
     def __setattr__(self, name, value):
         setattr(self._connection, name, value)
