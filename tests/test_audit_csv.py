@@ -160,6 +160,19 @@ def test_every_cell_reads_back_as_a_spreadsheet_shows_it(auditor_client, two_att
     ]
 
 
+def test_headers_and_yes_no_follow_the_agents_language(auditor_client, two_attempts):
+    response = auditor_client.post(
+        LIST,
+        {"action": "download_csv", "index": 0, "_selected_action": [a.pk for a in two_attempts]},
+        headers={"accept-language": "zh-Hans"},
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    header, first, _ = list(csv.reader(io.StringIO(body, newline="")))
+    assert header[0] == "记录编号" and header[2] == "开始时间（Asia/Shanghai）"
+    assert header[10] == "任务名称" and header[11] == "父任务 ID"
+    assert first[19] == "是" and first[20] == "否"
+
+
 def test_an_html_answer_becomes_a_plain_text_excerpt():
     assert plain_text(PROXY_PAGE) == "502 502 Bad Gateway nginx & friends"
     long_page = "<p>" + "word " * 200 + "</p>"
