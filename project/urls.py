@@ -9,6 +9,8 @@ admin.site.site_title = _("LAAFFIC auto-recall admin")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The language switch in the admin header posts here.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
 ]
 if getattr(settings, "LAAFFIC_SANDBOX_SERVED", True):

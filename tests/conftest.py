@@ -11,6 +11,7 @@ import os
 
 import pytest
 import responses as responses_lib
+from django.utils import translation
 
 from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
 from tests.support.fake_laaffic import FakeLaaffic
@@ -48,6 +49,14 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"skipped although {POSTGRES_REQUIRED}=1: {report.longrepr}"
     return report
+
+
+@pytest.fixture(autouse=True)
+def default_language_after_each_test():
+    """A request in another language (LocaleMiddleware) leaves it active in this thread;
+    the next test starts in the site's default language again."""
+    yield
+    translation.deactivate()
 
 
 @pytest.fixture(autouse=True)

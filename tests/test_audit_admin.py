@@ -159,18 +159,18 @@ def test_csv_download_streams_the_selected_rows_with_formulas_escaped(auditor_cl
     assert isinstance(response, StreamingHttpResponse)
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body)))
-    assert [int(r["id_sent"]) for r in rows] == [12, 13]
+    assert [int(r["Id sent"]) for r in rows] == [12, 13]
     first, second = rows
-    assert first["response_message"] == '\'=HYPERLINK("http://evil")'
-    assert first["reason"] == "'+1 call me"
-    assert first["error_detail"] == "'-2 oops"
-    assert first["username"] == "'@admin"
-    assert first["response_code"] == "-16"  # a number we wrote, not text
-    assert first["outcome"] == "refused"
-    assert first["correlation_id"] == str(dangerous.correlation_id)
-    assert second["reason"] == "'\tTAB" and second["response_message"] == "'\rCR"
+    assert first["Response message"] == '\'=HYPERLINK("http://evil")'
+    assert first["Reason"] == "'+1 call me"
+    assert first["Error detail"] == "'-2 oops"
+    assert first["User"] == "'@admin"
+    assert first["Response code"] == "-16"  # a number we wrote, not text
+    assert first["Outcome"] == str(Outcome.REFUSED.label)
+    assert first["Submission"] == str(dangerous.correlation_id)
+    assert second["Reason"] == "'\tTAB" and second["Response message"] == "'\rCR"
     assert "not selected" not in body
 
 
@@ -231,15 +231,15 @@ def test_csv_variants_read_back_escaped_and_whole(auditor_client):
         },
     )
 
-    body = b"".join(response.streaming_content).decode()
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(body, newline="")))
     assert len(rows) == len(variants)  # no embedded newline started a row of its own
-    by_id = {int(r["id_sent"]): r for r in rows}
+    by_id = {int(r["Id sent"]): r for r in rows}
     for n, text in enumerate(variants):
         row = by_id[100 + n]
         expected = text if text.startswith("ok") else "'" + text
-        assert row["response_message"] == expected
-        assert row["reason"] == expected
+        assert row["Response message"] == expected
+        assert row["Reason"] == expected
     # The cells with a newline are quoted whole, so the line after the newline is not a row.
     assert '"ok\n=HYPERLINK(""http://evil"")"' in body
     assert '"ok\r\n@SUM(A1)"' in body

@@ -329,13 +329,14 @@ def test_the_csv_export_of_odd_rows_reads_back_cell_for_cell(auditor_client, row
     )
 
     assert response.status_code == 200
-    table = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    assert [row["reason"] for row in table] == [
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    table = list(csv.DictReader(io.StringIO(body)))
+    assert [row["Reason"] for row in table] == [
         odd[0],
         odd[1],
         "'" + odd[2],
         odd[3],
         "",
     ]
-    assert {row["id_sent"] for row in table} == {str(2**63 - 1)}
-    assert {row["response_code"] for row in table} == {str(-(2**63))}
+    assert {row["Id sent"] for row in table} == {str(2**63 - 1)}
+    assert {row["Response code"] for row in table} == {str(-(2**63))}

@@ -318,3 +318,30 @@ def test_the_main_app_never_imports_the_sandbox():
         and pattern.search(path.read_text(encoding="utf-8"))
     ]
     assert offenders == []
+
+
+@pytest.mark.django_db
+def test_the_badge_says_faults_on_while_a_fault_is_active(admin_client, sandbox_mode):
+    from laaffic_recall.sandbox.models import SandboxFault
+
+    def badge() -> str:
+        page = admin_client.get("/admin/").content.decode()
+        assert 'id="laaffic-sandbox-badge"' in page
+        return page
+
+    assert 'id="laaffic-sandbox-faults"' not in badge()
+    fault = SandboxFault.objects.create(kind="html_502", enabled=True, remaining=1)
+    page = badge()
+    assert 'id="laaffic-sandbox-faults"' in page and ">faults on</a>" in page
+    assert "/admin/laaffic_sandbox/sandboxfault/?enabled__exact=1" in page
+    SandboxFault.objects.filter(pk=fault.pk).update(remaining=0)  # spent: no longer fires
+    assert 'id="laaffic-sandbox-faults"' not in badge()
+
+
+@pytest.mark.django_db
+def test_the_printed_hints_use_this_interpreter_and_this_address(sandbox_mode):
+    output = demo("--tasks", "0", "--no-sync", "--addrport", "127.0.0.1:8142")
+    assert "export LAAFFIC_SANDBOX_URL=http://127.0.0.1:8142/sandbox" in output
+    assert f"{sys.executable} manage.py laaffic_sandbox_tick --steps 0" in output
+    assert f"{sys.executable} manage.py laaffic_sync --days 30" in output
+    assert ": python manage.py" not in output

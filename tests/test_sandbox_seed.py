@@ -61,7 +61,8 @@ def test_seed_gives_a_realistic_consistent_mix():
     group_ids = list(SandboxNode.objects.values_list("group_task_id", flat=True))
     parent_ids = [t.task_id for t in tasks]
     assert len(set(node_keys)) == len(node_keys)
-    assert len(set(group_ids + parent_ids)) == len(group_ids) + len(parent_ids)
+    # Group-call ids are unique; a parent id is shared only by recall tasks of that parent.
+    assert len(set(group_ids) | set(parent_ids)) == len(group_ids) + len(set(parent_ids))
     # Recent tasks are mostly still open, old ones mostly finished.
     recent = [t for t in tasks if t.create_time > NOW - timedelta(hours=6)]
     old = [t for t in tasks if t.create_time < NOW - timedelta(days=2)]
@@ -80,10 +81,13 @@ def test_same_seed_same_sandbox_other_seed_other_sandbox():
 
 def test_seeding_again_appends_with_fresh_ids():
     seed(30, seed=1, now=NOW)
+    first = set(SandboxTask.objects.values_list("pk", flat=True))
     seed(30, seed=1, now=NOW)
     assert SandboxTask.objects.count() == 60
-    parent_ids = list(SandboxTask.objects.values_list("task_id", flat=True))
-    assert len(set(parent_ids)) == 60
+    tasks = SandboxTask.objects.values_list("pk", "task_id")
+    old = {parent for pk, parent in tasks if pk in first}
+    new = {parent for pk, parent in tasks if pk not in first}
+    assert old and new and not old & new  # no parent id of the first batch reused
 
 
 def test_seed_with_one_status():
@@ -188,3 +192,18 @@ def test_sandbox_admin_pages_render(admin_client, model):
     assert (
         admin_client.get(f"/admin/laaffic_sandbox/sandboxtask/{task.pk}/change/").status_code == 200
     )
+
+
+def test_seed_gives_parents_with_several_recall_tasks_some_all_pending():
+    seed(300, seed=7)
+    by_parent: dict[int, list[int]] = {}
+    for parent, status in SandboxTask.objects.values_list("task_id", "status"):
+        by_parent.setdefault(parent, []).append(status)
+    shared = {parent: s for parent, s in by_parent.items() if len(s) > 1}
+    assert len(shared) >= 10
+    assert any(s.count(Status.PENDING) >= 2 for s in shared.values())
+    names = {
+        parent: set(SandboxTask.objects.filter(task_id=parent).values_list("task_name", flat=True))
+        for parent in shared
+    }
+    assert all(len(n) == 1 for n in names.values())  # siblings carry their parent's name

@@ -7,15 +7,17 @@ too); staff with the ``view`` permission read the list and each attempt's page.
 from __future__ import annotations
 
 import csv
+import html
 import json
+import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 
 from django.contrib import admin
 from django.http import HttpRequest, StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -33,31 +35,75 @@ from .readonly import ReadOnlyAdmin
 FORMULA_TRIGGERS = frozenset("=+-@|\u2212")
 CSV_CHUNK = 500
 
-CSV_COLUMNS = [
-    ("id", lambda a: a.pk),
-    ("correlation_id", lambda a: a.correlation_id),
-    ("started_at", lambda a: a.started_at),
-    ("finished_at", lambda a: a.finished_at),
-    ("duration_seconds", lambda a: a.duration.total_seconds() if a.duration else None),
-    ("user_id", lambda a: a.user_id),
-    ("username", lambda a: a.username),
-    ("client_ip", lambda a: a.client_ip),
-    ("cancel_type", lambda a: a.cancel_type),
-    ("cancel_type_label", lambda a: a.get_cancel_type_display()),
-    ("id_sent", lambda a: a.target_id),
-    ("task_key_id", lambda a: a.task_key_id),
-    ("node_id", lambda a: a.node_id),
-    ("request_body", lambda a: json.dumps(a.request_body) if a.request_body else None),
-    ("http_status", lambda a: a.http_status),
-    ("response_code", lambda a: a.response_code),
-    ("response_message", lambda a: a.response_message),
-    ("outcome", lambda a: a.outcome),
-    ("effective_outcome", lambda a: a.effective_outcome),
-    ("confirmed_by_reread", lambda a: a.confirmed_by_reread),
-    ("mirror_confirmed", lambda a: a.mirror_confirmed),
-    ("error_detail", lambda a: a.error_detail),
-    ("reason", lambda a: a.reason),
-]
+# A spreadsheet reads "YYYY-MM-DD HH:MM:SS" as a date and time; the zone is in the header.
+CSV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+# An HTML answer (a proxy's error page) is reduced to this many characters of its text.
+CSV_EXCERPT_CHARS = 300
+_MARKUP = re.compile(r"<[A-Za-z!/][^>]*>")
+_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def csv_time(value: datetime | None) -> str:
+    """A time in the site's ``TIME_ZONE`` as ``YYYY-MM-DD HH:MM:SS``, which spreadsheets
+    read as a date; the zone is named in the column header."""
+    if value is None:
+        return ""
+    return timezone.localtime(value, timezone.get_default_timezone()).strftime(CSV_TIME_FORMAT)
+
+
+def yes_no(value: bool | None) -> str:
+    """Yes or No in the agent's language; blank when not known."""
+    if value is None:
+        return ""
+    return gettext("Yes") if value else gettext("No")
+
+
+def plain_text(text: str, limit: int = CSV_EXCERPT_CHARS) -> str:
+    """Text without markup: an HTML page becomes its words, whitespace runs become one
+    space, and a long text is cut to an excerpt ending in an ellipsis."""
+    if _MARKUP.search(text):
+        text = html.unescape(_MARKUP.sub(" ", _SCRIPT_OR_STYLE.sub(" ", text)))
+        text = " ".join(text.split())
+    if len(text) > limit:
+        text = text[: limit - 1].rstrip() + "\u2026"
+    return text
+
+
+def csv_columns() -> list[tuple[str, Callable[[CancelAttempt], object]]]:
+    """The columns of the CSV: headers in the agent's language, cells an agent reads in
+    a spreadsheet (names, keys, labels), never internal row ids."""
+    zone = timezone.get_default_timezone_name()
+    return [
+        (gettext("Attempt"), lambda a: a.pk),
+        (gettext("Submission"), lambda a: a.correlation_id),
+        (gettext("Started (%(zone)s)") % {"zone": zone}, lambda a: csv_time(a.started_at)),
+        (gettext("Finished (%(zone)s)") % {"zone": zone}, lambda a: csv_time(a.finished_at)),
+        (
+            gettext("Duration (seconds)"),
+            lambda a: round(a.duration.total_seconds(), 3) if a.duration else None,
+        ),
+        (gettext("User"), lambda a: a.username),
+        (gettext("Client IP"), lambda a: a.client_ip),
+        (gettext("Cancel type"), lambda a: a.get_cancel_type_display()),
+        (gettext("Id sent"), lambda a: a.target_id),
+        (gettext("Recall key"), lambda a: a.task_key_id),
+        (gettext("Task name"), lambda a: a.task.task_name if a.task_id else ""),
+        (gettext("Parent task id"), lambda a: a.task.parent_task_id if a.task_id else None),
+        (gettext("Node key"), lambda a: a.node.key_id if a.node_id else None),
+        (
+            gettext("Request body"),
+            lambda a: json.dumps(a.request_body, ensure_ascii=False) if a.request_body else None,
+        ),
+        (gettext("HTTP status"), lambda a: a.http_status),
+        (gettext("Response code"), lambda a: a.response_code),
+        (gettext("Response message"), lambda a: plain_text(a.response_message)),
+        (gettext("Outcome"), lambda a: a.get_outcome_display()),
+        (gettext("Outcome as shown"), lambda a: a.get_effective_outcome_display()),
+        (gettext("Confirmed by re-read"), lambda a: yes_no(a.confirmed_by_reread)),
+        (gettext("Mirror confirmed"), lambda a: yes_no(a.mirror_confirmed)),
+        (gettext("Error detail"), lambda a: plain_text(a.error_detail)),
+        (gettext("Reason"), lambda a: a.reason),
+    ]
 
 
 def _ignored_before_content(char: str) -> bool:
@@ -101,11 +147,18 @@ class _Echo:
         return value
 
 
-def csv_rows(queryset) -> Iterator[str]:
+def csv_rows(queryset, language: str | None) -> Iterator[str]:
+    """The file, line by line: a UTF-8 byte-order mark first, so Excel reads the text as
+    UTF-8 (Chinese and accented names intact), then the header and one row per attempt,
+    all in ``language`` (the request's, which the stream may outlive)."""
     writer = csv.writer(_Echo())
-    yield writer.writerow([name for name, _ in CSV_COLUMNS])
-    for attempt in queryset.iterator(chunk_size=CSV_CHUNK):
-        yield writer.writerow([csv_cell(get(attempt)) for _, get in CSV_COLUMNS])
+    yield "\ufeff"
+    with translation.override(language):
+        columns = csv_columns()
+        yield writer.writerow([header for header, _ in columns])
+        rows = queryset.select_related("task", "node").iterator(chunk_size=CSV_CHUNK)
+        for attempt in rows:
+            yield writer.writerow([csv_cell(get(attempt)) for _, get in columns])
 
 
 class EffectiveOutcomeFilter(admin.SimpleListFilter):
@@ -338,7 +391,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
     @admin.action(description=_("Download CSV"), permissions=["view"])
     def download_csv(self, request: HttpRequest, queryset) -> StreamingHttpResponse:
         """The selected attempts as CSV, streamed, with formula-like cells escaped."""
-        rows = csv_rows(queryset.order_by("started_at", "id"))
+        rows = csv_rows(queryset.order_by("started_at", "id"), translation.get_language())
         stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
         return StreamingHttpResponse(
             rows,

@@ -15,7 +15,7 @@ from functools import partial
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -41,6 +41,21 @@ from .refresh import refresh_message
 
 # "#131581", as the site writes keys, searches for 131581.
 KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
+# Ids pasted from a ticket are separated by spaces, commas, semicolons or new lines
+# (full-width commas too, as a Chinese keyboard types them).
+ID_SEPARATORS = re.compile(r"[\s,;\uff0c\uff1b\u3001]+")
+# A paste of more ids than this finds the first ones and says so.
+MAX_PASTED_IDS = 100
+BIGINT = range(-(2**63), 2**63)
+
+
+def pasted_ids(search_term: str) -> list[int] | None:
+    """The ids of a search made of several numbers, in order and without repeats; None
+    when the search is not such a list (one number, or any word among them)."""
+    tokens = [token for token in ID_SEPARATORS.split(search_term) if token]
+    if len(tokens) < 2 or not all(token.isascii() and token.isdigit() for token in tokens):
+        return None
+    return list(dict.fromkeys(n for n in map(int, tokens) if n in BIGINT))
 
 
 class MirrorAdmin(ReadOnlyAdmin):
@@ -61,7 +76,22 @@ class MirrorAdmin(ReadOnlyAdmin):
         self, request: HttpRequest, queryset: QuerySet, search_term: str, *args, **kwargs
     ):
         search_term = KEY_MARK.sub("", search_term)
-        return super().get_search_results(request, queryset, search_term, *args, **kwargs)
+        ids = pasted_ids(search_term)
+        if ids is None:
+            return super().get_search_results(request, queryset, search_term, *args, **kwargs)
+        if len(ids) > MAX_PASTED_IDS:
+            self.message_user(
+                request,
+                gettext("%(count)s ids pasted; the first %(max)s were searched.")
+                % {"count": len(ids), "max": MAX_PASTED_IDS},
+                messages.WARNING,
+            )
+            ids = ids[:MAX_PASTED_IDS]
+        exact = [f.removesuffix("__exact") for f in self.search_fields if f.endswith("__exact")]
+        match = Q()
+        for field in exact:
+            match |= Q(**{f"{field}__in": ids})
+        return queryset.filter(match), False
 
     def changelist_view(self, request: HttpRequest, *args, **kwargs):
         message = refusal(self, request)
@@ -176,7 +206,7 @@ class RecallTaskAdmin(MirrorAdmin):
     # the task page).
     list_display = [
         "key_id",
-        "parent_task_id",
+        "parent_link",
         "task_name_shown",
         "status_display",
         "rounds",
@@ -185,7 +215,10 @@ class RecallTaskAdmin(MirrorAdmin):
     list_display_links = ["key_id"]
     list_filter = ["status", "recall_type", "created_at_remote", "unconfirmed"]
     search_fields = ["key_id__exact", "parent_task_id__exact", "task_name"]
-    search_help_text = _("Recall key or parent task id (exact), or part of the task name.")
+    search_help_text = _(
+        "Recall key or parent task id (exact), or part of the task name. Several keys or "
+        "parent ids pasted together, separated by spaces, commas or new lines, find them all."
+    )
     # One sorted column: a second sort widget (priority number and arrows) would widen the
     # key column past what fits at 1280 px. Ties follow the primary key (mirroring order).
     ordering = ["-created_at_remote"]
@@ -198,7 +231,7 @@ class RecallTaskAdmin(MirrorAdmin):
             {
                 "fields": [
                     ("key_id", "status_display"),
-                    ("parent_task_id", "task_name_shown"),
+                    ("parent_link", "task_name_shown"),
                     "created_at_remote",
                 ]
             },
@@ -218,6 +251,7 @@ class RecallTaskAdmin(MirrorAdmin):
         return [
             *(f.name for f in self.model._meta.concrete_fields),
             "status_display",
+            "parent_link",
             "task_name_shown",
             "unconfirmed_display",
             "rounds_done",
@@ -270,6 +304,20 @@ class RecallTaskAdmin(MirrorAdmin):
         """Rounds done/required, under a short header for the list."""
         return format_html(
             '<span title="{}">{}</span>', gettext("rounds done/required"), obj.rounds_label
+        )
+
+    @admin.display(description=_("parent task id"), ordering="parent_task_id")
+    def parent_link(self, obj: RecallTask) -> str:
+        """The parent id as a link to the list of every recall task of that parent."""
+        if obj.parent_task_id is None:
+            return "-"
+        url = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
+        return format_html(
+            '<a href="{}?parent_task_id={}" title="{}">{}</a>',
+            url,
+            obj.parent_task_id,
+            gettext("All recall tasks of parent %(id)s") % {"id": obj.parent_task_id},
+            obj.parent_task_id,
         )
 
     @admin.display(description=_("task name"), ordering="task_name")

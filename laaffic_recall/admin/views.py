@@ -228,9 +228,15 @@ def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
     return task, None
 
 
-def _parent_form_page(modeladmin, request: HttpRequest, form, error: str = "") -> TemplateResponse:
+def _parent_form_page(
+    modeladmin, request: HttpRequest, form, error: str = "", mistaken: RecallTask | None = None
+) -> TemplateResponse:
+    """The form; ``mistaken`` is a mirrored task whose recall key is the number typed, as
+    when a recall key is typed where a parent id belongs, offered as "did you mean"."""
     request.current_app = modeladmin.admin_site.name
     context = {
+        "mistaken": mistaken,
+        "mistaken_url": task_url(modeladmin, request, mistaken) if mistaken else "",
         **modeladmin.admin_site.each_context(request),
         "opts": modeladmin.opts,
         "media": modeladmin.media + form.media,
@@ -251,7 +257,8 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
             "%(days)s days; nothing can be cancelled."
         ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
-        return _parent_form_page(modeladmin, request, form, error=error)
+        mistaken = RecallTask.objects.filter(key_id=parent_task_id).first()
+        return _parent_form_page(modeladmin, request, form, error=error, mistaken=mistaken)
     hidden = hidden_tasks(modeladmin, request, lookup.tasks)
     if hidden:
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})

@@ -29,16 +29,17 @@ OPEN = frozenset({Status.PENDING, Status.IN_PROGRESS})
 class SandboxTask(models.Model):
     """One auto-recall task ("recall flow") as the vendor stores it."""
 
-    key_id = models.BigIntegerField(_("keyId"), unique=True)
-    task_id = models.BigIntegerField(_("parent taskId"), db_index=True)
+    key_id = models.BigIntegerField(_("recall key (keyId)"), unique=True)
+    task_id = models.BigIntegerField(_("parent task id (taskId)"), db_index=True)
     task_name = models.CharField(_("parent task name"), max_length=255)
-    create_time = models.DateTimeField(_("createTime"), db_index=True)
+    create_time = models.DateTimeField(_("created (createTime)"), db_index=True)
     recall_type = models.SmallIntegerField(
-        _("recallType"), choices=[(0, _("Recall all")), (1, _("Recall failed calls only"))]
+        _("recall type (recallType)"),
+        choices=[(0, _("Recall all")), (1, _("Recall failed calls only"))],
     )
-    recall_interval = models.IntegerField(_("recallInterval (minutes)"))
-    recall_num = models.IntegerField(_("recallNum"))
-    finish_num = models.IntegerField(_("finishNum"), default=0)
+    recall_interval = models.IntegerField(_("interval in minutes (recallInterval)"))
+    recall_num = models.IntegerField(_("rounds required (recallNum)"))
+    finish_num = models.IntegerField(_("rounds done (finishNum)"), default=0)
     status = models.SmallIntegerField(_("status"), choices=Status, db_index=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
@@ -54,15 +55,15 @@ class SandboxTask(models.Model):
 class SandboxNode(models.Model):
     """One node (recall round) of a sandbox task, in ``position`` order."""
 
-    key_id = models.BigIntegerField(_("keyId"), unique=True)
+    key_id = models.BigIntegerField(_("node key (keyId)"), unique=True)
     task = models.ForeignKey(
         SandboxTask, on_delete=models.CASCADE, related_name="nodes", verbose_name=_("task")
     )
     position = models.PositiveIntegerField(_("position"))
-    group_task_id = models.BigIntegerField(_("group-call taskId"))
-    status = models.SmallIntegerField(_("nodeStatus"), choices=Status)
+    group_task_id = models.BigIntegerField(_("group-call task id (taskId)"))
+    status = models.SmallIntegerField(_("status (nodeStatus)"), choices=Status)
     # The vendor sends null for "no script"; an empty string would be a different answer.
-    script_id = models.CharField(_("scriptId"), max_length=64, null=True, blank=True)  # noqa: DJ001
+    script_id = models.CharField(_("script id (scriptId)"), max_length=64, null=True, blank=True)  # noqa: DJ001
 
     class Meta:
         verbose_name = _("sandbox node")

@@ -130,6 +130,9 @@ def reset() -> None:
     SandboxCall.objects.all().delete()
 
 
+SIBLING_SHARE = 0.17
+
+
 def seed(
     tasks: int = 300,
     *,
@@ -166,10 +169,15 @@ def seed(
                 wanted = rng.choices(statuses, weights=_weights_for(now - created))[0]
             count = rng.randint(1, 6)
             script = None if rng.random() < 0.1 else str(rng.randint(10_000, 99_999))
+            # About one task in six is another recall task of the task just before it
+            # (same parent id and name), so "cancel by parent" has several to stop.
+            sibling_of = plans[-1][0] if plans and rng.random() < SIBLING_SHARE else None
+            if sibling_of and not str(sibling_of.task_id).startswith(f"{created:%Y%m%d}"):
+                sibling_of = None  # a parent id starts with its day
             task = SandboxTask(
                 key_id=ids.next_task_key(),
-                task_id=ids.group_task_id(created),
-                task_name=_task_name(rng, created),
+                task_id=sibling_of.task_id if sibling_of else ids.group_task_id(created),
+                task_name=sibling_of.task_name if sibling_of else _task_name(rng, created),
                 create_time=created,
                 recall_type=rng.choices([0, 1], weights=[4, 6])[0],
                 recall_interval=rng.choice(INTERVALS),

@@ -1,6 +1,8 @@
 """One command from a fresh checkout to a working admin with data, on the local sandbox."""
 
 import os
+import shlex
+import sys
 
 from django.conf import settings
 from django.core.management import call_command
@@ -28,6 +30,12 @@ from ...seed import seed
 DEFAULT_ADDRPORT = "127.0.0.1:8000"
 # Django's own mark of a development key (``startproject`` writes one).
 DEVELOPMENT_KEY_PREFIX = "django-insecure-"
+
+
+def manage_py() -> str:
+    """How this command was started: the path to manage.py as typed, else ``manage.py``."""
+    script = sys.argv[0] if sys.argv else ""
+    return script if os.path.basename(script) == "manage.py" else "manage.py"
 
 
 def self_url(addrport: str) -> str:
@@ -203,11 +211,23 @@ class Command(BaseCommand):
                     _("  login %(username)s / password %(password)s  (%(role)s)")
                     % {"username": login.username, "password": login.password, "role": login.role}
                 )
+            # Commands for another shell, with the interpreter this one runs (a bare
+            # "python" may be one without Django, outside the virtual environment).
+            manage = f"{shlex.quote(sys.executable)} {shlex.quote(manage_py())}"
             lines.append(
-                _(
-                    "Let time pass in the sandbox (another shell): python manage.py "
-                    "laaffic_sandbox_tick --steps 0 --every 15 --fraction 0.3 --new 1"
-                )
+                _("In another shell, point it at this sandbox first: %(command)s")
+                % {"command": f"export LAAFFIC_SANDBOX_URL={shlex.quote(url + sandbox_prefix())}"}
+            )
+            lines.append(
+                _("Sync now (another shell): %(command)s")
+                % {"command": f"{manage} laaffic_sync --days 30"}
+            )
+            lines.append(
+                _("Let time pass in the sandbox (another shell): %(command)s")
+                % {
+                    "command": f"{manage} laaffic_sandbox_tick --steps 0 --every 15 "
+                    "--fraction 0.3 --new 1"
+                }
             )
             lines.append(
                 _("Inject faults: %(url)s/admin/laaffic_sandbox/sandboxfault/") % {"url": url}

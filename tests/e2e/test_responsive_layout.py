@@ -1,0 +1,151 @@
+"""The app's admin pages on a phone (390 x 844) and a laptop (1280 x 800): the key facts of
+each row and every button are inside the viewport, with no sideways scrolling.
+
+An element "inside" has its whole box between x = 0 and the viewport's width, so a table
+that scrolls sideways inside its own container fails as surely as a page that does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "responsive"
+WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
+
+OUTSIDE = """(selector) => {
+  const width = document.documentElement.clientWidth;
+  const found = [...document.querySelectorAll(selector)].filter((el) => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && box.height > 0;
+  });
+  return {
+    count: found.length,
+    outside: found
+      .map((el) => [el.textContent.trim().slice(0, 40), el.getBoundingClientRect()])
+      .filter(([, box]) => box.left < -0.5 || box.right > width + 0.5)
+      .map(([text, box]) => `${text} at x=${Math.round(box.left)}..${Math.round(box.right)}`),
+  };
+}"""
+
+
+def inside(page, selector: str) -> None:
+    """Every visible element of ``selector`` (at least one) lies inside the viewport."""
+    result = page.evaluate(OUTSIDE, selector)
+    assert result["count"] > 0, f"nothing visible matches {selector}"
+    assert result["outside"] == [], f"{selector} outside the viewport: {result['outside']}"
+
+
+def no_sideways_scroll(page) -> None:
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def snap(page, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+@pytest.fixture(params=list(WIDTHS))
+def width(request, page) -> str:
+    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[request.param], strict=True)))
+    return request.param
+
+
+@pytest.fixture
+def attempts(e2e_data):
+    """Audit rows with long messages and reasons, as a busy day leaves them."""
+    task = e2e_data.mirrored(e2e_data.completed)
+    for n, outcome in enumerate([Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED]):
+        CancelAttempt.objects.create(
+            cancel_type=CancelType.TASK,
+            target_id=task.key_id,
+            task=task,
+            task_key_id=task.key_id,
+            outcome=outcome,
+            username="agent",
+            response_code=-18 if outcome == Outcome.REFUSED else 0,
+            response_message="port program unusual, the task has already moved on " * 2,
+            reason=f"Customer asked on ticket 47{n} to stop every call of this campaign today",
+        )
+
+
+def test_the_task_list_shows_key_name_and_status(page, login, e2e_data, e2e_users, width):
+    login(page, "agent")
+    page.goto("/admin/laaffic_recall/recalltask/?status__exact=0")
+    no_sideways_scroll(page)
+    for cell in ["field-key_id", "field-task_name_shown", "field-status_display"]:
+        inside(page, f"#result_list tbody .{cell}")
+    inside(page, "#result_list tbody input[name=_selected_action]")
+    inside(page, "#changelist-form button[name=index]")
+    inside(page, ".object-tools a")
+    if width == "desktop":
+        inside(page, "#result_list tbody .field-parent_link")
+        inside(page, "#result_list tbody .field-created")
+    snap(page, f"task-list-{width}")
+
+
+def test_the_task_page_reaches_every_cancel_from_here(page, login, e2e_data, e2e_users, width):
+    task = e2e_data.mirrored(e2e_data.in_progress)
+    login(page, "agent")
+    page.goto(f"/admin/laaffic_recall/recalltask/{task.pk}/change/")
+    no_sideways_scroll(page)
+    buttons = page.locator(".laaffic-nodes a.laaffic-cancel-button")
+    assert buttons.count() == 2  # the two Pending rounds
+    inside(page, ".laaffic-nodes a.laaffic-cancel-button")
+    inside(page, ".laaffic-nodes .field-node_status")
+    inside(page, ".object-tools a, .object-tools button")
+    snap(page, f"task-page-{width}")
+
+
+def test_the_confirmation_shows_what_happens_to_each_target(
+    page, login, e2e_data, e2e_users, width
+):
+    task = e2e_data.mirrored(e2e_data.pending[0])
+    login(page, "agent")
+    page.goto(f"/admin/laaffic_recall/recalltask/{task.pk}/cancel/")
+    no_sideways_scroll(page)
+    inside(page, ".laaffic-cancel-preview td.laaffic-on-confirm")
+    inside(page, ".laaffic-cancel-preview tbody td:first-child")
+    inside(page, ".laaffic-confirm-form input[type=submit], .laaffic-confirm-form a.button")
+    assert "will be cancelled" in page.locator(".laaffic-on-confirm").inner_text()
+    snap(page, f"confirmation-{width}")
+
+    progress = e2e_data.mirrored(e2e_data.in_progress)
+    node = progress.nodes.order_by("position").last()
+    page.goto(f"/admin/laaffic_recall/recalltask/{progress.pk}/cancel-from-node/{node.pk}/")
+    no_sideways_scroll(page)
+    inside(page, ".laaffic-cancel-nodes td.laaffic-on-confirm")
+    inside(page, ".laaffic-confirm-form input[type=submit], .laaffic-confirm-form a.button")
+    snap(page, f"node-confirmation-{width}")
+
+
+def test_the_overview_fits(page, login, e2e_data, e2e_users, attempts, width):
+    login(page, "agent")
+    page.goto("/admin/laaffic_recall/")
+    no_sideways_scroll(page)
+    inside(page, ".laaffic-overview section")
+    inside(page, ".laaffic-chart")
+    snap(page, f"overview-{width}")
+
+
+def test_the_audit_list_shows_message_and_reason_on_a_laptop(
+    page, login, e2e_data, e2e_users, attempts, width
+):
+    login(page, "admin")
+    page.goto("/admin/laaffic_recall/cancelattempt/")
+    no_sideways_scroll(page)
+    for cell in ["field-started_at", "field-target", "field-outcome_badge"]:
+        inside(page, f"#result_list tbody .{cell}")
+    if width == "desktop":
+        for cell in ["field-message", "field-reason_short", "field-response_code"]:
+            inside(page, f"#result_list tbody .{cell}")
+    snap(page, f"audit-list-{width}")
+    assert re.search(r"cancelattempt", page.url)
+    assert RecallTask.objects.exists()
