@@ -26,17 +26,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
+# LAAFFIC's answer code by outcome (none for a skipped target: nothing was sent).
+RESPONSE_CODES = {"skipped": None, "succeeded": 0, "refused": -22, "failed": -16}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(nodes: int = 3, requests: int = 50) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--attempts", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--nodes", type=int, default=nodes, help="Nodes per task.")
+    parser.add_argument("--requests", type=int, default=requests)
     parser.add_argument("--database-url", help="A database to fill (emptied first).")
     parser.add_argument(
         "--no-fill", action="store_true", help="Measure the database as an earlier run left it."
     )
+    parser.add_argument("--verbose", action="store_true", help="Print each page's queries.")
     return parser.parse_args()
 
 
@@ -96,7 +100,7 @@ def fill(args) -> None:
                 status=rng.choices([0, 1, 2, 3], [30, 10, 50, 10])[0],
             )
             for task in tasks
-            for i in range(3)
+            for i in range(args.nodes)
         )
     print(f"tasks and nodes stored in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
@@ -111,10 +115,11 @@ def fill(args) -> None:
                 cancel_type=CancelType.TASK,
                 target_id=(key := rng.randrange(1, args.tasks + 1)),
                 task_key_id=key,
-                username="agent",
+                username=f"agent{key % 40}",
                 started_at=(at := now - timedelta(seconds=rng.randrange(365 * 86400))),
                 finished_at=at + timedelta(seconds=1),
-                outcome=rng.choices(outcomes, weights)[0],
+                outcome=(outcome := rng.choices(outcomes, weights)[0]),
+                response_code=RESPONSE_CODES[outcome],
             )
             for _ in range(count)
         )
