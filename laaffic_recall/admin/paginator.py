@@ -9,7 +9,7 @@ from django.utils.functional import cached_property
 
 class CappedCountPaginator(Paginator):
     """Counts the matching rows up to ``cap``; past it, the count is PostgreSQL's estimate
-    (the page says "about N") or, on other databases, the cap itself ("more than N").
+    (the page says "about N") or, on other databases, "more than ``cap``".
 
     An exact ``COUNT(*)`` reads every matching row (or index entry): on the audit log, which
     only grows, that is most of a page's time. Past the cap, the pages still go up to the
@@ -29,11 +29,16 @@ class CappedCountPaginator(Paginator):
         if counted <= self.cap:
             return counted
         estimate = planner_estimate(queryset)
-        if estimate is None:
-            self.count_kind = "more_than"
-            return self.cap
-        self.count_kind = "about"
-        return max(estimate, counted)
+        self.count_kind = "more_than" if estimate is None else "about"
+        return max(estimate or 0, counted)
+
+    def page(self, number):
+        """A full page wherever the count is not exact: rows past it may be there."""
+        if self.count_kind == "exact":
+            return super().page(number)
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
 
 
 def planner_estimate(queryset) -> int | None:
