@@ -193,3 +193,37 @@ def test_task_status_filter_counts_within_the_cap(admin_client):
     tasks(8)
     cl = admin_client.get(TASKS + f"?status__exact={Status.PENDING}").context["cl"]
     assert cl.result_count == 2 and cl.paginator.count_kind == "exact"
+
+
+@pytest.mark.parametrize(
+    ("url", "term"),
+    [(TASKS, "10004"), (TASKS, "#10004"), (AUDIT, "1004"), (TASKS, "2024051810004")],
+)
+def test_a_search_for_an_id_compares_numbers_so_an_index_serves_it(admin_client, url, term):
+    """Django would compare ``CAST(key_id AS text)`` with the term, which no index serves."""
+    tasks(8)
+    attempts(8)
+    with CaptureQueriesContext(connection) as captured:
+        cl = admin_client.get(url, {"q": term}).context["cl"]
+    assert len(cl.result_list) == 1
+    found = cl.result_list[0]
+    number = int(term.lstrip("#"))
+    assert number in {
+        getattr(found, name, None) for name in ("key_id", "parent_task_id", "target_id")
+    }
+    sql = " ".join(query["sql"] for query in captured).upper()
+    assert "CAST(" not in sql and "::VARCHAR" not in sql and "::TEXT) =" not in sql
+
+
+@pytest.mark.parametrize("term", ["99999999999999999999999", "-0", "12abc", "ticket 4"])
+def test_a_search_term_that_is_no_id_matches_text_only(admin_client, term):
+    attempts(8)
+    cl = admin_client.get(AUDIT, {"q": term}).context["cl"]
+    expected = {
+        a
+        for a in CancelAttempt.objects.all()
+        if all(word.lower() in (a.reason + " " + a.username).lower() for word in term.split())
+    }
+    assert set(cl.result_list) == expected
+    nodes = admin_client.get(reverse("admin:laaffic_recall_recallnode_changelist"), {"q": term})
+    assert nodes.status_code == 200 and list(nodes.context["cl"].result_list) == []

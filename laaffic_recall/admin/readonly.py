@@ -18,6 +18,7 @@ from django.db import DatabaseError, router, transaction
 from django.http import HttpRequest
 
 from .display import CSS
+from .search import NumberSearchMixin
 
 
 class GuardedChangeList(ChangeList):
@@ -42,7 +43,7 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NumberSearchMixin, admin.ModelAdmin):
     """Nobody adds, changes or deletes rows here, superusers included: the mirror is
     LAAFFIC's truth and the audit log is append-only. Loads the app's stylesheet."""
 
