@@ -43,12 +43,17 @@ class SpanQuerySet:
 
     def __init__(self, queryset):
         self.queryset = queryset
+        self.spans = {}
 
-    def aggregate(self, *args, **kwargs):
-        return self.queryset.aggregate(*args, **kwargs)
+    def aggregate(self, *, first, last):
+        """Django's first and last dates, read once for both of its uses."""
+        key = (repr(first), repr(last))
+        if key not in self.spans:
+            self.spans[key] = self.queryset.aggregate(first=first, last=last)
+        return self.spans[key]
 
     def datetimes(self, field_name: str, kind: str) -> list[date]:
-        span = self.queryset.aggregate(first=Min(field_name), last=Max(field_name))
+        span = self.aggregate(first=Min(field_name), last=Max(field_name))
         if span["first"] is None:
             return []
         first, last = local_date(span["first"]), local_date(span["last"])

@@ -1,0 +1,39 @@
+"""Trigram indexes for the admin's "part of a name / username / reason" search (PostgreSQL).
+
+The admin searches text with ``UPPER(column) LIKE UPPER('%term%')``, which a B-tree index
+cannot serve: a search of a million audit rows read them all. A GIN trigram index on that
+very expression can, on PostgreSQL (``pg_trgm``, a trusted extension: the database owner
+may create it). Other databases get nothing here.
+"""
+
+from django.db import migrations
+
+INDEXES = [
+    ("laaffic_task_name_trgm", "laaffic_recall_recalltask", "task_name"),
+    ("laaffic_attempt_username_trgm", "laaffic_recall_cancelattempt", "username"),
+    ("laaffic_attempt_reason_trgm", "laaffic_recall_cancelattempt", "reason"),
+]
+
+
+def create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+    for name, table, column in INDEXES:
+        schema_editor.execute(
+            f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" '
+            f'USING gin ((UPPER("{column}"::text)) gin_trgm_ops)'
+        )
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    for name, _table, _column in INDEXES:
+        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
+
+
+class Migration(migrations.Migration):
+    dependencies = [("laaffic_recall", "0004_sync_runs")]
+
+    operations = [migrations.RunPython(create, drop, elidable=False)]
