@@ -20,7 +20,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlencode
 
-from bench_overview import fill, parse_args, settle, setup
+from bench_overview import agent_client, fill, parse_args, settle, setup
 
 BIG_TASK_KEY = 900_000_000
 BIG_TASK_NODES = 50
@@ -120,19 +120,10 @@ def load(client, url: str, data: dict | None):
 
 
 def measure(args) -> None:
-    from django.contrib.auth import get_user_model
     from django.db import connection
-    from django.test import Client
     from django.test.utils import CaptureQueriesContext, override_settings
 
-    from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions
-
-    agent, _created = get_user_model().objects.get_or_create(
-        username="bench-agent", defaults={"is_staff": True}
-    )
-    agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
-    client = Client()
-    client.force_login(agent)
+    client = agent_client()
     print(
         f"{connection.vendor}: {args.tasks:,} tasks x {args.nodes} nodes, "
         f"{args.attempts:,} audit rows; {args.requests} loads per page after 2 warm-ups"

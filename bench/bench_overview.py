@@ -161,11 +161,10 @@ def settle() -> None:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
-def measure(args) -> None:
+def agent_client():
+    """A test client logged in as a support agent (the demo's agent permissions)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
 
     from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions
 
@@ -175,6 +174,14 @@ def measure(args) -> None:
     agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
     client = Client()
     client.force_login(agent)
+    return client
+
+
+def measure(args) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    client = agent_client()
     with override_settings(ALLOWED_HOSTS=["*"], DEBUG=False):
         assert b"laaffic-overview" in client.get("/admin/laaffic_recall/").content  # warm-up
         times = []
