@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.contrib.admin.templatetags.admin_list import date_hierarchy
-from django.db.models import Max, Min
 from django.utils import timezone
 
 
@@ -41,19 +40,24 @@ class SpanQuerySet:
     """Stands in for the change list's queryset inside Django's ``date_hierarchy``: its
     ``aggregate`` is the real one, its ``dates``/``datetimes`` the spanned periods."""
 
-    def __init__(self, queryset):
-        self.queryset = queryset
-        self.spans = {}
+    def __init__(self, queryset, field_name: str):
+        self.queryset = queryset.exclude(**{f"{field_name}__isnull": True})
+        self.field_name = field_name
+        self.span = None
 
-    def aggregate(self, *, first, last):
-        """Django's first and last dates, read once for both of its uses."""
-        key = (repr(first), repr(last))
-        if key not in self.spans:
-            self.spans[key] = self.queryset.aggregate(first=first, last=last)
-        return self.spans[key]
+    def aggregate(self, **_expressions) -> dict:
+        """Django's ``Min`` and ``Max`` of the date, as the first row each way along its
+        index (SQLite reads every row for a ``MIN`` and a ``MAX`` in one query), once."""
+        if self.span is None:
+            dates = self.queryset.values_list(self.field_name, flat=True)
+            self.span = {
+                "first": dates.order_by(self.field_name).first(),
+                "last": dates.order_by(f"-{self.field_name}").first(),
+            }
+        return self.span
 
     def datetimes(self, field_name: str, kind: str) -> list[date]:
-        span = self.aggregate(first=Min(field_name), last=Max(field_name))
+        span = self.aggregate()
         if span["first"] is None:
             return []
         first, last = local_date(span["first"]), local_date(span["last"])
@@ -67,7 +71,7 @@ class SpanChangeList:
 
     def __init__(self, cl):
         self._cl = cl
-        self.queryset = SpanQuerySet(cl.queryset)
+        self.queryset = SpanQuerySet(cl.queryset, cl.date_hierarchy)
 
     def __getattr__(self, name):
         return getattr(self._cl, name)

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db import DatabaseError, router, transaction
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from .display import CSS
 from .search import NumberSearchMixin
@@ -62,3 +65,14 @@ class ReadOnlyAdmin(NumberSearchMixin, admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, *args, **kwargs):
         return GuardedChangeList
+
+    def action_checkbox(self, obj):
+        """Django's row checkbox, written directly: rendering a form widget through the
+        template engine for each of 100 rows was a third of the list's time."""
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )
