@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from django.contrib.admin.templatetags.admin_list import date_hierarchy
+from django.db.models import Max, Min
 from django.utils import timezone
 
 
@@ -41,23 +42,28 @@ class SpanQuerySet:
     ``aggregate`` is the real one, its ``dates``/``datetimes`` the spanned periods."""
 
     def __init__(self, queryset, field_name: str):
-        self.queryset = queryset.exclude(**{f"{field_name}__isnull": True})
+        self.queryset = queryset
         self.field_name = field_name
         self.span = None
 
-    def aggregate(self, **_expressions) -> dict:
-        """Django's ``Min`` and ``Max`` of the date, as the first row each way along its
-        index (SQLite reads every row for a ``MIN`` and a ``MAX`` in one query), once."""
+    def aggregate(self, **expressions) -> dict:
+        """Django's first and last dates, read once. Of the whole table, as the first row
+        each way along the date's index (SQLite reads every row for a ``MIN`` and a ``MAX``
+        in one query); of a filtered list, in one pass over the rows that match."""
         if self.span is None:
-            dates = self.queryset.values_list(self.field_name, flat=True)
-            self.span = {
-                "first": dates.order_by(self.field_name).first(),
-                "last": dates.order_by(f"-{self.field_name}").first(),
-            }
+            if self.queryset.query.has_filters():
+                self.span = self.queryset.aggregate(**expressions)
+            else:
+                dates = self.queryset.exclude(**{f"{self.field_name}__isnull": True})
+                dates = dates.values_list(self.field_name, flat=True)
+                self.span = {
+                    "first": dates.order_by(self.field_name).first(),
+                    "last": dates.order_by(f"-{self.field_name}").first(),
+                }
         return self.span
 
     def datetimes(self, field_name: str, kind: str) -> list[date]:
-        span = self.aggregate()
+        span = self.aggregate(first=Min(field_name), last=Max(field_name))
         if span["first"] is None:
             return []
         first, last = local_date(span["first"]), local_date(span["last"])
