@@ -41,17 +41,18 @@ class SpanQuerySet:
     """Stands in for the change list's queryset inside Django's ``date_hierarchy``: its
     ``aggregate`` is the real one, its ``dates``/``datetimes`` the spanned periods."""
 
-    def __init__(self, queryset, field_name: str):
+    def __init__(self, queryset, field_name: str, many: bool):
         self.queryset = queryset
         self.field_name = field_name
+        self.many = many
         self.span = None
 
     def aggregate(self, **expressions) -> dict:
-        """Django's first and last dates, read once. Of the whole table, as the first row
-        each way along the date's index (SQLite reads every row for a ``MIN`` and a ``MAX``
-        in one query); of a filtered list, in one pass over the rows that match."""
+        """Django's first and last dates, read once. Of many rows, as the first match each
+        way along the date's index, which stops early (SQLite reads every row for a ``MIN``
+        and a ``MAX`` in one query); of a few, in one pass over the rows that match."""
         if self.span is None:
-            if self.queryset.query.has_filters():
+            if not self.many:
                 self.span = self.queryset.aggregate(**expressions)
             else:
                 dates = self.queryset.exclude(**{f"{self.field_name}__isnull": True})
@@ -77,7 +78,8 @@ class SpanChangeList:
 
     def __init__(self, cl):
         self._cl = cl
-        self.queryset = SpanQuerySet(cl.queryset, cl.date_hierarchy)
+        many = cl.paginator.count_kind != "exact" or not cl.queryset.query.has_filters()
+        self.queryset = SpanQuerySet(cl.queryset, cl.date_hierarchy, many)
 
     def __getattr__(self, name):
         return getattr(self._cl, name)
