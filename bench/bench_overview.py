@@ -26,17 +26,21 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
+# LAAFFIC's answer code by outcome (none for a skipped target: nothing was sent).
+RESPONSE_CODES = {"skipped": None, "succeeded": 0, "refused": -22, "failed": -16}
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(nodes: int = 3, requests: int = 50) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--attempts", type=int, default=1_000_000)
-    parser.add_argument("--requests", type=int, default=50)
+    parser.add_argument("--nodes", type=int, default=nodes, help="Nodes per task.")
+    parser.add_argument("--requests", type=int, default=requests)
     parser.add_argument("--database-url", help="A database to fill (emptied first).")
     parser.add_argument(
         "--no-fill", action="store_true", help="Measure the database as an earlier run left it."
     )
+    parser.add_argument("--verbose", action="store_true", help="Print each page's queries.")
     return parser.parse_args()
 
 
@@ -59,6 +63,8 @@ def setup(args) -> None:
 
 
 def fill(args) -> None:
+    from django.conf import settings
+    from django.test.utils import override_settings
     from django.utils import timezone
 
     from laaffic_recall.models import (
@@ -96,7 +102,7 @@ def fill(args) -> None:
                 status=rng.choices([0, 1, 2, 3], [30, 10, 50, 10])[0],
             )
             for task in tasks
-            for i in range(3)
+            for i in range(args.nodes)
         )
     print(f"tasks and nodes stored in {time.perf_counter() - started:.0f} s", flush=True)
     started = time.perf_counter()
@@ -104,20 +110,24 @@ def fill(args) -> None:
     # added below, as the overview would find them).
     outcomes = [Outcome.SKIPPED, Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED]
     weights = [5, 82, 8, 5]
+    # Unlinked: linking each row to the audit chain as it is written would take an hour.
+    unchained = {**settings.LAAFFIC_RECALL, "AUDIT_CHAIN_KEY": ""}
     for first in range(0, args.attempts, BATCH):
         count = min(BATCH, args.attempts - first)
-        CancelAttempt.objects.bulk_create(
-            CancelAttempt(
-                cancel_type=CancelType.TASK,
-                target_id=(key := rng.randrange(1, args.tasks + 1)),
-                task_key_id=key,
-                username="agent",
-                started_at=(at := now - timedelta(seconds=rng.randrange(365 * 86400))),
-                finished_at=at + timedelta(seconds=1),
-                outcome=rng.choices(outcomes, weights)[0],
+        with override_settings(LAAFFIC_RECALL=unchained):
+            CancelAttempt.objects.bulk_create(
+                CancelAttempt(
+                    cancel_type=CancelType.TASK,
+                    target_id=(key := rng.randrange(1, args.tasks + 1)),
+                    task_key_id=key,
+                    username=f"agent{key % 40}",
+                    started_at=(at := now - timedelta(seconds=rng.randrange(365 * 86400))),
+                    finished_at=at + timedelta(seconds=1),
+                    outcome=(outcome := rng.choices(outcomes, weights)[0]),
+                    response_code=RESPONSE_CODES[outcome],
+                )
+                for _ in range(count)
             )
-            for _ in range(count)
-        )
     CancelAttempt.objects.bulk_create(
         CancelAttempt(
             cancel_type=CancelType.TASK,
@@ -151,11 +161,10 @@ def settle() -> None:
         cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
-def measure(args) -> None:
+def agent_client():
+    """A test client logged in as a support agent (the demo's agent permissions)."""
     from django.contrib.auth import get_user_model
-    from django.db import connection
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext, override_settings
 
     from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions
 
@@ -165,6 +174,14 @@ def measure(args) -> None:
     agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
     client = Client()
     client.force_login(agent)
+    return client
+
+
+def measure(args) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext, override_settings
+
+    client = agent_client()
     with override_settings(ALLOWED_HOSTS=["*"], DEBUG=False):
         assert b"laaffic-overview" in client.get("/admin/laaffic_recall/").content  # warm-up
         times = []

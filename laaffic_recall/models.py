@@ -367,6 +367,9 @@ class CancelAttempt(models.Model):
         ]
         indexes = [
             models.Index(fields=["outcome", "started_at"], name="laaffic_attempt_outcome_time"),
+            # The audit list filtered by code or user, newest first, read in index order.
+            models.Index(fields=["response_code", "started_at"], name="laaffic_attempt_code_time"),
+            models.Index(fields=["username", "started_at"], name="laaffic_attempt_user_time"),
         ]
 
     def __str__(self) -> str:

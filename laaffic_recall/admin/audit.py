@@ -27,6 +27,8 @@ from ..client.printable import printable
 from ..models import OPEN_OUTCOMES, CancelAttempt, Outcome, fits_code
 from ..verify import chain_state
 from .display import SHORT_TYPES, outcome_badge
+from .distinct import distinct_values
+from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
 
 # What a spreadsheet evaluates when a cell starts with it: a formula (= + - @) or a DDE
@@ -184,16 +186,8 @@ class ResponseCodeFilter(admin.SimpleListFilter):
     NONE = "none"
 
     def lookups(self, request, model_admin):
-        codes = (
-            model_admin.get_queryset(request)
-            .order_by("response_code")
-            .values_list("response_code", flat=True)
-            .distinct()
-        )
         choices = []
-        for code in codes:
-            if code is None:
-                continue
+        for code in distinct_values(CancelAttempt, "response_code"):
             label = gettext("%(code)s (success)") % {"code": code} if code == 0 else str(code)
             choices.append((str(code), label))
         if model_admin.get_queryset(request).filter(response_code__isnull=True).exists():
@@ -210,6 +204,21 @@ class ResponseCodeFilter(admin.SimpleListFilter):
         if digits.isascii() and digits.isdigit() and fits_code(int(value)):
             return queryset.filter(response_code=int(value))
         return queryset.none()
+
+
+class UsernameFilter(admin.SimpleListFilter):
+    """By the username kept on each row; its choices read from the index, not the table."""
+
+    title = _("username")
+    parameter_name = "username"
+
+    def lookups(self, request, model_admin):
+        return [(name, name) for name in distinct_values(CancelAttempt, "username") if name]
+
+    def queryset(self, request, queryset):
+        if self.value() is None:
+            return queryset
+        return queryset.filter(username=self.value())
 
 
 @admin.register(CancelAttempt)
@@ -229,7 +238,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         EffectiveOutcomeFilter,
         "cancel_type",
         ResponseCodeFilter,
-        "username",
+        UsernameFilter,
         "started_at",
     ]
     date_hierarchy = "started_at"
@@ -238,6 +247,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
     list_select_related = ["task"]
     list_per_page = 100
     show_full_result_count = False
+    paginator = CappedCountPaginator
     actions = ["download_csv"]
     fieldsets = [
         (

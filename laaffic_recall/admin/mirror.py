@@ -36,6 +36,7 @@ from .actions import (
     refusal,
 )
 from .display import pretty_json, status_badge
+from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
 from .refresh import refresh_message
 
@@ -65,6 +66,7 @@ class MirrorAdmin(ReadOnlyAdmin):
 
     show_full_result_count = False
     list_per_page = 100
+    paginator = CappedCountPaginator
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db import DatabaseError, router, transaction
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext
 
 from .display import CSS
+from .search import NumberSearchMixin
 
 
 class GuardedChangeList(ChangeList):
@@ -42,7 +46,7 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(NumberSearchMixin, admin.ModelAdmin):
     """Nobody adds, changes or deletes rows here, superusers included: the mirror is
     LAAFFIC's truth and the audit log is append-only. Loads the app's stylesheet."""
 
@@ -61,3 +65,14 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, *args, **kwargs):
         return GuardedChangeList
+
+    def action_checkbox(self, obj):
+        """Django's row checkbox, written directly: rendering a form widget through the
+        template engine for each of 100 rows was a third of the list's time."""
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            str(obj.pk),
+            label,
+        )

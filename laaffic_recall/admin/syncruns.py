@@ -10,6 +10,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..models import SyncRun
+from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
 
 MIRROR_VIEW_PERMISSION = "laaffic_recall.view_recalltask"
@@ -55,6 +56,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
     list_filter = ["trigger", "started_at"]
     list_per_page = 50
     show_full_result_count = False
+    paginator = CappedCountPaginator
     fieldsets = [
         (
             None,

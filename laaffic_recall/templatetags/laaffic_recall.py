@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import template
+from django.contrib.admin.templatetags.base import InclusionAdminNode
 
+from ..admin.date_hierarchy import spanned_date_hierarchy
 from ..admin.overview import Overview, overview
 from ..client.printable import printable
 
@@ -33,3 +35,19 @@ def laaffic_overview(context) -> Overview | None:
         return None
     site = getattr(request, "current_app", None) or "admin"
     return overview(request, site)
+
+
+# --------------------------------------------------------------------------- date hierarchy
+
+
+@register.tag(name="laaffic_date_hierarchy")
+def date_hierarchy_tag(parser, token):
+    """``{% laaffic_date_hierarchy cl %}``: Django's date drill-down, from the first and
+    last rows' dates (see ``admin/date_hierarchy.py``)."""
+    return InclusionAdminNode(
+        parser,
+        token,
+        func=spanned_date_hierarchy,
+        template_name="date_hierarchy.html",
+        takes_context=False,
+    )
