@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from inspect import signature
+
 from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 
@@ -45,9 +47,19 @@ def date_hierarchy_tag(parser, token):
     """``{% laaffic_date_hierarchy cl %}``: Django's date drill-down, from the first and
     last rows' dates (see ``admin/date_hierarchy.py``)."""
     return InclusionAdminNode(
-        parser,
-        token,
+        parser=parser,
+        token=token,
         func=spanned_date_hierarchy,
         template_name="date_hierarchy.html",
         takes_context=False,
+        **_TAG_NAME,
     )
+
+
+# Django 6.1 gave InclusionAdminNode a leading ``name`` (for its error messages); 5.2 and 6.0
+# have none. Passed by keyword where it exists, so the tag works on every supported Django.
+_TAG_NAME = (
+    {"name": "laaffic_date_hierarchy"}
+    if "name" in signature(InclusionAdminNode.__init__).parameters
+    else {}
+)
