@@ -255,7 +255,7 @@ def bundled_settings(**env) -> dict:
         "print(json.dumps({'recall': settings.LAAFFIC_RECALL,"
         " 'sandbox': settings.LAAFFIC_SANDBOX,"
         " 'served': served,"
-        " 'apps': settings.INSTALLED_APPS}))"
+        " 'apps': settings.INSTALLED_APPS}, default=str))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAAFFIC_")}
     result = subprocess.run(
