@@ -72,6 +72,9 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_STALE_MINUTES": 60,
     # How long a sync's lock lasts unless renewed: a scheduler that died frees it after this.
     "SYNC_LOCK_SECONDS": 900,
+    # A sentence laaffic_sync adds when nothing answers at BASE_URL (connection refused):
+    # how to point a shell at the right address. The bundled site sets one for its sandbox.
+    "UNREACHABLE_HINT": "",
 }
 
 

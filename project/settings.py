@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import environ
+from django.utils.translation import gettext_lazy
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -134,6 +135,13 @@ else:
         "REMOTE_TIMEZONE": env("LAAFFIC_REMOTE_TIMEZONE"),
         # A public demo key, so the demo's audit log is chained; never one for real use.
         "AUDIT_CHAIN_KEY": env("LAAFFIC_AUDIT_CHAIN_KEY", default="sandbox-demo-audit-chain-key"),
+        # What laaffic_sync says when nothing answers at BASE_URL, e.g. in a second shell
+        # while the demo runs on another address.
+        "UNREACHABLE_HINT": gettext_lazy(
+            "No LAAFFIC sandbox runs there: start the demo (manage.py laaffic_demo), or, if "
+            "it runs on another address, set LAAFFIC_SANDBOX_URL=http://HOST:PORT/sandbox in "
+            "this shell (the demo prints the line to paste)."
+        ),
     }
 
 LOGGING = {

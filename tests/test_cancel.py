@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection
+from django.db import connection
 from django.utils import timezone
 from responses import matchers
 
@@ -22,6 +22,7 @@ from laaffic_recall.signals import cancel_attempted
 from laaffic_recall.sync import service as sync
 from laaffic_recall.sync.mirror import store_detail
 
+from .support.audit import refuse_attempt_updates
 from .support.mirror import make_nodes, make_task
 from .support.vendor import (
     CANCELLED,
@@ -576,11 +577,6 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-
-    def refuse_attempt_updates(execute, sql, params, many, context):
-        if sql.lstrip().upper().startswith("UPDATE") and "cancelattempt" in sql:
-            raise OperationalError("disk full")
-        return execute(sql, params, many, context)
 
     with connection.execute_wrapper(refuse_attempt_updates):
         report = service.cancel([CancelTarget.for_task(task)], submission)

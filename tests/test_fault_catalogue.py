@@ -10,7 +10,7 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection
+from django.db import connection
 from django.utils import timezone
 
 from laaffic_recall import models
@@ -21,6 +21,7 @@ from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 from laaffic_recall.sync import service as sync
 
 from .support.admin import TASKS, last_message
+from .support.audit import refuse_attempt_updates
 from .support.mirror import make_task
 from .support.vendor import (
     CANCELLED,
@@ -118,11 +119,6 @@ def test_a_database_error_after_an_accepted_cancel_is_settled_by_the_next_sync(
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-
-    def refuse_attempt_updates(execute, sql, params, many, context):
-        if sql.lstrip().upper().startswith("UPDATE") and "cancelattempt" in sql:
-            raise OperationalError("disk full")
-        return execute(sql, params, many, context)
 
     with connection.execute_wrapper(refuse_attempt_updates):
         [result] = cancel([CancelTarget.for_task(task)], submission()).results

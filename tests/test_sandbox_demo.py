@@ -18,7 +18,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.db.models.signals import post_save
 
-from laaffic_recall.models import RecallNode, RecallTask, SyncRun, SyncTrigger
+from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask, SyncRun, SyncTrigger
 from laaffic_recall.sandbox.demo import (
     follow_sandbox,
     is_loopback,
@@ -150,6 +150,7 @@ def test_demo_with_real_credentials_seeds_nothing_and_calls_nothing(settings, mo
     assert not SandboxTask.objects.exists()
     assert not get_user_model().objects.exists()
     assert not RecallTask.objects.exists()
+    assert not CancelAttempt.objects.exists()  # no demo cancels on a real API key
     assert len(mocked_api.calls) == 0
     assert "Real LAAFFIC credentials" in output
     assert settings.LAAFFIC_RECALL["BASE_URL"] == "https://laaffic.test"
@@ -254,7 +255,7 @@ def bundled_settings(**env) -> dict:
         "print(json.dumps({'recall': settings.LAAFFIC_RECALL,"
         " 'sandbox': settings.LAAFFIC_SANDBOX,"
         " 'served': served,"
-        " 'apps': settings.INSTALLED_APPS}))"
+        " 'apps': settings.INSTALLED_APPS}, default=str))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAAFFIC_")}
     result = subprocess.run(

@@ -72,8 +72,10 @@ class TransportError(LaafficError, requests.RequestException):
 
     Also a ``requests.RequestException`` so callers may catch it as the network
     library's error. ``sent`` is False when the request certainly never reached the
-    server (refused connection, DNS, connect timeout, TLS). ``retry_after`` is the seconds
-    an HTTP 429 asked to wait, when it said.
+    server (refused connection, DNS, connect timeout, TLS). ``refused`` is True when the
+    address answered that nothing listens there (connection refused): no call to it can
+    work until something is started there or the address is corrected. ``retry_after`` is
+    the seconds an HTTP 429 asked to wait, when it said.
     """
 
     def __init__(
@@ -85,7 +87,9 @@ class TransportError(LaafficError, requests.RequestException):
         sent: bool = True,
         cause: BaseException | None = None,
         retry_after: float | None = None,
+        refused: bool = False,
     ):
+        self.refused = refused
         self.http_status = http_status
         self.body_excerpt = body_excerpt
         self.sent = sent

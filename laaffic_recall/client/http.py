@@ -11,7 +11,7 @@ import logging
 import os
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -71,19 +71,27 @@ def configuration_problems(
     return problems
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and every error it wraps (causes, contexts, urllib3's reasons and args)."""
+    seen = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        err = stack.pop()
+        if err is None or id(err) in seen:
+            continue
+        seen.add(id(err))
+        yield err
+        stack.extend([err.__cause__, err.__context__, getattr(err, "reason", None)])
+        stack.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
+
+
 def _never_sent(exc: BaseException) -> bool:
     """True when a requests error proves the request never reached the server."""
     if isinstance(exc, requests.ConnectTimeout):
         return True
     if isinstance(exc, requests.ConnectionError):  # SSLError is one too
-        seen = set()
-        stack = [exc]
-        while stack:
-            err = stack.pop()
-            if id(err) in seen or err is None:
-                continue
-            seen.add(id(err))
-            if isinstance(
+        return any(
+            isinstance(
                 err,
                 NewConnectionError
                 | NameResolutionError
@@ -91,11 +99,17 @@ def _never_sent(exc: BaseException) -> bool:
                 # Certificate checks happen in the handshake, before anything is sent;
                 # any other TLS error may come while reading the answer.
                 | ssl.SSLCertVerificationError,
-            ):
-                return True
-            stack.extend([err.__cause__, err.__context__, getattr(err, "reason", None)])
-            stack.extend(a for a in getattr(err, "args", ()) if isinstance(a, BaseException))
+            )
+            for err in _causes(exc)
+        )
     return False
+
+
+def _refused(exc: BaseException) -> bool:
+    """True when the connection was refused: nothing listens at the address."""
+    return isinstance(exc, requests.ConnectionError) and any(
+        isinstance(err, ConnectionRefusedError) for err in _causes(exc)
+    )
 
 
 def new_session(base_url: str) -> requests.Session:
@@ -318,10 +332,16 @@ class LaafficClient:
                     sent=True,
                     cause=exc,
                 ) from None
+            refused = not sent and _refused(exc)
+            netloc = urlsplit(url).netloc
+            text = f"LAAFFIC {call} failed: {kind} while contacting {netloc}."
+            if refused:
+                text = f"LAAFFIC {call} failed: nothing answers at {netloc} (connection refused)."
             raise TransportError(
-                f"LAAFFIC {call} failed: {kind} while contacting {urlsplit(url).netloc}.",
+                text,
                 sent=sent,
                 cause=exc,
+                refused=refused,
             ) from None
         except Exception as exc:
             # Raised on as it is, its traceback would carry the frames of the signing and of

@@ -8,7 +8,8 @@ from the calling thread only, in batches, so no connection leaks from the worker
 ``sync_task_details(key_ids)`` re-reads named tasks. Both return a ``SyncSummary`` and are
 callable from a scheduler (cron, Celery beat, ...); one failing page, list record or detail
 (whatever it raised) is recorded in the summary and the rest goes on. Only a configuration
-error, or a refusal of the first call that no other call can get past, ends a run early.
+error, or a refusal of the first call that no other call can get past (a bad key, a
+refused connection: nothing answers at the address), ends a run early.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from ..client.errors import ApiError, ConfigurationError, LaafficError
+from ..client.errors import ApiError, ConfigurationError, LaafficError, TransportError
 from ..client.http import LaafficClient
 from ..client.printable import printable
 from ..client.wire import TaskRecord, is_valid_id
@@ -126,9 +127,13 @@ class _Run:
 
     def fail(self, what: str, key: object, exc: Exception) -> None:
         """Count a failure, or re-raise it when the whole run cannot succeed: a configuration
-        error at any time, a -1/-2/-16 refusal before anything succeeded."""
-        if isinstance(exc, ConfigurationError) or (
-            not self.any_success and isinstance(exc, ApiError) and exc.code in FATAL_CODES
+        error at any time; before anything succeeded, a -1/-2/-16 refusal or a refused
+        connection (every other call would wait through its retries to be refused too)."""
+        if isinstance(exc, ConfigurationError):
+            raise exc
+        if not self.any_success and (
+            (isinstance(exc, ApiError) and exc.code in FATAL_CODES)
+            or (isinstance(exc, TransportError) and exc.refused)
         ):
             raise exc
         if isinstance(exc, LaafficError):
@@ -346,8 +351,9 @@ def sync_tasks(
     """Mirror the tasks created from ``start`` up to ``end`` and their node lists.
 
     ``task_name`` is the vendor's filter (fuzzy parent task name or exact parent task id);
-    ``key_ids`` are re-read in any case. Raises ``ConfigurationError`` or an ``ApiError``
-    with code -1/-2/-16 when the first call shows that nothing can work; every other
+    ``key_ids`` are re-read in any case. Raises ``ConfigurationError``, an ``ApiError``
+    with code -1/-2/-16 or a refused connection's ``TransportError`` when the first call
+    shows that nothing can work; every other
     failure is counted in the summary. The run is recorded as a ``SyncRun`` of ``trigger``.
     """
     windows = split_window(start, end)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import OperationalError
+
 from laaffic_recall.models import CancelAttempt, RecallTask
 
 
@@ -15,3 +17,12 @@ def attempt_on(task: RecallTask, cancel_type: int, target_id: int, outcome: str,
         outcome=outcome,
         **fields,
     )
+
+
+def refuse_attempt_updates(execute, sql, params, many, context):
+    """A database execute wrapper that fails every UPDATE of the audit log ("disk full"),
+    as when the database breaks after the request was sent: use it with
+    ``connection.execute_wrapper(refuse_attempt_updates)``."""
+    if sql.lstrip().upper().startswith("UPDATE") and "cancelattempt" in sql:
+        raise OperationalError("disk full")
+    return execute(sql, params, many, context)

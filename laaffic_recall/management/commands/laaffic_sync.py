@@ -14,7 +14,8 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from ...client.errors import ApiError, ConfigurationError
+from ...client.errors import ApiError, ConfigurationError, TransportError
+from ...conf import app_settings
 from ...models import SyncTrigger
 from ...sync.results import SyncProgress, SyncSummary
 from ...sync.runs import SyncLease, schedule_next
@@ -59,6 +60,24 @@ def positive_float(value: str) -> float:
 
 class Skipped(Exception):
     """Another sync holds the lock: this one did not run."""
+
+
+class Unreachable(CommandError):
+    """Nothing answers at the base URL (connection refused): the run stopped at its first
+    call. A loop records it and goes on; a single run exits 1."""
+
+
+def unreachable_text() -> str:
+    """What a refused connection means, and how to point this process at the right address."""
+    url = str(app_settings.BASE_URL).rstrip("/")
+    text = _("Nothing answers at %(url)s (connection refused), so nothing was synced.") % {
+        "url": url
+    }
+    hint = str(app_settings.UNREACHABLE_HINT or "") or _(
+        "Check LAAFFIC_RECALL['BASE_URL'] (LAAFFIC_BASE_URL in the bundled site) and that "
+        "this machine can reach it."
+    )
+    return f"{text} {hint}"
 
 
 class Command(BaseCommand):
@@ -181,6 +200,11 @@ class Command(BaseCommand):
         except (ConfigurationError, ApiError) as exc:
             self.end_progress()
             raise CommandError(str(exc)) from None
+        except TransportError as exc:
+            self.end_progress()
+            if not exc.refused:
+                raise
+            raise Unreachable(unreachable_text()) from None
         except ValueError as exc:
             self.end_progress()
             raise CommandError(str(exc)) from None
@@ -233,6 +257,9 @@ class Command(BaseCommand):
             summary = self.sync_once(options, SyncTrigger.SCHEDULE)
         except Skipped as skipped:
             self.stderr.write(str(skipped), style_func=plain)
+            return
+        except Unreachable as exc:  # recorded as the run's error; the next run may get through
+            self.stderr.write(str(exc))
             return
         except DatabaseError as exc:
             self.stderr.write(_("The sync could not use the database: %(error)s") % {"error": exc})

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django.utils.translation import gettext as _
 
+from ....models import Outcome
 from ...conf import client_uses_sandbox
 from ...demo import (
     DEMO_LOGINS,
@@ -24,6 +25,7 @@ from ...demo import (
     start_following,
     sync_mirror,
 )
+from ...demo_history import make_cancel_history
 from ...models import SandboxTask
 from ...seed import seed
 
@@ -186,11 +188,30 @@ class Command(BaseCommand):
         self.stdout.write(_("Syncing the last %(days)d days from the sandbox...") % {"days": days})
         with local_server() as temporary, recall_base_url(temporary + sandbox_prefix()):
             report = sync_mirror(days)
-        if report.ok:
-            self.stdout.write(report.output.rstrip())
-        else:
-            self.stderr.write(_("The first sync did not finish cleanly:"))
-            self.stderr.write(report.output.rstrip())
+            if report.ok:
+                self.stdout.write(report.output.rstrip())
+                self.make_history(logins[1].username)
+            else:
+                self.stderr.write(_("The first sync did not finish cleanly:"))
+                self.stderr.write(report.output.rstrip())
+
+    def make_history(self, username: str) -> None:
+        """On a fresh audit log, a few real cancels of each outcome by the demo's agent."""
+        history = make_cancel_history(username)
+        if not history.attempts:
+            return
+        found = history.counts()
+        counts = ", ".join(
+            f"{label}: {found[value]}" for value, label in Outcome.choices if found[value]
+        )
+        self.stdout.write(
+            _(
+                "Earlier cancels for the audit log, made by %(username)s through the cancel "
+                "service against the sandbox (faults switched on for a few, then off): "
+                "%(counts)s."
+            )
+            % {"username": username, "counts": counts}
+        )
 
     def explain_real_api(self) -> None:
         self.stdout.write(
