@@ -6,8 +6,8 @@ queryDetail answers Pending until the task's cancel was received, then Cancelled
 latency), logs a support agent in with Django's test client (``DEBUG=False``) and runs R
 flows: GET the task list filtered to Pending, POST the "Cancel selected recall tasks"
 action for one task (the confirmation page), POST the confirmation (``post=yes``). It
-prints each step's p50 time and queries, then the functions that took the most time
-(cProfile) of each step, ``--top`` lines each.
+prints each step's p50 and least time, the CPU this process used (p50) and the queries,
+then the functions that took the most time (cProfile) of each step, ``--top`` lines each.
 
 Run from the repository root::
 
@@ -172,20 +172,23 @@ def main() -> None:
     times = {step: [] for step in STEPS}
     queries = {step: [] for step in STEPS}
     last_queries = {}
+    cpus = {step: [] for step in STEPS}
     keys = list(RecallTask.objects.order_by("-created_at_remote").values_list("pk", flat=True))
 
     def timed(step, run):
         profile = profiles[step] if step in profiled and warm else None
         with CaptureQueriesContext(connection) as captured:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             if profile:
                 profile.enable()
             response = run()
             if profile:
                 profile.disable()
             elapsed = time.perf_counter() - started
+            cpu = time.process_time() - cpu
         if warm:
             times[step].append(elapsed)
+            cpus[step].append(cpu)
             queries[step].append(len(captured))
             last_queries[step] = [q["sql"] for q in captured.captured_queries]
         return response
@@ -214,7 +217,9 @@ def main() -> None:
     for step in STEPS:
         print(
             f"{step:13} p50 {statistics.median(times[step]) * 1000:6.1f} ms, "
-            f"min {min(times[step]) * 1000:6.1f} ms, queries {statistics.median(queries[step]):.0f}"
+            f"min {min(times[step]) * 1000:6.1f} ms, "
+            f"CPU p50 {statistics.median(cpus[step]) * 1000:6.1f} ms, "
+            f"queries {statistics.median(queries[step]):.0f}"
         )
     if args.verbose:
         for step in STEPS:
