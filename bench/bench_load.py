@@ -21,7 +21,7 @@ time in HTTP calls to LAAFFIC (``bench/load_wsgi.py`` times both inside the work
 Run from the repository root::
 
     .venv/bin/python bench/bench_load.py [--agents 50] [--seconds 60] [--latency 0.1]
-        [--workers 4] [--threads 8] [--tasks 3000] [--database-url postgres://...]
+        [--workers 4] [--threads 8] [--tasks 2000] [--pick-from 100] [--database-url postgres://...]
 """
 
 from __future__ import annotations
@@ -63,9 +63,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=8, help="Threads per site worker.")
     parser.add_argument("--sandbox-workers", type=int, default=2)
     parser.add_argument("--sandbox-threads", type=int, default=32)
-    parser.add_argument("--tasks", type=int, default=3000, help="Pending tasks to seed.")
+    parser.add_argument("--tasks", type=int, default=2000, help="Pending tasks to seed.")
     parser.add_argument(
-        "--pick-from", type=int, default=20, help="Agents pick among the first N Pending rows."
+        "--pick-from", type=int, default=100, help="Agents pick among the first N Pending rows."
     )
     parser.add_argument("--database-url", help="A PostgreSQL database to use (emptied first).")
     parser.add_argument("--pg-port", type=int, default=54340, help="Port of the throwaway cluster.")
@@ -85,9 +85,13 @@ def free_port() -> int:
 def start_postgres(port: int) -> tuple[str, str]:
     directory = tempfile.mkdtemp(prefix="laaffic-load-pg-")
     script = ROOT / "scripts" / "throwaway-postgres"
-    url = subprocess.run(
-        [str(script), "start", directory, str(port)], check=True, capture_output=True, text=True
-    ).stdout.strip()
+    started = subprocess.run(
+        [str(script), "start", directory, str(port)], capture_output=True, text=True
+    )
+    if started.returncode:
+        stop_postgres(directory)
+        raise SystemExit(f"PostgreSQL did not start on port {port} (in use?): {started.stderr}")
+    url = started.stdout.strip()
     import psycopg
 
     admin_url = url.rsplit("/", 1)[0] + "/postgres"
@@ -198,6 +202,8 @@ class Figures:
     # Of each confirm POST: (client-side s, site's time ms, LAAFFIC ms, LAAFFIC calls).
     confirms: list[tuple[float, float, float, int]] = field(default_factory=list)
     empty_lists: int = 0
+    # Confirmation pages with nothing to confirm: the task picked was cancelled meanwhile.
+    gone: int = 0
 
 
 def log_in(base: str, username: str) -> requests.Session:
@@ -257,6 +263,8 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
             _count(figures, "confirmation", page.status_code)
             form = page.text.partition("laaffic-confirm-form")[2]
             if page.status_code != 200 or not form:
+                with figures.lock:
+                    figures.gone += page.status_code == 200
                 continue
             fields = [(name, html.unescape(value)) for name, value in HIDDEN.findall(form)]
             fields.append(("reason", "load test"))
@@ -352,7 +360,7 @@ def report(args, figures: Figures, elapsed: float, load: tuple) -> None:
     fives = sum(n for (_step, status), n in figures.statuses.items() if status >= 500)
     print(
         f"5xx: {fives}; client errors: {dict(figures.errors) or 0}; "
-        f"empty lists: {figures.empty_lists}"
+        f"empty lists: {figures.empty_lists}; picks gone by the confirmation: {figures.gone}"
     )
     for name, value in audit_figures().items():
         print(f"{name}: {value}")
