@@ -140,6 +140,43 @@ def gunicorn(app: str, port: int, workers: int, threads: int, env: dict, log: Pa
     )
 
 
+def _stat(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rpartition(")")[2].split()
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU time of a process and its children (live ones, and those it reaped), Linux."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry))
+        except OSError:
+            continue
+        if int(entry) == root or int(fields[1]) == root:
+            # utime, stime; and cutime, cstime (reaped children) of the root itself
+            used = fields[11:13] + (fields[13:15] if int(entry) == root else [])
+            total += sum(int(value) for value in used) / tick
+    return total
+
+
+def postmaster_pid(directory: str | None) -> int | None:
+    try:
+        return int(Path(directory, "data", "postmaster.pid").read_text().split()[0])
+    except (OSError, TypeError, ValueError, IndexError):
+        return None
+
+
+def cpu_sample(roots: dict[str, int | None]) -> dict[str, float]:
+    sample = {name: cpu_seconds(pid) for name, pid in roots.items() if pid}
+    times = os.times()
+    sample["load generator (agents)"] = times.user + times.system
+    return sample
+
+
 # --------------------------------------------------------------------------- the data
 
 
@@ -201,6 +238,8 @@ class Figures:
     errors: Counter = field(default_factory=Counter)
     # Of each confirm POST: (client-side s, site's time ms, LAAFFIC ms, LAAFFIC calls).
     confirms: list[tuple[float, float, float, int]] = field(default_factory=list)
+    # The CPU of the site's thread per request outside LAAFFIC calls (ms), by step.
+    cpu: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     empty_lists: int = 0
     # Confirmation pages with nothing to confirm: the task picked was cancelled meanwhile.
     gone: int = 0
@@ -237,7 +276,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
             started = time.perf_counter()
             page = session.get(url, timeout=120)
             timings["list"] = time.perf_counter() - started
-            _count(figures, "list", page.status_code)
+            _count(figures, "list", page)
             keys = CHECKBOX.findall(page.text)[:pick_from]
             if page.status_code != 200 or not keys:
                 with figures.lock:
@@ -260,7 +299,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
                 allow_redirects=False,
             )
             timings["confirmation"] = time.perf_counter() - started
-            _count(figures, "confirmation", page.status_code)
+            _count(figures, "confirmation", page)
             form = page.text.partition("laaffic-confirm-form")[2]
             if page.status_code != 200 or not form:
                 with figures.lock:
@@ -273,7 +312,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
                 url, data=fields, headers=headers, timeout=120, allow_redirects=False
             )
             timings["confirm"] = time.perf_counter() - started
-            _count(figures, "confirm", answer.status_code)
+            _count(figures, "confirm", answer)
         except requests.RequestException as exc:
             with figures.lock:
                 figures.errors[type(exc).__name__] += 1
@@ -294,9 +333,11 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
                 )
 
 
-def _count(figures: Figures, step: str, status: int) -> None:
+def _count(figures: Figures, step: str, response: requests.Response) -> None:
     with figures.lock:
-        figures.statuses[(step, status)] += 1
+        figures.statuses[(step, response.status_code)] += 1
+        if "X-Bench-App-Cpu-Ms" in response.headers:
+            figures.cpu[step].append(float(response.headers["X-Bench-App-Cpu-Ms"]) / 1000)
 
 
 # --------------------------------------------------------------------------- the report
@@ -340,7 +381,7 @@ def audit_figures() -> dict:
     }
 
 
-def report(args, figures: Figures, elapsed: float, load: tuple) -> None:
+def report(args, figures: Figures, elapsed: float, load: tuple, cpu: dict[str, float]) -> None:
     print()
     print(
         f"{args.agents} agents, {args.workers} workers x {args.threads} threads, LAAFFIC "
@@ -352,7 +393,11 @@ def report(args, figures: Figures, elapsed: float, load: tuple) -> None:
     print(f"flow: p50 {ms(flows, 0.5)}, p95 {ms(flows, 0.95)}, max {ms(flows, 1.0)}")
     for step in STEPS:
         values = figures.steps[step]
-        print(f"  {step:13} p50 {ms(values, 0.5):>8}, p95 {ms(values, 0.95):>8} ({len(values)})")
+        cpu = figures.cpu[step]
+        print(
+            f"  {step:13} p50 {ms(values, 0.5):>8}, p95 {ms(values, 0.95):>8} ({len(values)}); "
+            f"site's CPU p50 {ms(cpu, 0.5)}, p95 {ms(cpu, 0.95)}"
+        )
     statuses = ", ".join(
         f"{step} {status}: {n}" for (step, status), n in sorted(figures.statuses.items())
     )
@@ -364,6 +409,12 @@ def report(args, figures: Figures, elapsed: float, load: tuple) -> None:
     )
     for name, value in audit_figures().items():
         print(f"{name}: {value}")
+    if cpu and flows:
+        used = ", ".join(f"{name} {s * 1000 / len(flows):.0f} ms" for name, s in cpu.items())
+        print(
+            f"CPU per flow: {used}; in all {sum(cpu.values()):.1f} s of "
+            f"{elapsed * (os.cpu_count() or 1):.1f} s the {os.cpu_count()} CPUs had"
+        )
     confirms = figures.confirms
     if confirms:
         own = [(app - wait) / 1000 for _client, app, wait, _calls in confirms]
@@ -437,6 +488,12 @@ def main() -> None:
         print(f"{args.agents} agents logged in; running for {args.seconds:.0f} s", flush=True)
         figures = Figures()
         load = os.getloadavg()
+        roots = {
+            "site": servers[1].pid,
+            "sandbox": servers[0].pid,
+            "PostgreSQL": postmaster_pid(directory),
+        }
+        before = cpu_sample(roots)
         started = time.monotonic()
         until = started + args.seconds
         threads = [
@@ -451,8 +508,10 @@ def main() -> None:
         for thread in threads:
             thread.join()
         elapsed = time.monotonic() - started
+        after = cpu_sample(roots)
+        cpu = {name: after[name] - before[name] for name in after if name in before}
         time.sleep(1)  # let the last audit rows land
-        report(args, figures, elapsed, load)
+        report(args, figures, elapsed, load, cpu)
         print(f"server logs: {logs}")
     finally:
         for server in servers:
