@@ -134,6 +134,10 @@ def gunicorn(app: str, port: int, workers: int, threads: int, env: dict, log: Pa
         "120",
         "--backlog",
         "2048",
+        # As behind a proxy that keeps connections open: an agent's next request must not
+        # meet a connection the server has just closed (gunicorn's default is 2 s).
+        "--keep-alive",
+        "75",
     ]
     return subprocess.Popen(
         command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
@@ -271,6 +275,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
     headers = {"Referer": url}
     while time.monotonic() < until:
         flow_started = time.perf_counter()
+        step = "list"
         try:
             timings = {}
             started = time.perf_counter()
@@ -284,6 +289,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
                 time.sleep(0.5)
                 continue
             chosen = rng.choice(keys)
+            step = "confirmation"
             started = time.perf_counter()
             page = session.post(
                 url,
@@ -307,6 +313,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
                 continue
             fields = [(name, html.unescape(value)) for name, value in HIDDEN.findall(form)]
             fields.append(("reason", "load test"))
+            step = "confirm"
             started = time.perf_counter()
             answer = session.post(
                 url, data=fields, headers=headers, timeout=120, allow_redirects=False
@@ -315,7 +322,7 @@ def agent(base: str, session: requests.Session, until: float, pick_from: int, rn
             _count(figures, "confirm", answer)
         except requests.RequestException as exc:
             with figures.lock:
-                figures.errors[type(exc).__name__] += 1
+                figures.errors[f"{step} {type(exc).__name__}"] += 1
             continue
         flow = time.perf_counter() - flow_started
         with figures.lock:
@@ -393,10 +400,10 @@ def report(args, figures: Figures, elapsed: float, load: tuple, cpu: dict[str, f
     print(f"flow: p50 {ms(flows, 0.5)}, p95 {ms(flows, 0.95)}, max {ms(flows, 1.0)}")
     for step in STEPS:
         values = figures.steps[step]
-        cpu = figures.cpu[step]
+        used = figures.cpu[step]
         print(
             f"  {step:13} p50 {ms(values, 0.5):>8}, p95 {ms(values, 0.95):>8} ({len(values)}); "
-            f"site's CPU p50 {ms(cpu, 0.5)}, p95 {ms(cpu, 0.95)}"
+            f"site's CPU p50 {ms(used, 0.5)}, p95 {ms(used, 0.95)}"
         )
     statuses = ", ".join(
         f"{step} {status}: {n}" for (step, status), n in sorted(figures.statuses.items())
