@@ -13,10 +13,11 @@ page as its own staff user with the cancel permission) each loop for S seconds: 
 task list filtered to Pending, pick one of its first ``--pick-from`` rows at random (so
 agents sometimes pick the same task), open the cancel confirmation (the action's POST),
 confirm (POST ``post=yes``). Then it prints flows per second, p50/p95 of the flow and of
-each step, the HTTP statuses, the cancels that reached the sandbox per task (duplicates:
-more than one for a task), audit rows against sandbox calls (lost), attempts left in
-flight, and the app's own time per confirm: the site's time for the request minus its
-time in HTTP calls to LAAFFIC (``bench/load_wsgi.py`` times both inside the workers).
+each step (and the site's CPU per request), the HTTP statuses, the cancels that reached
+the sandbox per task (duplicates: more than one for a task), audit rows against sandbox
+calls (lost), attempts left in flight, the CPU per flow of each process group, and the
+app's own time per confirm: the site's time for the request minus its time in HTTP calls
+to LAAFFIC (``bench/load_wsgi.py`` times both inside the workers).
 
 Run from the repository root::
 
