@@ -8,6 +8,7 @@ changes anything, and every result ends as one summary message, never a 500.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -16,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from ..cancel.results import CancelTarget
@@ -192,8 +194,12 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
 
 def changelist_context(modeladmin, request: HttpRequest) -> dict[str, Any]:
     """The task list's "Last sync" line (a warning when the mirror is stale), and its
-    "Cancel by parent task id" link for those who may cancel."""
-    context: dict[str, Any] = {"sync_state": sync_state(modeladmin.admin_site.name)}
+    "Cancel by parent task id" link for those who may cancel.
+
+    The sync state is read when the page shows it: a POST that runs an action (its
+    confirmation page, the confirmed cancel and its redirect) never reads it."""
+    state = SimpleLazyObject(partial(sync_state, modeladmin.admin_site.name))
+    context: dict[str, Any] = {"sync_state": state}
     if modeladmin.has_cancel_permission(request):
         url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
         context["cancel_by_parent_url"] = with_filters(modeladmin, request, url)

@@ -42,7 +42,10 @@ def log_attempt(attempt: CancelAttempt) -> None:
         return
     from django.contrib.admin.models import CHANGE, LogEntry
 
-    task = RecallTask.objects.filter(pk=attempt.task_id).first()
+    if CancelAttempt.task.is_cached(attempt):  # the cancel just wrote the row with it
+        task = attempt.task
+    else:
+        task = RecallTask.objects.filter(pk=attempt.task_id).first()
     if task is None:
         return
     try:

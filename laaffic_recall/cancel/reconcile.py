@@ -9,6 +9,9 @@ costs nothing for a task without a cancel in doubt.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import DatabaseError
@@ -29,6 +32,24 @@ from ..models import (
 from .audit import announce, concerned_task_keys, concerning, join_notes, settle_doubt
 
 logger = logging.getLogger("laaffic_recall")
+
+# Tasks whose cancel is running in this thread: see cancel_reading().
+_cancelling: ContextVar[frozenset[int]] = ContextVar("laaffic_cancelling", default=frozenset())
+
+
+@contextmanager
+def cancel_reading(task_keys: Iterable[int]) -> Iterator[None]:
+    """While a cancel reads and re-reads its own tasks, their syncs reconcile nothing.
+
+    The cancel's pending attempt is then the only open attempt on them (opening it was
+    refused otherwise, and it blocks any other), and it is neither unknown nor stale:
+    the reconcile would only look and find nothing to settle (two queries per read).
+    """
+    token = _cancelling.set(_cancelling.get() | frozenset(task_keys))
+    try:
+        yield
+    finally:
+        _cancelling.reset(token)
 
 
 def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
@@ -93,7 +114,7 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
 
 def on_task_synced(sender: Any, task: RecallTask, **kwargs: Any) -> None:
     """``task_synced`` receiver: reconcile open attempts; free for tasks without one."""
-    if not getattr(task, "cancel_in_doubt", False):
+    if not getattr(task, "cancel_in_doubt", False) or task.key_id in _cancelling.get():
         return
     try:
         reconcile_task(task)

@@ -33,7 +33,7 @@ from ..client.errors import ConfigurationError, LaafficError
 from ..client.http import LaafficClient
 from ..conf import app_settings, get_client
 from ..models import CancelAttempt, CancelType, Outcome, RecallTask
-from . import audit, laaffic
+from . import audit, laaffic, reconcile
 from .audit import CancelBlocked, Submission
 from .laaffic import Answer, Preflight
 from .results import (
@@ -281,21 +281,22 @@ def _cancel_one(
         return _refused_here(target, submission, started, scope, exc.blocker)
     progress.attempt_id = attempt.pk
 
-    # 3. The state right now, never the mirror's.
-    try:
-        fresh = laaffic.check(target, scope, client)
-    except Exception as exc:
-        return _close(attempt, target, _unreadable(target, exc), scope=scope)
-    if not fresh.send:
-        skipped = Answer(Outcome.SKIPPED, error_detail=fresh.reason)
-        return _close(attempt, target, skipped, fresh, scope)
+    with reconcile.cancel_reading((scope.task_key_id, *scope.task_keys)):
+        # 3. The state right now, never the mirror's.
+        try:
+            fresh = laaffic.check(target, scope, client)
+        except Exception as exc:
+            return _close(attempt, target, _unreadable(target, exc), scope=scope)
+        if not fresh.send:
+            skipped = Answer(Outcome.SKIPPED, error_detail=fresh.reason)
+            return _close(attempt, target, skipped, fresh, scope)
 
-    # 4. The request, exactly once; then what LAAFFIC says now (a request that certainly
-    # did not reach LAAFFIC changed nothing there to re-read).
-    progress.sent = True
-    answer = laaffic.send(client, target)
-    if answer.outcome != Outcome.FAILED:
-        answer = laaffic.confirm(answer, fresh, target, client)
+        # 4. The request, exactly once; then what LAAFFIC says now (a request that
+        # certainly did not reach LAAFFIC changed nothing there to re-read).
+        progress.sent = True
+        answer = laaffic.send(client, target)
+        if answer.outcome != Outcome.FAILED:
+            answer = laaffic.confirm(answer, fresh, target, client)
     return _close(attempt, target, answer, fresh, scope)
 
 
