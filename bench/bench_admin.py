@@ -89,6 +89,7 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
         ("task list, search by parent id", f"{tasks}?q={some.parent_task_id}", None),
         ("task list, search part of a name", f"{tasks}?q=paign+{args.tasks // 3}", None),
         ("task list, status filter", f"{tasks}?status__exact=1", None),
+        ("task list, show counts", f"{tasks}?_facets=True", None),
         ("task page, 50 nodes, 200 attempts", f"{tasks}{big.pk}/change/", None),
         ("audit list", audit, None),
         ("audit, search by username", f"{audit}?q=agent7", None),
@@ -97,6 +98,7 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
         ("audit, code filter", f"{audit}?response_code=-16", None),
         ("audit, user filter", f"{audit}?username=agent7", None),
         ("audit, date filter (7 days)", f"{audit}?{week}", None),
+        ("audit, show counts", f"{audit}?_facets=True", None),
         (
             f"audit, CSV export of {CSV_ROWS:,} rows",
             f"{audit}?{until}",

@@ -243,7 +243,10 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
     ]
     date_hierarchy = "started_at"
     search_fields = ["=target_id", "=task_key_id", "username", "reason"]
-    search_help_text = _("Id sent or task key (exact), username, or words of the reason.")
+    search_help_text = _(
+        "Id sent or task key (a whole number), username, or words of the reason; a number "
+        'in quotes ("4521") is looked for in usernames and reasons too.'
+    )
     list_select_related = ["task"]
     list_per_page = 100
     show_full_result_count = False

@@ -218,8 +218,9 @@ class RecallTaskAdmin(MirrorAdmin):
     list_filter = ["status", "recall_type", "created_at_remote", "unconfirmed"]
     search_fields = ["key_id__exact", "parent_task_id__exact", "task_name"]
     search_help_text = _(
-        "Recall key or parent task id (exact), or part of the task name. Several keys or "
-        "parent ids pasted together, separated by spaces, commas or new lines, find them all."
+        "Recall key or parent task id (a whole number), or part of the task name; a number "
+        'in quotes ("2024") is looked for in the names too. Several keys or parent ids '
+        "pasted together, separated by spaces, commas or new lines, find them all."
     )
     # One sorted column: a second sort widget (priority number and arrows) would widen the
     # key column past what fits at 1280 px. Ties follow the primary key (mirroring order).
