@@ -88,7 +88,16 @@ def test_task_list_queries_do_not_grow_with_rows(admin_client, page, django_asse
         assert admin_client.get(TASKS + page).status_code == 200
 
 
-@pytest.mark.parametrize("url", [AUDIT, AUDIT + "?started_at__year=2025", TASKS])
+@pytest.mark.parametrize(
+    "url",
+    [
+        AUDIT,
+        AUDIT + "?started_at__year=2025",
+        TASKS,
+        AUDIT + "?_facets=True",
+        TASKS + "?_facets=True&status__exact=1",
+    ],
+)
 def test_no_page_reads_distinct_values_or_counts_past_the_cap(admin_client, url):
     """The filter choices and the date drill-down are read from indexes, and the count
     stops at the cap: no ``SELECT DISTINCT`` over the table, no unbounded ``COUNT``."""
@@ -324,3 +333,15 @@ def test_select_all_within_the_cap_gives_the_exact_count(admin_client, monkeypat
     html = admin_client.get(AUDIT).content.decode()
     assert "Select all 140 cancel attempts" in html and "All 140 selected" in html
     assert "more than" not in html
+
+
+@pytest.mark.parametrize(
+    "url", [AUDIT, TASKS, reverse("admin:laaffic_recall_recallnode_changelist")]
+)
+def test_the_large_lists_offer_no_show_counts(admin_client, url):
+    """Django's "Show counts" counts every filter choice over the table, uncapped."""
+    attempts(3)
+    tasks(3)
+    assert "Show counts" not in admin_client.get(url).content.decode()
+    page = admin_client.get(url + "?_facets=True")
+    assert page.status_code == 200 and not page.context["cl"].add_facets

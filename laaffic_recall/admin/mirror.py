@@ -67,6 +67,9 @@ class MirrorAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     list_per_page = 100
     paginator = CappedCountPaginator
+    # No "Show counts": each filter's counts are a pass over every task or node it does
+    # not filter out, which no cap bounds.
+    show_facets = admin.ShowFacets.NEVER
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""
