@@ -4,12 +4,14 @@ Fills a throwaway database the way ``bench_overview.py`` does (SQLite in a tempo
 directory, or the PostgreSQL database named by ``--database-url``, which it empties first)
 with N tasks x 5 nodes and M audit rows, plus one task with 50 nodes and 200 attempts;
 then loads each admin page below as a logged-in support agent (``DEBUG=False``, two
-warm-ups, R timed loads) and prints a table: page, rows shown, p50, p95 and queries.
+warm-ups, R timed loads) and prints a table: page, rows shown, p50, p95, the median CPU
+time of this process (on SQLite all the work; on PostgreSQL all but the server's, so it
+varies less than wall time on a busy machine) and queries.
 
 Run from the repository root::
 
     .venv/bin/python bench/bench_admin.py [--tasks 100000] [--attempts 1000000]
-        [--requests 10] [--database-url postgres://...] [--no-fill]
+        [--requests 10] [--database-url postgres://...] [--no-fill] [--only "audit, CSV"]
 """
 
 from __future__ import annotations
@@ -89,6 +91,7 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
         ("task list, search by parent id", f"{tasks}?q={some.parent_task_id}", None),
         ("task list, search part of a name", f"{tasks}?q=paign+{args.tasks // 3}", None),
         ("task list, status filter", f"{tasks}?status__exact=1", None),
+        ("task list, show counts", f"{tasks}?_facets=True", None),
         ("task page, 50 nodes, 200 attempts", f"{tasks}{big.pk}/change/", None),
         ("audit list", audit, None),
         ("audit, search by username", f"{audit}?q=agent7", None),
@@ -97,6 +100,7 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
         ("audit, code filter", f"{audit}?response_code=-16", None),
         ("audit, user filter", f"{audit}?username=agent7", None),
         ("audit, date filter (7 days)", f"{audit}?{week}", None),
+        ("audit, show counts", f"{audit}?_facets=True", None),
         (
             f"audit, CSV export of {CSV_ROWS:,} rows",
             f"{audit}?{until}",
@@ -128,16 +132,19 @@ def measure(args) -> None:
         f"{connection.vendor}: {args.tasks:,} tasks x {args.nodes} nodes, "
         f"{args.attempts:,} audit rows; {args.requests} loads per page after 2 warm-ups"
     )
-    print("| page | rows | p50 | p95 | queries |\n|---|---|---|---|---|")
+    print("| page | rows | p50 | p95 | CPU p50 | queries |\n|---|---|---|---|---|---|")
     with override_settings(ALLOWED_HOSTS=["*"], DEBUG=False):
         for label, url, data in pages(args):
+            if args.only and not any(word in label for word in args.only):
+                continue
             for _ in range(2):
                 load(client, url, data)
-            times = []
+            times, cpu = [], []
             for _ in range(args.requests):
-                began = time.perf_counter()
+                began, began_cpu = time.perf_counter(), time.process_time()
                 content = load(client, url, data)
                 times.append(time.perf_counter() - began)
+                cpu.append(time.process_time() - began_cpu)
             with CaptureQueriesContext(connection) as queries:
                 load(client, url, data)
             times.sort()
@@ -145,7 +152,7 @@ def measure(args) -> None:
             print(
                 f"| {label} | {rows_shown(content, data is not None)} "
                 f"| {statistics.median(times) * 1000:.0f} ms | {p95 * 1000:.0f} ms "
-                f"| {len(queries)} |",
+                f"| {statistics.median(cpu) * 1000:.0f} ms | {len(queries)} |",
                 flush=True,
             )
             if args.verbose:
@@ -154,7 +161,7 @@ def measure(args) -> None:
 
 
 def main() -> None:
-    args = parse_args(nodes=5, requests=10)
+    args = parse_args(nodes=5, requests=10, only=True)
     setup(args)
     if not args.no_fill:
         began = time.perf_counter()

@@ -30,7 +30,7 @@ BATCH = 5000
 RESPONSE_CODES = {"skipped": None, "succeeded": 0, "refused": -22, "failed": -16}
 
 
-def parse_args(nodes: int = 3, requests: int = 50) -> argparse.Namespace:
+def parse_args(nodes: int = 3, requests: int = 50, only: bool = False) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--attempts", type=int, default=1_000_000)
@@ -41,6 +41,10 @@ def parse_args(nodes: int = 3, requests: int = 50) -> argparse.Namespace:
         "--no-fill", action="store_true", help="Measure the database as an earlier run left it."
     )
     parser.add_argument("--verbose", action="store_true", help="Print each page's queries.")
+    if only:
+        parser.add_argument(
+            "--only", action="append", help="Only the pages whose label contains this text."
+        )
     return parser.parse_args()
 
 

@@ -88,7 +88,16 @@ def test_task_list_queries_do_not_grow_with_rows(admin_client, page, django_asse
         assert admin_client.get(TASKS + page).status_code == 200
 
 
-@pytest.mark.parametrize("url", [AUDIT, AUDIT + "?started_at__year=2025", TASKS])
+@pytest.mark.parametrize(
+    "url",
+    [
+        AUDIT,
+        AUDIT + "?started_at__year=2025",
+        TASKS,
+        AUDIT + "?_facets=True",
+        TASKS + "?_facets=True&status__exact=1",
+    ],
+)
 def test_no_page_reads_distinct_values_or_counts_past_the_cap(admin_client, url):
     """The filter choices and the date drill-down are read from indexes, and the count
     stops at the cap: no ``SELECT DISTINCT`` over the table, no unbounded ``COUNT``."""
@@ -252,3 +261,87 @@ def test_text_search_can_use_a_trigram_index_on_postgresql(model, lookup, index)
         cursor.execute(f"EXPLAIN {sql}", params)
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert index in plan
+
+
+def searched(client, url: str, term: str) -> tuple[set, str]:
+    """The rows a search finds, and the SQL it ran."""
+    with CaptureQueriesContext(connection) as captured:
+        cl = client.get(url, {"q": term}).context["cl"]
+    return set(cl.result_list), " ".join(query["sql"] for query in captured).upper()
+
+
+def test_a_search_of_numbers_only_looks_in_the_id_fields_only(admin_client):
+    """``LIKE '%1004%'`` over the usernames and reasons is a read of every row on SQLite;
+    a number alone is an id. In quotes, or beside a word, it is looked for in text too."""
+    attempts(8)
+    in_reason = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=5555,
+        task_key_id=5555,
+        username="agent5",
+        outcome=Outcome.REFUSED,
+        reason="ticket 1004 again",
+    )
+    by_id = CancelAttempt.objects.get(target_id=1004)
+
+    found, sql = searched(admin_client, AUDIT, "1004")
+    assert found == {by_id}
+    assert "LIKE" not in sql
+    assert searched(admin_client, AUDIT, '"1004"')[0] == {by_id, in_reason}
+    assert searched(admin_client, AUDIT, "'1004'")[0] == {by_id, in_reason}
+    assert searched(admin_client, AUDIT, "again 1004")[0] == {in_reason}
+    assert searched(admin_client, AUDIT, "1004 5555")[0] == set()  # every term, as Django
+
+
+def test_a_task_search_of_numbers_only_looks_in_the_keys_and_parent_ids_only(admin_client):
+    tasks(8)
+    named = make_task(7, task_name="Budget 10003")
+    by_key = RecallTask.objects.get(key_id=10003)
+
+    found, sql = searched(admin_client, TASKS, "10003")
+    assert found == {by_key}
+    assert "LIKE" not in sql
+    assert searched(admin_client, TASKS, '"10003"')[0] == {by_key, named}
+    assert searched(admin_client, TASKS, "budget 10003")[0] == {named}
+    assert searched(admin_client, TASKS, str(named.parent_task_id))[0] == {named}
+
+
+@pytest.mark.parametrize("url", [AUDIT, TASKS])
+def test_the_search_help_says_how_a_number_is_searched(admin_client, url):
+    html = admin_client.get(url).content.decode()
+    assert "a whole number" in html and "in quotes" in html
+
+
+def test_select_all_past_the_cap_says_the_count_as_the_pagination_does(admin_client, monkeypatch):
+    """Not "Select all 151": the paginator stopped counting at the cap."""
+    monkeypatch.setattr(CappedCountPaginator, "cap", 150)
+    attempts(260)
+    html = admin_client.get(AUDIT).content.decode()
+    if connection.vendor == "postgresql":
+        estimate = re.search(r"about ([\d,]+) cancel attempts", html).group(1)
+        assert f"Select all cancel attempts (about {estimate})" in html
+        assert f"All selected (about {estimate})" in html
+    else:
+        assert "Select all cancel attempts (more than 150)" in html
+        assert "All selected (more than 150)" in html
+    assert not re.search(r"Select all \d", html) and "151" not in html
+
+
+def test_select_all_within_the_cap_gives_the_exact_count(admin_client, monkeypatch):
+    monkeypatch.setattr(CappedCountPaginator, "cap", 150)
+    attempts(140)
+    html = admin_client.get(AUDIT).content.decode()
+    assert "Select all 140 cancel attempts" in html and "All 140 selected" in html
+    assert "more than" not in html
+
+
+@pytest.mark.parametrize(
+    "url", [AUDIT, TASKS, reverse("admin:laaffic_recall_recallnode_changelist")]
+)
+def test_the_large_lists_offer_no_show_counts(admin_client, url):
+    """Django's "Show counts" counts every filter choice over the table, uncapped."""
+    attempts(3)
+    tasks(3)
+    assert "Show counts" not in admin_client.get(url).content.decode()
+    page = admin_client.get(url + "?_facets=True")
+    assert page.status_code == 200 and not page.context["cl"].add_facets

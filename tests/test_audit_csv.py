@@ -183,3 +183,28 @@ def test_an_html_answer_becomes_a_plain_text_excerpt():
     excerpt = plain_text(long_page)
     assert len(excerpt) == 300 and excerpt.endswith("\u2026") and "<" not in excerpt
     assert plain_text("a < b and c > d") == "a < b and c > d"  # not markup: untouched
+
+
+def test_a_row_without_task_or_node_and_a_stale_pending_row(auditor_client):
+    """Blank task and node cells, and a pending row left in flight too long shown as
+    unknown beside its stored outcome, as on the attempt's page."""
+    stale = CancelAttempt.objects.create(
+        cancel_type=CancelType.PARENT,
+        target_id=77,
+        outcome=Outcome.PENDING,
+        username="=cmd",
+        started_at=datetime.now(UTC) - timedelta(hours=2),
+        response_message="-1 +1",
+        request_body=-5,
+    )
+    fresh = CancelAttempt.objects.create(
+        cancel_type=CancelType.PARENT, target_id=78, outcome=Outcome.PENDING, reason="@x"
+    )
+    body = download(auditor_client, [stale, fresh]).decode("utf-8-sig")
+    _, first, second = list(csv.reader(io.StringIO(body, newline="")))
+    assert first[5] == "'=cmd" and first[16] == "'-1 +1" and first[13] == "'-5"
+    assert first[7] == str(CancelType.PARENT.label)
+    assert first[9:13] == ["", "", "", ""]
+    assert first[17:19] == [str(Outcome.PENDING.label), str(Outcome.UNKNOWN.label)]
+    assert second[17:19] == [str(Outcome.PENDING.label), str(Outcome.PENDING.label)]
+    assert second[22] == "'@x" and second[3] == "" and second[4] == ""

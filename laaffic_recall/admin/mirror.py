@@ -67,6 +67,9 @@ class MirrorAdmin(ReadOnlyAdmin):
     show_full_result_count = False
     list_per_page = 100
     paginator = CappedCountPaginator
+    # No "Show counts": each filter's counts are a pass over every task or node it does
+    # not filter out, which no cap bounds.
+    show_facets = admin.ShowFacets.NEVER
 
     def has_cancel_permission(self, request: HttpRequest) -> bool:
         """``laaffic_recall.cancel_recalltask`` ("Can cancel recall tasks"); superusers have it."""
@@ -218,8 +221,9 @@ class RecallTaskAdmin(MirrorAdmin):
     list_filter = ["status", "recall_type", "created_at_remote", "unconfirmed"]
     search_fields = ["key_id__exact", "parent_task_id__exact", "task_name"]
     search_help_text = _(
-        "Recall key or parent task id (exact), or part of the task name. Several keys or "
-        "parent ids pasted together, separated by spaces, commas or new lines, find them all."
+        "Recall key or parent task id (a whole number), or part of the task name; a number "
+        'in quotes ("2024") is looked for in the names too. Several keys or parent ids '
+        "pasted together, separated by spaces, commas or new lines, find them all."
     )
     # One sorted column: a second sort widget (priority number and arrows) would widen the
     # key column past what fits at 1280 px. Ties follow the primary key (mirroring order).
