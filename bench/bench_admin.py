@@ -161,7 +161,7 @@ def measure(args) -> None:
 
 
 def main() -> None:
-    args = parse_args(nodes=5, requests=10, only=True)
+    args = parse_args(nodes=5, requests=10, only=True, description=__doc__.split("\n\n")[0])
     setup(args)
     if not args.no_fill:
         began = time.perf_counter()

@@ -30,8 +30,10 @@ BATCH = 5000
 RESPONSE_CODES = {"skipped": None, "succeeded": 0, "refused": -22, "failed": -16}
 
 
-def parse_args(nodes: int = 3, requests: int = 50, only: bool = False) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse_args(
+    nodes: int = 3, requests: int = 50, only: bool = False, description: str | None = None
+) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description or __doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=100_000)
     parser.add_argument("--attempts", type=int, default=1_000_000)
     parser.add_argument("--nodes", type=int, default=nodes, help="Nodes per task.")
