@@ -324,7 +324,9 @@ def test_select_all_past_the_cap_says_the_count_as_the_pagination_does(admin_cli
     else:
         assert "Select all cancel attempts (more than 150)" in html
         assert "All selected (more than 150)" in html
-    assert not re.search(r"Select all \d", html) and "151" not in html
+        # (On PostgreSQL the planner's estimate is shown, and may be any number, 151 too.)
+        assert "151" not in html
+    assert not re.search(r"Select all \d", html)
 
 
 def test_select_all_within_the_cap_gives_the_exact_count(admin_client, monkeypatch):
