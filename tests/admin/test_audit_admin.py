@@ -1,0 +1,359 @@
+"""The audit log admin: read-only for everyone, filters and search, the streamed CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+
+from laaffic_recall.admin.audit import csv_cell
+from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
+from laaffic_recall.verify import verify_chain
+from tests.support.mirror import make_task
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("admin:laaffic_recall_cancelattempt_changelist")
+
+
+def change_url(attempt) -> str:
+    return reverse("admin:laaffic_recall_cancelattempt_change", args=[attempt.pk])
+
+
+def attempt(**fields) -> CancelAttempt:
+    values = {
+        "cancel_type": CancelType.TASK,
+        "target_id": 12,
+        "task_key_id": 12,
+        "outcome": Outcome.SUCCEEDED,
+        "username": "ann",
+    }
+    values.update(fields)
+    return CancelAttempt.objects.create(**values)
+
+
+def test_superuser_cannot_add_change_or_delete(admin_client):
+    row = attempt(reason="original")
+
+    assert admin_client.get(reverse("admin:laaffic_recall_cancelattempt_add")).status_code == 403
+    page = admin_client.get(change_url(row))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="_save"' not in html and "original" in html  # a read-only view
+    post = admin_client.post(change_url(row), {"reason": "rewritten", "outcome": "failed"})
+    assert post.status_code == 403
+    delete = reverse("admin:laaffic_recall_cancelattempt_delete", args=[row.pk])
+    assert admin_client.get(delete).status_code == 403
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    actions = admin_client.get(LIST).context["action_form"].fields["action"].choices
+    assert "delete_selected" not in [name for name, _ in actions]
+    bulk = admin_client.post(
+        LIST, {"action": "delete_selected", "_selected_action": [row.pk], "post": "yes"}
+    )
+    assert bulk.status_code in (200, 302)
+    row.refresh_from_db()
+    assert (row.reason, row.outcome) == ("original", Outcome.SUCCEEDED)
+    assert CancelAttempt.objects.count() == 1
+
+
+def test_staff_with_view_permission_read_it_others_do_not(auditor_client, client):
+    attempt()
+    assert auditor_client.get(LIST).status_code == 200
+    other = get_user_model().objects.create_user("nobody", is_staff=True)
+    client.force_login(other)
+    assert client.get(LIST).status_code == 403
+
+
+def test_list_shows_time_user_type_target_coloured_outcome_code_message(auditor_client):
+    task = make_task(12)
+    attempt(
+        task=task,
+        outcome=Outcome.REFUSED,
+        response_code=-16,
+        response_message="timestamp expired",
+        reason="Ticket 4711: customer asked to stop calls",
+    )
+    html = auditor_client.get(LIST).content.decode()
+    assert "Ticket 4711: customer asked to stop calls" in html
+    assert "append-only" in html
+    assert "ann" in html and "Whole task (by recall key)" in html
+    assert "laaffic-outcome-refused" in html and "laaffic_recall/admin.css" in html
+    assert "-16" in html and "timestamp expired" in html
+    assert reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]) in html
+
+
+def test_a_stale_pending_row_is_shown_and_filtered_as_unknown(auditor_client, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "STALE_ATTEMPT_SECONDS": 60}
+    stale = attempt(outcome=Outcome.PENDING, started_at=timezone.now() - timedelta(minutes=5))
+    live = attempt(outcome=Outcome.PENDING, target_id=13, task_key_id=13)
+
+    html = auditor_client.get(LIST).content.decode()
+    assert "laaffic-outcome-unknown" in html and "laaffic-outcome-pending" in html
+
+    unknown = auditor_client.get(LIST, {"outcome": "unknown"}).context["cl"].result_list
+    pending = auditor_client.get(LIST, {"outcome": "pending"}).context["cl"].result_list
+    assert list(unknown) == [stale] and list(pending) == [live]
+
+
+def test_filters_date_hierarchy_and_search(auditor_client):
+    a = attempt(target_id=12, task_key_id=12, username="ann", response_code=0, reason="Ticket 4711")
+    b = attempt(
+        cancel_type=CancelType.NODE,
+        target_id=555,
+        task_key_id=77,
+        username="bob",
+        outcome=Outcome.FAILED,
+    )
+
+    def results(**params):
+        response = auditor_client.get(LIST, params)
+        assert response.status_code == 200
+        return set(response.context["cl"].result_list)
+
+    assert results(cancel_type=3) == {b}
+    assert results(response_code=0) == {a}
+    assert results(username="bob") == {b}
+    assert results(outcome="failed") == {b}
+    now = timezone.localtime()
+    assert results(started_at__year=now.year, started_at__month=now.month) == {a, b}
+    assert results(q="555") == {b}
+    assert results(q="77") == {b}  # the task key
+    assert results(q="ann") == {a}
+    assert results(q="not-a-number") == set()
+    assert results(q="ticket 4711") == {a}  # words of the reason
+    assert results(task_key_id=12) == {a}
+    assert results(correlation_id=a.correlation_id) == {a}
+
+
+def test_csv_download_streams_the_selected_rows_with_formulas_escaped(auditor_client):
+    dangerous = attempt(
+        outcome=Outcome.REFUSED,
+        response_code=-16,
+        response_message='=HYPERLINK("http://evil")',
+        reason="+1 call me",
+        error_detail="-2 oops",
+        username="@admin",
+    )
+    attempt(target_id=13, reason="\tTAB", response_message="\rCR")
+    not_selected = attempt(target_id=99, reason="not selected")
+
+    response = auditor_client.post(
+        LIST,
+        {
+            "action": "download_csv",
+            "index": 0,
+            "_selected_action": [r.pk for r in CancelAttempt.objects.exclude(pk=not_selected.pk)],
+        },
+    )
+
+    assert response.status_code == 200
+    assert isinstance(response, StreamingHttpResponse)
+    assert response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body)))
+    assert [int(r["Id sent"]) for r in rows] == [12, 13]
+    first, second = rows
+    assert first["Response message"] == '\'=HYPERLINK("http://evil")'
+    assert first["Reason"] == "'+1 call me"
+    assert first["Error detail"] == "'-2 oops"
+    assert first["User"] == "'@admin"
+    assert first["Response code"] == "-16"  # a number we wrote, not text
+    assert first["Outcome"] == str(Outcome.REFUSED.label)
+    assert first["Submission"] == str(dangerous.correlation_id)
+    assert second["Reason"] == "'\tTAB" and second["Response message"] == "'\rCR"
+    assert "not selected" not in body
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+x", "'+x"),
+        ("-x", "'-x"),
+        ("@x", "'@x"),
+        ("\tTAB", "'\tTAB"),
+        ("\rCR", "'\rCR"),
+        (" =1+1", "' =1+1"),
+        ("\u00a0=1+1", "'\u00a0=1+1"),
+        ("\n=1+1", "'\n=1+1"),
+        ("\u3000\u200b=1+1", "'\u3000\u200b=1+1"),
+        ("\x00\x1b=1+1", "'\x00\x1b=1+1"),
+        ("\uff1d1+1", "'\uff1d1+1"),
+        ("\uff0bx", "'\uff0bx"),
+        ("\uff0dx", "'\uff0dx"),
+        ("\uff20x", "'\uff20x"),
+        ("\ufe661+1", "'\ufe661+1"),
+        ("\u22121", "'\u22121"),
+        ("|calc", "'|calc"),
+        ("\uff5ccalc", "'\uff5ccalc"),
+        ("a=b", "a=b"),
+        ("ok\n=1+1", "ok\n=1+1"),
+        ("  plain", "  plain"),
+        ("", ""),
+        ("   ", "   "),
+        (-16, -16),
+        (None, ""),
+    ],
+)
+def test_csv_cell_escaping(value, expected):
+    assert csv_cell(value) == expected
+
+
+def test_csv_variants_read_back_escaped_and_whole(auditor_client):
+    variants = [
+        " =1+1",
+        "\u00a0=1+1",
+        "\n=1+1",
+        "\uff1d1+1",
+        "|calc",
+        'ok\n=HYPERLINK("http://evil")',
+        "ok\r\n@SUM(A1)",
+    ]
+    for n, text in enumerate(variants):
+        attempt(target_id=100 + n, response_message=text, reason=text)
+
+    response = auditor_client.post(
+        LIST,
+        {
+            "action": "download_csv",
+            "index": 0,
+            "_selected_action": list(CancelAttempt.objects.values_list("pk", flat=True)),
+        },
+    )
+
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(body, newline="")))
+    assert len(rows) == len(variants)  # no embedded newline started a row of its own
+    by_id = {int(r["Id sent"]): r for r in rows}
+    for n, text in enumerate(variants):
+        row = by_id[100 + n]
+        expected = text if text.startswith("ok") else "'" + text
+        assert row["Response message"] == expected
+        assert row["Reason"] == expected
+    # The cells with a newline are quoted whole, so the line after the newline is not a row.
+    assert '"ok\n=HYPERLINK(""http://evil"")"' in body
+    assert '"ok\r\n@SUM(A1)"' in body
+
+
+def test_the_attempt_page_reads_plainly(auditor_client):
+    row = attempt(
+        duration=timedelta(microseconds=131103),
+        confirmed_by_reread=False,
+        mirror_confirmed=True,
+    )
+
+    html = auditor_client.get(change_url(row)).content.decode()
+
+    assert "0.13 s" in html and "0:00:00.131103" not in html
+    assert "icon-no.svg" not in html and "icon-yes.svg" not in html and "icon-unknown" not in html
+    assert re.search(r'<div class="readonly">No</div>', html)
+    assert "Yes (re-read from LAAFFIC after the cancel)" in html
+    link = f'href="{LIST}?correlation_id={row.correlation_id}"'
+    assert link in html and f">{row.correlation_id}</a>" in html
+    assert "/history/" not in html and "History" not in html
+
+
+def test_the_attempt_page_of_an_unsent_attempt_says_so(auditor_client):
+    row = attempt(outcome=Outcome.SKIPPED, mirror_confirmed=None, confirmed_by_reread=True)
+    html = auditor_client.get(change_url(row)).content.decode()
+    assert "Not applicable (nothing was sent)" in html
+    assert "Yes (settled by re-reading the task" in html
+    duration = (
+        r'fieldBox field-duration_text">\s*<label[^>]*>Duration:</label>\s*<div class="readonly">-<'
+    )
+    assert re.search(duration, html)
+
+
+def test_the_response_code_filter_says_what_0_and_no_code_mean(auditor_client):
+    ok = attempt(response_code=0)
+    refused = attempt(target_id=13, task_key_id=13, response_code=-16, outcome=Outcome.REFUSED)
+    unsent = attempt(target_id=14, task_key_id=14, response_code=None, outcome=Outcome.SKIPPED)
+
+    response = auditor_client.get(LIST)
+    html = response.content.decode()
+    assert "0 (success)" in html and "none (nothing sent / no answer)" in html
+    assert re.search(r'<a href="\?response_code=-16">-16</a>', html)
+
+    def results(value):
+        page = auditor_client.get(LIST, {"response_code": value})
+        assert page.status_code == 200
+        return set(page.context["cl"].result_list)
+
+    assert results("0") == {ok}
+    assert results("-16") == {refused}
+    assert results("none") == {unsent}
+    assert results("abc") == set()
+    assert results("99999999999999999999") == set()
+
+
+def test_the_type_column_is_short_and_does_not_wrap(auditor_client):
+    attempt(cancel_type=CancelType.NODE, target_id=555)
+    html = auditor_client.get(LIST).content.decode()
+    cell = re.search(r'<td class="field-type_short">(.*?)</td>', html).group(1)
+    assert "laaffic-nowrap" in cell and ">from node</span>" in cell
+    assert 'title="From node onward"' in cell
+
+
+def chain_banner(response) -> str:
+    match = re.search(r'<p class="[^"]*laaffic-chain-(\w+)"[^>]*>(.*?)</p>', response.text, re.S)
+    assert match, "no audit chain banner"
+    return f"{match[1]}: {' '.join(match[2].split())}"
+
+
+def test_the_list_says_the_chain_was_not_verified_yet(auditor_client):
+    attempt()
+    assert chain_banner(auditor_client.get(LIST)).startswith(
+        "unverified: The audit chain has not been verified yet: run manage.py laaffic_audit_verify"
+    )
+
+
+def test_the_list_shows_up_to_which_row_and_when_the_chain_was_verified(auditor_client):
+    rows = [attempt(target_id=12), attempt(target_id=13)]
+    verify_chain()
+    check = AuditChainCheck.objects.get()
+    attempt(target_id=14)  # linked after the run
+
+    banner = chain_banner(auditor_client.get(LIST))
+
+    when = date_format(timezone.localtime(check.checked_at), "DATETIME_FORMAT")
+    assert banner == (
+        f"ok: At {when} the audit chain was verified up to row {rows[1].pk} (link 2). "
+        "1 attempt linked since."
+    )
+
+
+def test_the_list_shows_the_problem_the_last_run_found(auditor_client):
+    rows = [attempt(target_id=12), attempt(target_id=13)]
+    AuditChainCheck.objects.create(
+        ok=False, through_seq=1, through_row=rows[0].pk, problem_row=rows[1].pk, problem="Boom."
+    )
+
+    banner = chain_banner(auditor_client.get(LIST))
+
+    assert banner.startswith("problem: <strong>The audit chain check at ")
+    assert banner.endswith(f"Boom. Verified up to row {rows[0].pk} (link 1).")
+
+
+def test_the_list_warns_when_no_chain_key_is_set(auditor_client, settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "AUDIT_CHAIN_KEY": ""}
+    assert chain_banner(auditor_client.get(LIST)).startswith("nokey: No audit chain key is set")
+
+
+def test_an_attempt_page_shows_its_link(auditor_client):
+    linked = attempt()
+    still_open = attempt(target_id=13, outcome=Outcome.UNKNOWN)
+
+    linked_page = auditor_client.get(change_url(linked)).text
+    open_page = auditor_client.get(change_url(still_open)).text
+
+    assert "Link 1" in linked_page and linked.chain_mac in linked_page
+    assert "Not yet: the row is linked when its outcome becomes final" in open_page

@@ -1,0 +1,189 @@
+"""A cancel by parent task id stops every Pending task of the parent: the list action and
+the typed form both show, guard, re-read and name them all; and an agent who may not see
+one of them (a host's narrowed ``get_queryset``) cannot stop it by any path."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.messages import constants as levels
+
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from tests.support.admin import BY_PARENT, NODES, TASKS, cancel_url, last_message, node_url
+from tests.support.mirror import make_nodes, make_task
+from tests.support.vendor import (
+    CANCELLED,
+    PENDING,
+    add_cancel,
+    add_detail,
+    api_url,
+    calls_to,
+    page_of,
+    sent_bodies,
+    signed,
+)
+
+pytestmark = pytest.mark.django_db
+
+PARENT = 500
+
+
+def lists_parent(mocked_api, *records, times: int = 2) -> None:
+    """queryPage by parent id answers these records (preview, then confirmation)."""
+    for _each in range(times):
+        mocked_api.post(api_url("queryPage"), json=page_of(*records), match=[signed])
+
+
+def preview(client, *tasks):
+    return client.post(
+        TASKS,
+        {
+            "action": "cancel_tasks_by_parent",
+            "index": 0,
+            "_selected_action": [t.pk for t in tasks],
+        },
+    )
+
+
+def confirm(client, *tasks):
+    return client.post(
+        TASKS,
+        {
+            "action": "cancel_tasks_by_parent",
+            "_selected_action": [t.pk for t in tasks],
+            "post": "yes",
+        },
+    )
+
+
+def test_one_sibling_selected_lists_guards_rereads_and_names_them_all(mocked_api, agent_client):
+    selected = make_task(12, parent_task_id=PARENT, task_name="Selected")
+    make_task(13, parent_task_id=PARENT, task_name="Sibling in the mirror")
+    # #14 is at LAAFFIC only: the list action finds it with queryPage.
+    lists_parent(
+        mocked_api,
+        (12, PARENT, "Selected", PENDING),
+        (13, PARENT, "Sibling in the mirror", PENDING),
+        (14, PARENT, "Sibling not mirrored", PENDING),
+    )
+
+    html = preview(agent_client, selected).content.decode()
+
+    for name in ("#12 Selected", "#13 Sibling in the mirror", "#14 Sibling not mirrored"):
+        assert name in html
+    assert "3 of 3" not in html  # all three will be cancelled: no "x of y" line
+    assert html.count('class="laaffic-new"') == 1  # #14 was not mirrored before
+    assert calls_to(mocked_api, "cancel") == []
+
+    for key in (12, 13, 14):
+        add_detail(mocked_api, key, PENDING)
+    add_cancel(mocked_api, 2, PARENT)
+    for key in (12, 13, 14):
+        add_detail(mocked_api, key, CANCELLED)
+
+    response = confirm(agent_client, selected)
+
+    assert sent_bodies(mocked_api) == [{"type": 2, "id": PARENT}]
+    statuses = dict(RecallTask.objects.values_list("key_id", "status"))
+    assert statuses == {12: CANCELLED, 13: CANCELLED, 14: CANCELLED}
+    level, text = last_message(response)
+    assert level == levels.SUCCESS
+    assert "parent task 500 (recall tasks #12, #13, #14): cancelled." in text
+    row = CancelAttempt.objects.get()
+    assert "Recall tasks of this parent task: #12, #13, #14." in row.error_detail
+
+
+def test_a_siblings_cancel_in_flight_refuses_the_parent_cancel_locally(mocked_api, agent_client):
+    selected = make_task(12, parent_task_id=PARENT)
+    sibling = make_task(13, parent_task_id=PARENT)
+    CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=13,
+        task=sibling,
+        task_key_id=13,
+        outcome=Outcome.PENDING,
+    )
+    lists_parent(mocked_api, (12, PARENT, "A", PENDING), (13, PARENT, "B", PENDING))
+
+    html = preview(agent_client, selected).content.decode()
+    assert "in flight" in html and "Nothing here can be cancelled" in html
+
+    response = confirm(agent_client, selected)
+
+    assert calls_to(mocked_api, "cancel") == []
+    level, text = last_message(response)
+    assert level == levels.ERROR and "in progress" in text
+
+
+# --------------------------------------------------------------------------- visibility
+
+
+@pytest.fixture
+def team_admin(monkeypatch):
+    """A host admin that shows each agent only the tasks named after their team ("agent"
+    sees "Team A ..." tasks), as a host narrowing ``get_queryset`` would."""
+    task_admin = admin.site._registry[RecallTask]
+    original = type(task_admin).get_queryset
+
+    def get_queryset(self, request):
+        return original(self, request).filter(task_name__startswith="Team A")
+
+    monkeypatch.setattr(type(task_admin), "get_queryset", get_queryset)
+    return task_admin
+
+
+def test_the_list_action_refuses_a_parent_with_a_task_the_agent_cannot_see(
+    mocked_api, agent_client, team_admin
+):
+    mine = make_task(12, parent_task_id=PARENT, task_name="Team A reminder")
+    make_task(13, parent_task_id=PARENT, task_name="Team B reminder")
+    lists_parent(mocked_api, (12, PARENT, "Team A reminder", PENDING), (13, PARENT, "Team B", 0))
+
+    html = preview(agent_client, mine).content.decode()
+    assert "has recall tasks you cannot see" in html
+    assert "Team B" not in html
+    response = confirm(agent_client, mine)
+
+    assert calls_to(mocked_api, "cancel") == []
+    level, text = last_message(response)
+    assert "has recall tasks you cannot see" in text
+
+
+def test_the_typed_form_refuses_a_parent_with_a_task_the_agent_cannot_see(
+    mocked_api, agent_client, team_admin
+):
+    lists_parent(
+        mocked_api, (12, PARENT, "Team A reminder", PENDING), (13, PARENT, "Team B", PENDING)
+    )
+
+    looked_up = agent_client.post(BY_PARENT, {"parent_task_id": PARENT})
+    assert "has recall tasks you cannot see" in looked_up.content.decode()
+    assert "Yes, I’m sure" not in looked_up.content.decode()
+
+    forged = agent_client.post(BY_PARENT, {"parent_task_id": PARENT, "post": "yes"})
+
+    assert forged.status_code == 302
+    assert calls_to(mocked_api, "cancel") == []
+    assert "has recall tasks you cannot see" in last_message(forged)[1]
+
+
+def test_task_and_node_paths_refuse_a_task_the_agent_cannot_see(
+    mocked_api, agent_client, team_admin
+):
+    other = make_task(13, task_name="Team B reminder")
+    [node] = make_nodes(other, PENDING)
+
+    by_button = agent_client.post(cancel_url(other), {"post": "yes"})
+    by_node_button = agent_client.post(node_url(node), {"post": "yes"})
+    by_action = agent_client.post(
+        TASKS, {"action": "cancel_tasks", "_selected_action": [other.pk], "post": "yes"}
+    )
+    by_node_action = agent_client.post(
+        NODES, {"action": "cancel_from_node", "_selected_action": [node.pk], "post": "yes"}
+    )
+
+    assert calls_to(mocked_api, "cancel") == []
+    assert CancelAttempt.objects.filter(outcome=Outcome.SUCCEEDED).count() == 0
+    assert by_button.status_code == by_node_button.status_code == 302
+    assert "cannot see" in last_message(by_node_action)[1]
+    assert by_action.status_code == 302

@@ -1,0 +1,126 @@
+"""Refresh where the doubt is: the task page's "Refresh from LAAFFIC" button, what a
+refresh says it settled, and no Cancel button while a cancel of the task is unsure."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.messages import get_messages
+from django.urls import reverse
+from django.utils import timezone
+
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, SyncRun, SyncTrigger
+from laaffic_recall.verify import verify_chain
+from tests.support.admin import TASKS, task_url
+from tests.support.audit import attempt_on
+from tests.support.mirror import make_nodes, make_task
+from tests.support.vendor import CANCELLED, PENDING, add_detail
+
+pytestmark = pytest.mark.django_db
+
+STARTED = timezone.now().replace(hour=14, minute=2) - timedelta(days=1)
+
+
+def refresh_url(task) -> str:
+    return reverse("admin:laaffic_recall_recalltask_refresh", args=[task.pk])
+
+
+def texts(response) -> list[str]:
+    return [str(m) for m in get_messages(response.wsgi_request)]
+
+
+def unknown_cancel(task):
+    task.cancel_in_doubt = True
+    task.save()
+    return attempt_on(
+        task, CancelType.TASK, task.key_id, Outcome.UNKNOWN, started_at=STARTED, request_body={}
+    )
+
+
+def test_the_task_page_offers_refresh_to_whoever_may_view_it(viewer_client):
+    task = make_task(12)
+    html = viewer_client.get(task_url(task)).content.decode()
+
+    assert re.search(rf'<form method="post" action="{refresh_url(task)}"', html)
+    assert "Refresh from LAAFFIC" in html and "Cancel this task" not in html
+
+
+def test_a_get_of_the_refresh_url_changes_nothing(mocked_api, viewer_client):
+    task = make_task(12)
+    response = viewer_client.get(refresh_url(task))
+    assert response.status_code == 302 and response.url == task_url(task)
+    assert len(mocked_api.calls) == 0
+
+
+def test_while_a_cancel_is_unsure_the_cancel_buttons_give_way_to_refresh(agent_client):
+    task = make_task(12)
+    make_nodes(task, PENDING, PENDING)
+    unknown_cancel(task)
+
+    html = agent_client.get(task_url(task)).content.decode()
+
+    assert "Cancel this task" not in html and "Cancel from here" not in html
+    when = timezone.template_localtime(STARTED).strftime("%H:%M")
+    assert f"Not sure yet whether the cancel of {when} stopped the calls" in html
+    assert "Refresh from LAAFFIC" in html
+
+
+@pytest.mark.parametrize(
+    ("state", "outcome", "said"),
+    [
+        (
+            PENDING,
+            Outcome.FAILED,
+            "had no effect: the task is still Pending; you can cancel it again.",
+        ),
+        (CANCELLED, Outcome.SUCCEEDED, "did stop the calls."),
+    ],
+)
+def test_a_refresh_on_the_task_page_settles_an_unknown_cancel_and_says_so(
+    mocked_api, viewer_client, state, outcome, said
+):
+    task = make_task(12)
+    attempt = unknown_cancel(task)
+    add_detail(mocked_api, 12, state)
+
+    response = viewer_client.post(refresh_url(task))
+
+    assert response.status_code == 302 and response.url == task_url(task)
+    assert CancelAttempt.objects.get(pk=attempt.pk).outcome == outcome
+    [message] = texts(response)
+    when = timezone.template_localtime(STARTED).strftime("%H:%M")
+    assert f"The cancel of {when} (task #12) {said}" in message
+    assert "Nothing had changed" not in message
+    settled = CancelAttempt.objects.get(pk=attempt.pk)
+    assert settled.chain_seq is not None  # settled by the refresh, so linked into the chain
+    assert verify_chain(record=False).ok
+
+
+def test_the_list_action_says_what_it_settled_too(mocked_api, viewer_client):
+    task = make_task(12)
+    unknown_cancel(task)
+    add_detail(mocked_api, 12, PENDING)
+
+    response = viewer_client.post(
+        TASKS, {"action": "refresh_tasks", "index": 0, "_selected_action": [task.pk]}
+    )
+
+    [message] = texts(response)
+    assert "had no effect: the task is still Pending; you can cancel it again." in message
+
+
+def test_both_refreshes_are_recorded_as_admin_refresh_sync_runs(mocked_api, viewer_client):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_detail(mocked_api, 12, PENDING)
+
+    viewer_client.post(refresh_url(task))
+    viewer_client.post(
+        TASKS, {"action": "refresh_tasks", "index": 0, "_selected_action": [task.pk]}
+    )
+
+    runs = list(SyncRun.objects.order_by("id"))
+    assert [run.trigger for run in runs] == [SyncTrigger.REFRESH, SyncTrigger.REFRESH]
+    assert all(run.ok and run.details_fetched == 1 for run in runs)
