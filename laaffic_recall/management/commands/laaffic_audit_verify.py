@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ...client.errors import ConfigurationError
 from ...verify import verify_chain
+from ..base import TranslatedCommand
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     help = gettext_lazy(
         "Walk the audit chain of the cancel attempts and report the first row that was "
         "changed, removed or inserted out of order; exits 1 when one is found."

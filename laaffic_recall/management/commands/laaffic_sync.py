@@ -7,7 +7,7 @@ import threading
 import time
 from datetime import datetime, timedelta
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import DatabaseError, close_old_connections
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
@@ -20,6 +20,7 @@ from ...models import SyncTrigger
 from ...sync.results import SyncProgress, SyncSummary
 from ...sync.runs import SyncLease, schedule_next
 from ...sync.service import sync_task_details, sync_tasks
+from ..base import TranslatedCommand
 
 DEFAULT_DAYS = 7
 
@@ -80,7 +81,7 @@ def unreachable_text() -> str:
     return f"{text} {hint}"
 
 
-class Command(BaseCommand):
+class Command(TranslatedCommand):
     # ``stop_event`` (a threading.Event): ends an --every loop when set, for a caller that
     # runs the loop in a thread of its own (the demo), where no signal can reach it.
     stealth_options = ("stop_event",)

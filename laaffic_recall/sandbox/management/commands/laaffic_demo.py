@@ -6,10 +6,12 @@ import sys
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from ....management.base import TranslatedCommand
 from ....models import Outcome
 from ...conf import client_uses_sandbox
 from ...demo import (
@@ -52,8 +54,8 @@ def self_url(addrport: str) -> str:
     return f"http://{host}:{port}"
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = gettext_lazy(
         "Migrate, then (unless real LAAFFIC credentials are configured) seed the sandbox, "
         "create the demo logins, sync from the sandbox, and serve the site."
     )
@@ -62,29 +64,31 @@ class Command(BaseCommand):
         parser.add_argument(
             "--addrport",
             default=DEFAULT_ADDRPORT,
-            help=f"Where to serve the site (default {DEFAULT_ADDRPORT}).",
+            help=_("Where to serve the site (default %(default)s)."),
         )
-        parser.add_argument("--noreload", action="store_true", help="No auto-reloader.")
-        parser.add_argument("--no-sync", action="store_true", help="Skip the first sync.")
-        parser.add_argument("--no-serve", action="store_true", help="Set everything up, then exit.")
+        parser.add_argument("--noreload", action="store_true", help=_("No auto-reloader."))
+        parser.add_argument("--no-sync", action="store_true", help=_("Skip the first sync."))
         parser.add_argument(
-            "--tasks", type=int, default=300, help="Tasks to seed an empty sandbox with."
+            "--no-serve", action="store_true", help=_("Set everything up, then exit.")
         )
         parser.add_argument(
-            "--seed", type=int, default=2024, help="Random seed of the sandbox data."
+            "--tasks", type=int, default=300, help=_("Tasks to seed an empty sandbox with.")
         )
-        parser.add_argument("--days", type=int, default=30, help="Days the first sync covers.")
+        parser.add_argument(
+            "--seed", type=int, default=2024, help=_("Random seed of the sandbox data.")
+        )
+        parser.add_argument("--days", type=int, default=30, help=_("Days the first sync covers."))
         parser.add_argument(
             "--reset-demo-logins",
             action="store_true",
-            help="Create or reset the demo logins even though the database holds other users.",
+            help=_("Create or reset the demo logins even though the database holds other users."),
         )
         parser.add_argument(
             "--sync-every",
             type=float,
             default=60,
             metavar="SECONDS",
-            help="While serving, sync from the sandbox every SECONDS (default 60; 0: never).",
+            help=_("While serving, sync from the sandbox every SECONDS (default 60; 0: never)."),
         )
 
     def handle(

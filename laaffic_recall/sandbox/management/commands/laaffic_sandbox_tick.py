@@ -3,16 +3,18 @@
 import random
 import time
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from ....management.base import TranslatedCommand
 from ...models import Status
 from ...seed import seed
 from ...state import tick
 
 
-class Command(BaseCommand):
-    help = (
+class Command(TranslatedCommand):
+    help = gettext_lazy(
         "Advance sandbox tasks one step each: a pending round starts, a running round "
         "completes; a task is done when no round is left to run."
     )
@@ -22,18 +24,18 @@ class Command(BaseCommand):
             "--fraction",
             type=float,
             default=1.0,
-            help="Share of the unfinished tasks to advance each tick (0..1, default 1).",
+            help=_("Share of the unfinished tasks to advance each tick (0..1, default 1)."),
         )
-        parser.add_argument("--steps", type=int, default=1, help="Ticks to run (default 1).")
+        parser.add_argument("--steps", type=int, default=1, help=_("Ticks to run (default 1)."))
         parser.add_argument(
-            "--new", type=int, default=0, help="Also create N new Pending tasks each tick."
+            "--new", type=int, default=0, help=_("Also create N new Pending tasks each tick.")
         )
-        parser.add_argument("--seed", type=int, default=None, help="Random seed (repeatable).")
+        parser.add_argument("--seed", type=int, default=None, help=_("Random seed (repeatable)."))
         parser.add_argument(
             "--every",
             type=float,
             default=0,
-            help="Seconds between ticks; with --steps 0, tick until interrupted.",
+            help=_("Seconds between ticks; with --steps 0, tick until interrupted."),
         )
 
     def handle(self, *args, fraction, steps, new, every, **options):
