@@ -313,6 +313,21 @@ def test_huge_body_is_capped(mocked_api):
     assert "larger than 1000 bytes" in str(info.value)
 
 
+def test_the_cap_counts_the_whole_body_not_each_64_kib_chunk_read(mocked_api):
+    # Read 64 KiB at a time: each chunk is under the cap, the four together are over it.
+    mocked_api.post(api_url("queryDetail"), body=b"x" * 200_000, status=200)
+    with pytest.raises(ProtocolError) as info:
+        make_client(max_response_bytes=100_000).query_detail(12)
+    assert "larger than 100000 bytes" in str(info.value)
+
+
+def test_a_body_of_several_chunks_within_the_cap_is_read_whole(mocked_api):
+    payload = {**detail_payload(), "padding": "x" * 150_000}
+    mocked_api.post(api_url("queryDetail"), json={"code": 0, "msg": "ok", "data": payload})
+    detail = make_client(max_response_bytes=200_000).query_detail(12)
+    assert detail.key_id == 12
+
+
 def test_excerpt_is_short_and_escaped():
     text = excerpt(b"<h1>\x1b[31mhi\n" + b"a" * 1000)
     assert "\x1b" not in text and "\n" not in text
