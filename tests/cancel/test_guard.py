@@ -12,6 +12,7 @@ import json
 import threading
 
 import pytest
+from django.db.models.signals import pre_save
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
@@ -204,6 +205,41 @@ def test_a_pending_row_of_another_type_on_the_task_blocks_before_any_call(mocked
 
     assert len(mocked_api.calls) == 0  # not even the fresh read
     assert report.results[0].in_flight
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("kind", ["task", "parent", "node"])
+def test_the_guard_refuses_a_cancel_in_flight_before_trying_a_pending_row(mocked_api, kind):
+    """The refusal is the guard's own: the database's unique constraints on pending rows
+    are not what stops the second cancel."""
+    task = task_12()
+    flying = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=12,
+        task_key_id=12,
+        outcome=Outcome.PENDING,
+        username="ann",
+    )
+    inserted = []
+
+    def spy(sender, instance, **kwargs):
+        if instance._state.adding:
+            inserted.append(instance.outcome)
+
+    pre_save.connect(spy, sender=CancelAttempt)
+    try:
+        report = service.cancel([target(kind, task)], Submission(username="bob"))
+    finally:
+        pre_save.disconnect(spy, sender=CancelAttempt)
+
+    assert len(mocked_api.calls) == 0
+    assert inserted == [Outcome.REFUSED]  # the refusal's own row; no pending row tried
+    [result] = report.results
+    assert (result.outcome, result.in_flight, result.in_doubt) == (Outcome.REFUSED, True, False)
+    assert result.blocker.attempt_id == flying.pk
+    refused = CancelAttempt.objects.get(username="bob")
+    assert refused.error_detail == result.blocker.record_detail()
+    assert f"in flight (attempt #{flying.pk}" in refused.error_detail
 
 
 @pytest.mark.django_db
