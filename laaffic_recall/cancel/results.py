@@ -14,8 +14,8 @@ from datetime import datetime
 from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from ..client.errors import vendor_code
 from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
@@ -286,8 +286,7 @@ class AttemptResult:
                 return _("an earlier cancel of this task is unsure: refresh the task first")
             return _("another cancel of this task is in progress: wait for its result")
         if self.outcome == Outcome.REFUSED:
-            step = AGENT_STEPS.get(self.response_code)
-            return str(step) if step else str(UNKNOWN_CODE_STEP)
+            return _(vendor_code(self.response_code).next_step)
         if self.outcome == Outcome.FAILED:
             if self.hint or self.configuration:  # this site's settings, keys or clock
                 return _("this site's connection to LAAFFIC needs fixing; tell your administrator")
@@ -337,25 +336,6 @@ def _span(values: list[int], prefix: str) -> str:
     if values == list(range(values[0], values[0] + len(values))):
         return f"{prefix}{values[0]}-{prefix}{values[-1]}"
     return ", ".join(f"{prefix}{v}" for v in values)
-
-
-# An agent's next step for each documented refusal code (LAAFFIC's developer hint stays on
-# the audit row and behind "details").
-AGENT_STEPS = {
-    -1: gettext_lazy(
-        "the LAAFFIC credentials or allowed IPs of this site need fixing; tell your administrator"
-    ),
-    -2: gettext_lazy(
-        "the LAAFFIC credentials or allowed IPs of this site need fixing; tell your administrator"
-    ),
-    -16: gettext_lazy("this site's clock is off; tell your administrator; nothing was stopped"),
-    -18: gettext_lazy("LAAFFIC had a problem; try again in a minute"),
-    -22: gettext_lazy("LAAFFIC refused the request; refresh the task to see its state"),
-}
-UNKNOWN_CODE_STEP = gettext_lazy(
-    "LAAFFIC refused the request; refresh the task to see its state, and tell your "
-    "administrator if it happens again"
-)
 
 
 @dataclass(frozen=True)

@@ -10,35 +10,76 @@ deliberately outside that tree (it is Django's ``ImproperlyConfigured``), so a b
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import requests
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_noop
 
 from .printable import printable
 
-# Documented codes: name and a plain-language hint for a support agent or developer.
-KNOWN_CODES: dict[int, tuple[str, str]] = {
-    0: ("success", ""),
-    -1: (
+
+@dataclass(frozen=True)
+class VendorCode:
+    """What one of LAAFFIC's envelope codes means.
+
+    ``hint`` is for whoever runs the site; ``next_step`` is for a support agent, marked for
+    translation and translated where it is shown. ``site_fault``: the site's key, IP or
+    clock is at fault, so every other call is refused alike.
+    """
+
+    name: str
+    hint: str = ""
+    next_step: str = ""
+    site_fault: bool = False
+
+
+_CREDENTIALS_STEP = gettext_noop(
+    "the LAAFFIC credentials or allowed IPs of this site need fixing; tell your administrator"
+)
+VENDOR_CODES: dict[int, VendorCode] = {
+    0: VendorCode("success"),
+    -1: VendorCode(
         "authentication error",
         "LAAFFIC refused the credentials: check the API key and secret in LAAFFIC_RECALL.",
+        _CREDENTIALS_STEP,
+        site_fault=True,
     ),
-    -2: (
+    -2: VendorCode(
         "IP not allowed",
         "This server's IP address is not on the LAAFFIC account's IP allow-list.",
+        _CREDENTIALS_STEP,
+        site_fault=True,
     ),
-    -16: (
+    -16: VendorCode(
         "timestamp expired",
         "LAAFFIC says the request time is off: check this server's clock (NTP).",
+        gettext_noop("this site's clock is off; tell your administrator; nothing was stopped"),
+        site_fault=True,
     ),
-    -18: (
+    -18: VendorCode(
         "vendor program failure",
         "LAAFFIC reported an internal failure: try again later or contact LAAFFIC.",
+        gettext_noop("LAAFFIC had a problem; try again in a minute"),
     ),
-    -22: (
+    -22: VendorCode(
         "parameter exception",
         "LAAFFIC rejected the request parameters: check the id and that the target exists.",
+        gettext_noop("LAAFFIC refused the request; refresh the task to see its state"),
     ),
 }
+UNKNOWN_CODE = VendorCode(
+    "unknown code",
+    next_step=gettext_noop(
+        "LAAFFIC refused the request; refresh the task to see its state, and tell your "
+        "administrator if it happens again"
+    ),
+)
+
+
+def vendor_code(code: int | None) -> VendorCode:
+    """The meaning of ``code``; ``UNKNOWN_CODE`` for one LAAFFIC does not document."""
+    return UNKNOWN_CODE if code is None else VENDOR_CODES.get(code, UNKNOWN_CODE)
 
 
 class ConfigurationError(ImproperlyConfigured):
@@ -57,9 +98,9 @@ class ApiError(LaafficError):
         self.message = message
         self.http_status = http_status
         self.data = data
-        name, self.hint = KNOWN_CODES.get(code, ("unknown code", ""))
-        self.code_name = name
-        text = f"LAAFFIC refused the request: code {code} ({name})"
+        known = vendor_code(code)
+        self.code_name, self.hint = known.name, known.hint
+        text = f"LAAFFIC refused the request: code {code} ({self.code_name})"
         if message:
             text += f": {printable(message)}"
         if self.hint:

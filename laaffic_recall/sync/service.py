@@ -21,7 +21,13 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from ..client.errors import ApiError, ConfigurationError, LaafficError, TransportError
+from ..client.errors import (
+    ApiError,
+    ConfigurationError,
+    LaafficError,
+    TransportError,
+    vendor_code,
+)
 from ..client.http import LaafficClient
 from ..client.printable import printable
 from ..client.wire import TaskRecord, is_valid_id
@@ -46,9 +52,6 @@ logger = logging.getLogger("laaffic_recall")
 PAGE_SIZE = 100  # the API's maximum
 DETAIL_BATCH = 100  # details written per transaction
 MAX_PAGES_PER_WINDOW = 1000  # a guard against a server that never ends a window
-# Refusals that no other call of the run can get past: bad key or sign, IP not allowed,
-# clock skew. Met on the first call, they end the run with the error.
-FATAL_CODES = frozenset({-1, -2, -16})
 
 
 @dataclass(frozen=True)
@@ -127,12 +130,13 @@ class _Run:
 
     def fail(self, what: str, key: object, exc: Exception) -> None:
         """Count a failure, or re-raise it when the whole run cannot succeed: a configuration
-        error at any time; before anything succeeded, a -1/-2/-16 refusal or a refused
-        connection (every other call would wait through its retries to be refused too)."""
+        error at any time; before anything succeeded, a refusal for a fault of this site
+        (key, IP, clock) or a refused connection (every other call would wait through its
+        retries to be refused too)."""
         if isinstance(exc, ConfigurationError):
             raise exc
         if not self.any_success and (
-            (isinstance(exc, ApiError) and exc.code in FATAL_CODES)
+            (isinstance(exc, ApiError) and vendor_code(exc.code).site_fault)
             or (isinstance(exc, TransportError) and exc.refused)
         ):
             raise exc
@@ -352,8 +356,8 @@ def sync_tasks(
 
     ``task_name`` is the vendor's filter (fuzzy parent task name or exact parent task id);
     ``key_ids`` are re-read in any case. Raises ``ConfigurationError``, an ``ApiError``
-    with code -1/-2/-16 or a refused connection's ``TransportError`` when the first call
-    shows that nothing can work; every other
+    for a fault of this site (``VendorCode.site_fault``) or a refused connection's
+    ``TransportError`` when the first call shows that nothing can work; every other
     failure is counted in the summary. The run is recorded as a ``SyncRun`` of ``trigger``.
     """
     windows = split_window(start, end)
