@@ -47,7 +47,6 @@ KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
 ID_SEPARATORS = re.compile(r"[\s,;\uff0c\uff1b\u3001]+")
 # A paste of more ids than this finds the first ones and says so.
 MAX_PASTED_IDS = 100
-BIGINT = range(-(2**63), 2**63)
 
 
 def pasted_ids(search_term: str) -> list[int] | None:
@@ -56,7 +55,7 @@ def pasted_ids(search_term: str) -> list[int] | None:
     tokens = [token for token in ID_SEPARATORS.split(search_term) if token]
     if len(tokens) < 2 or not all(token.isascii() and token.isdigit() for token in tokens):
         return None
-    return list(dict.fromkeys(n for n in map(int, tokens) if n in BIGINT))
+    return list(dict.fromkeys(n for n in map(int, tokens) if is_valid_id(n)))
 
 
 class MirrorAdmin(ReadOnlyAdmin):

@@ -6,15 +6,14 @@ from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.db import models
 from django.utils.text import smart_split, unescape_string_literal
 
-BIGINT = 2**63 - 1
+from ..client.wire import is_valid_id
 
 
 def as_number(term: str) -> int | None:
-    """``term`` as an integer a 64-bit column can hold, if it is written as one."""
-    digits = term.removeprefix("-")
-    if not (digits.isascii() and digits.isdigit()) or str(int(term)) != term:
+    """``term`` as an id, if it is written as one (digits only, no leading zero)."""
+    if not (term.isascii() and term.isdigit()) or str(int(term)) != term:
         return None
-    return int(term) if -BIGINT <= int(term) <= BIGINT else None
+    return int(term) if is_valid_id(int(term)) else None
 
 
 def number_path(model, spec: str) -> str | None:

@@ -17,10 +17,11 @@ from .errors import ProtocolError
 
 REMOTE_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 EXCERPT_CHARS = 200
-# LAAFFIC's ids are signed 64-bit; the mirror's counts are 32-bit, statuses and types
-# 16-bit. A detail answer is about one task, so there a number beyond them is read as
-# unknown or, for a key or a status, makes the answer bad (before anything is stored or a
-# cancel decided on it). A list record keeps the number: the sync refuses that record alone.
+# LAAFFIC's ids are positive keys that a signed 64-bit column holds; the mirror's counts
+# are 32-bit, statuses and types 16-bit. A detail answer is about one task, so there a
+# number beyond them is read as unknown or, for a key or a status, makes the answer bad
+# (before anything is stored or a cancel decided on it). A list record keeps the number:
+# the sync refuses that record alone.
 MAX_ID = 2**63 - 1
 INT_BITS = 32
 STATUS_BITS = 16

@@ -145,6 +145,27 @@ def test_search_by_key_parent_id_and_name(admin_client, term, expected):
     assert sorted(t.key_id for t in response.context["cl"].result_list) == expected
 
 
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [
+        (str(2**63 - 1), [2**63 - 1]),
+        (f"12 {2**63 - 1}", [12, 2**63 - 1]),  # pasted from a ticket
+        (str(2**63), []),  # past every id
+        (f"12 {2**63}", [12]),
+        ("0", []),  # ids are positive: these are searched as text, and no name has them
+        (str(-(2**63)), []),
+    ],
+)
+def test_a_search_reaches_the_largest_id_and_no_further(admin_client, term, found):
+    make_task(12)
+    RecallTask.objects.create(key_id=2**63 - 1, task_name="Edge", status=1)
+
+    response = admin_client.get(TASKS_URL, {"q": term})
+
+    assert response.status_code == 200
+    assert sorted(t.key_id for t in response.context["cl"].result_list) == found
+
+
 def test_filters_by_status_recall_type_and_creation_date(admin_client):
     make_task(1, status=0, recall_type=1, created_at_remote=DAY)
     make_task(2, status=0, recall_type=0, created_at_remote=DAY - timedelta(days=40))
