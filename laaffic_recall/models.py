@@ -21,6 +21,12 @@ from .conf import app_settings
 TEXT_MAX = 2000
 CLIPPED_FIELDS = ("response_message", "error_detail", "reason")
 
+# The permissions the admin checks, as ``user.has_perm()`` takes them.
+CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
+VIEW_TASKS_PERMISSION = "laaffic_recall.view_recalltask"
+VIEW_NODES_PERMISSION = "laaffic_recall.view_recallnode"
+VIEW_ATTEMPTS_PERMISSION = "laaffic_recall.view_cancelattempt"
+
 
 class Status(models.IntegerChoices):
     """Status of a recall task or node, as LAAFFIC reports it."""

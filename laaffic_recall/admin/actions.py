@@ -30,7 +30,14 @@ from ..cancel.service import BatchTooLarge, cancel, look_up_parent
 from ..client.wire import MAX_ID, is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
-from ..models import CancelType, Outcome, RecallNode, RecallTask, status_label
+from ..models import (
+    VIEW_ATTEMPTS_PERMISSION,
+    CancelType,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    status_label,
+)
 from .confirmation import (
     cancel_blocks,
     invalid_key_line,
@@ -46,8 +53,6 @@ from .confirmation import (
 
 logger = logging.getLogger("laaffic_recall")
 
-CANCEL_PERMISSION = "laaffic_recall.cancel_recalltask"
-VIEW_ATTEMPTS_PERMISSION = "laaffic_recall.view_cancelattempt"
 CANCEL_ACTIONS = frozenset({"cancel_tasks", "cancel_tasks_by_parent", "cancel_from_node"})
 LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
 

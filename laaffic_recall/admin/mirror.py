@@ -26,10 +26,9 @@ from django.utils.translation import gettext_lazy as _
 from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..conf import app_settings
-from ..models import RecallNode, RecallTask
+from ..models import CANCEL_PERMISSION, RecallNode, RecallTask
 from . import refresh, views
 from .actions import (
-    CANCEL_PERMISSION,
     cancel_from_node,
     cancel_tasks,
     cancel_tasks_by_parent,

@@ -20,14 +20,21 @@ from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
 from ..conf import app_settings
-from ..models import CancelAttempt, Outcome, RecallNode, RecallTask, Status, SyncRun
+from ..models import (
+    VIEW_ATTEMPTS_PERMISSION,
+    VIEW_TASKS_PERMISSION,
+    CancelAttempt,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    Status,
+    SyncRun,
+)
 from ..sync.runs import last_run, last_success
 from .charts import Series, stacked_bars
 from .display import STATUS_CLASSES, status_css
 
 CHART_DAYS = 14
-VIEW_TASKS = "laaffic_recall.view_recalltask"
-VIEW_ATTEMPTS = "laaffic_recall.view_cancelattempt"
 # Chart colours by outcome: the outcome badges' classes (see admin.css).
 CHART_OUTCOMES = [
     Outcome.SUCCEEDED,
@@ -275,7 +282,7 @@ def attention(site: str, now: datetime, sync: SyncState, attempts: bool) -> list
 
 def overview(request: HttpRequest, site: str) -> Overview | None:
     """The page for a user who may view the mirror; None for anyone else."""
-    if not request.user.has_perm(VIEW_TASKS):
+    if not request.user.has_perm(VIEW_TASKS_PERMISSION):
         return None
     now = timezone.now()
     today = timezone.localdate(now) if timezone.is_aware(now) else now.date()
@@ -297,7 +304,7 @@ def overview(request: HttpRequest, site: str) -> Overview | None:
         status__in=[Status.PENDING, Status.IN_PROGRESS], created_at_remote__gte=start_of_today
     ).count()
     sync = sync_state(site, now)
-    attempts = request.user.has_perm(VIEW_ATTEMPTS)
+    attempts = request.user.has_perm(VIEW_ATTEMPTS_PERMISSION)
     days = _days(today)
     labels = [d.strftime("%d %b") for d in days]
     cancels_chart = ""

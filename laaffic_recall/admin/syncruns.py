@@ -9,11 +9,9 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from ..models import SyncRun
+from ..models import VIEW_TASKS_PERMISSION, SyncRun
 from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
-
-MIRROR_VIEW_PERMISSION = "laaffic_recall.view_recalltask"
 
 
 def duration_text(run: SyncRun) -> str:
@@ -89,7 +87,7 @@ class SyncRunAdmin(ReadOnlyAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
         return super().has_view_permission(request, obj) or request.user.has_perm(
-            MIRROR_VIEW_PERMISSION
+            VIEW_TASKS_PERMISSION
         )
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -25,9 +25,8 @@ from ..cancel.service import cancel_blockers, look_up_parent
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
-from ..models import CancelAttempt, RecallTask, Status
+from ..models import VIEW_ATTEMPTS_PERMISSION, CancelAttempt, RecallTask, Status
 from .actions import (
-    VIEW_ATTEMPTS_PERMISSION,
     cancel_node,
     confirmed_reason,
     hidden_parent_line,
