@@ -27,11 +27,18 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..models import (
+    CANCEL_PERMISSION,
+    VIEW_ATTEMPTS_PERMISSION,
+    VIEW_NODES_PERMISSION,
+    VIEW_TASKS_PERMISSION,
+)
+
 AGENT_PERMISSIONS = (
-    "laaffic_recall.view_recalltask",
-    "laaffic_recall.view_recallnode",
-    "laaffic_recall.view_cancelattempt",
-    "laaffic_recall.cancel_recalltask",
+    VIEW_TASKS_PERMISSION,
+    VIEW_NODES_PERMISSION,
+    VIEW_ATTEMPTS_PERMISSION,
+    CANCEL_PERMISSION,
 )
 
 
