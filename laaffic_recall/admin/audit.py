@@ -7,10 +7,8 @@ too); staff with the ``view`` permission read the list and each attempt's page.
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
-import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -22,10 +20,12 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import number_format
 from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..client.printable import printable
+from ..client.wire import page_text
 from ..models import (
     OPEN_OUTCOMES,
     CancelAttempt,
@@ -48,10 +48,8 @@ CSV_CHUNK = 500
 
 # A spreadsheet reads "YYYY-MM-DD HH:MM:SS" as a date and time; the zone is in the header.
 CSV_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
-# An HTML answer (a proxy's error page) is reduced to this many characters of its text.
+# A vendor answer or an error detail is cut to this many characters (the row keeps it all).
 CSV_EXCERPT_CHARS = 300
-_MARKUP = re.compile(r"<[A-Za-z!/][^>]*>")
-_SCRIPT_OR_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 
 
 def yes_no(value: bool | None) -> str:
@@ -59,17 +57,6 @@ def yes_no(value: bool | None) -> str:
     if value is None:
         return ""
     return gettext("Yes") if value else gettext("No")
-
-
-def plain_text(text: str, limit: int = CSV_EXCERPT_CHARS) -> str:
-    """Text without markup: an HTML page becomes its words, whitespace runs become one
-    space, and a long text is cut to an excerpt ending in an ellipsis."""
-    if _MARKUP.search(text):
-        text = html.unescape(_MARKUP.sub(" ", _SCRIPT_OR_STYLE.sub(" ", text)))
-        text = " ".join(text.split())
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "\u2026"
-    return text
 
 
 # The values each CSV row is made of, read as plain tuples (no model instance per row).
@@ -97,6 +84,12 @@ CSV_VALUES = [
     "error_detail",
     "reason",
 ]
+
+
+def csv_excerpt(text: str) -> str:
+    """A vendor answer or error detail as its cell shows it: an HTML page as its words, and
+    any text cut to ``CSV_EXCERPT_CHARS`` characters."""
+    return Truncator(page_text(text)).chars(CSV_EXCERPT_CHARS)
 
 
 def csv_header() -> list[str]:
@@ -176,12 +169,12 @@ def csv_row_maker() -> Callable[[tuple], tuple]:
             csv_cell(json.dumps(request_body, ensure_ascii=False)) if request_body else None,
             http_status,
             response_code,
-            text(response_message and plain_text(response_message)),
+            text(response_message and csv_excerpt(response_message)),
             outcomes.get(outcome, outcome),
             outcomes.get(shown, shown),
             answers[reread],
             answers[mirror],
-            text(error_detail and plain_text(error_detail)),
+            text(error_detail and csv_excerpt(error_detail)),
             text(reason),
         )
 

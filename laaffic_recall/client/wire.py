@@ -39,19 +39,25 @@ def sign(api_key: str, api_secret: str, timestamp: str) -> str:
     ).hexdigest()
 
 
+def page_text(text: str) -> str:
+    """The words of an HTML page (a proxy's error page) without its markup, scripts and
+    styles, whitespace runs as one space; any other text as it is."""
+    if not _HTML.search(text):
+        return text
+    return _SPACE.sub(" ", html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", text)))).strip()
+
+
 def excerpt(body: bytes | str | None, limit: int = EXCERPT_CHARS) -> str:
     """A short excerpt of a response body, as plain printable text, for errors and the
-    audit log: the text of an HTML page (a proxy's error page) without its markup, runs of
-    whitespace (``\r\n`` included) as one space, other control characters escaped."""
+    audit log: an HTML page's words (``page_text``), runs of whitespace (``\r\n``
+    included) as one space, other control characters escaped."""
     if body is None:
         return ""
     if isinstance(body, bytes):
         body = body[: limit * 40].decode("utf-8", errors="backslashreplace")
     else:
         body = body[: limit * 40]
-    if _HTML.search(body):
-        body = html.unescape(_TAG.sub(" ", _HIDDEN.sub(" ", body)))
-    body = _SPACE.sub(" ", body).strip()
+    body = _SPACE.sub(" ", page_text(body)).strip()
     text = body[:limit]
     text = "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
     if len(body) > limit:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from laaffic_recall.admin.audit import plain_text
+from laaffic_recall.admin.audit import CSV_EXCERPT_CHARS
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 from tests.support.mirror import make_nodes, make_task
 
@@ -176,12 +176,21 @@ def test_headers_and_yes_no_follow_the_agents_language(auditor_client, two_attem
     assert first[19] == "是" and first[20] == "否"
 
 
-def test_an_html_answer_becomes_a_plain_text_excerpt():
-    assert plain_text(PROXY_PAGE) == "502 502 Bad Gateway nginx & friends"
-    long_page = "<p>" + "word " * 200 + "</p>"
-    excerpt = plain_text(long_page)
-    assert len(excerpt) == 300 and excerpt.endswith("\u2026") and "<" not in excerpt
-    assert plain_text("a < b and c > d") == "a < b and c > d"  # not markup: untouched
+def test_a_long_html_answer_becomes_a_short_plain_text_excerpt(auditor_client):
+    attempt = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=12,
+        outcome=Outcome.UNKNOWN,
+        response_message="<p>" + "word " * 200 + "</p>",
+        error_detail="a < b and c > d",
+    )
+
+    _header, row = csv.reader(io.StringIO(download(auditor_client, [attempt]).decode("utf-8-sig")))
+
+    message, detail = row[16], row[21]
+    assert message.startswith("word word") and message.endswith("\u2026")
+    assert len(message) == CSV_EXCERPT_CHARS and "<" not in message
+    assert detail == "a < b and c > d"  # not markup: untouched
 
 
 def test_a_row_without_task_or_node_and_a_stale_pending_row(auditor_client):
