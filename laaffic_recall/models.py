@@ -458,15 +458,6 @@ class CancelAttempt(models.Model):
     def get_effective_outcome_display(self) -> str:
         return str(Outcome(self.effective_outcome).label)
 
-    @property
-    def is_local_refusal(self) -> bool:
-        """Refused here, nothing sent: another cancel of the task was in flight or in doubt.
-
-        A refusal by LAAFFIC always carries the request body it answered (its code may be
-        missing when it did not fit the column).
-        """
-        return self.outcome == Outcome.REFUSED and self.request_body is None
-
 
 class AuditChainCheck(models.Model):
     """The result of one run of ``laaffic_audit_verify``, shown in the audit admin.

@@ -28,18 +28,16 @@ from ..client.errors import (
     TransportError,
     vendor_code,
 )
-from ..client.http import LaafficClient
 from ..client.printable import printable
 from ..client.wire import TaskRecord, is_valid_id
 from ..conf import app_settings, get_client
-from ..models import RecallTask, SyncTrigger
+from ..models import SyncTrigger
 from .fetcher import ClientFactory, DetailFetcher, Result
 from .mirror import (
     DetailChanges,
     FetchedDetail,
     NodeChanges,
     RecordChanges,
-    store_detail,
     store_details,
     store_records,
     to_remote,
@@ -399,16 +397,3 @@ def sync_recent(*, days: float = 7, trigger: str = SyncTrigger.SCHEDULE, **kwarg
     """``sync_tasks`` over the last ``days`` days: a one-line job for a scheduler."""
     end = timezone.now()
     return sync_tasks(end - timedelta(days=days), end, trigger=trigger, **kwargs)
-
-
-def refresh_task(key_id: int, *, client: LaafficClient | None = None) -> RecallTask:
-    """Re-read one task's detail from LAAFFIC now and store it (raises the client's errors)."""
-    own_client = client is None
-    client = client or get_client()
-    try:
-        detail = client.query_detail(key_id)
-    finally:
-        if own_client:
-            client.close()
-    task, _ = store_detail(detail)
-    return task

@@ -101,7 +101,7 @@ def test_a_cancel_left_unknown_is_linked_when_a_sync_settles_it(mocked_api, caps
     assert (unknown.outcome, unknown.chain_seq) == (Outcome.UNKNOWN, None)
 
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     unknown.refresh_from_db()
     assert (unknown.outcome, unknown.chain_seq) == (Outcome.SUCCEEDED, 2)

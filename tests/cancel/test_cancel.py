@@ -519,7 +519,7 @@ def test_success_with_a_failing_reread_marks_the_task_unconfirmed(mocked_api, su
 
     # The next sync confirms (or corrects) the assumption.
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     task.refresh_from_db()
     assert (task.status, task.unconfirmed) == (CANCELLED, False)
 
@@ -609,7 +609,6 @@ def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submi
     assert len(mocked_api.calls) == 0  # refused before the fresh read
     refused = CancelAttempt.objects.get(outcome=Outcome.REFUSED)
     assert refused.response_code is None and refused.request_body is None
-    assert refused.is_local_refusal
     assert refused.error_detail == (
         f"Not sent: another cancel of this task is in flight (attempt #{other.pk}, "
         f"submission {str(other.correlation_id)[:8]})."
@@ -637,7 +636,7 @@ def test_a_stale_in_flight_row_becomes_unknown_and_asks_for_a_refresh(
 
     # A refresh settles it from the real state; then the task can be cancelled again.
     add_detail(mocked_api, 12, PENDING)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     dead.refresh_from_db()
     assert dead.outcome == Outcome.FAILED and dead.confirmed_by_reread
     add_detail(mocked_api, 12, PENDING)

@@ -156,7 +156,7 @@ def test_threads_a_read_spanning_another_agents_whole_cancel_sends_one_request(m
     assert box["A"].results[0].in_flight
     rows = {a.username: a for a in CancelAttempt.objects.all()}
     assert (rows["A"].outcome, rows["B"].outcome) == (Outcome.REFUSED, Outcome.SUCCEEDED)
-    assert rows["A"].is_local_refusal and not rows["B"].is_local_refusal
+    assert rows["A"].request_body is None and rows["B"].request_body is not None
 
 
 # --------------------------------------------------------------------------- across cancel types
@@ -277,14 +277,14 @@ def test_a_cancel_in_doubt_blocks_the_task_until_a_refresh_settles_it(mocked_api
     assert result.outcome == Outcome.REFUSED and result.in_doubt and not result.in_flight
     assert "Refresh from LAAFFIC" in result.describe()
     refused = CancelAttempt.objects.get(username="bob")
-    assert refused.is_local_refusal
+    assert refused.request_body is None  # refused here: nothing sent
     assert f"#{unknown.pk}" in refused.error_detail
     assert str(unknown.correlation_id)[:8] in refused.error_detail
     assert "Refresh from LAAFFIC" in refused.error_detail
 
     # The refresh stores the detail, which settles the unknown attempt; then it goes through.
     add_detail(mocked_api, 12, PENDING, nodes=NODES)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     unknown.refresh_from_db()
     assert unknown.outcome == Outcome.FAILED
     add_detail(mocked_api, 12, PENDING, nodes=NODES)

@@ -72,7 +72,7 @@ def test_an_unknown_outcome_then_its_settlement_are_both_in_the_history(mocked_a
     cancel(task, agent)
 
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     assert [message for _user, _flag, message in entries(task)] == [
         "Cancel (Whole task (by recall key)) of 12: Unknown (may have reached LAAFFIC).",

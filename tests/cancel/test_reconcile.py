@@ -55,7 +55,7 @@ def test_sync_showing_cancelled_turns_unknown_into_succeeded(mocked_api, announc
     announced.clear()
 
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.SUCCEEDED
@@ -74,7 +74,7 @@ def test_sync_showing_the_task_not_cancelled_means_the_cancel_did_not_take_effec
     attempt = unknown_cancel_of(mocked_api, task)
 
     add_detail(mocked_api, 12, status)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.FAILED
@@ -92,7 +92,7 @@ def test_sync_settles_a_stale_in_flight_row(mocked_api, settings):
     dead = attempt_on(task, CancelType.NODE, nodes[0].key_id, Outcome.PENDING, started_at=started)
 
     add_detail(mocked_api, 12, PENDING, nodes=((101, CANCELLED), (102, CANCELLED)))
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     dead.refresh_from_db()
     assert dead.outcome == Outcome.SUCCEEDED  # the node shows Cancelled
@@ -108,12 +108,12 @@ def test_an_unknown_parent_cancel_keeps_its_other_tasks_in_doubt_until_it_is_set
     attempt = attempt_on(a, CancelType.PARENT, 555, Outcome.UNKNOWN)
 
     add_detail(mocked_api, 13, PENDING)
-    sync.refresh_task(13)  # the other task of the parent: nothing of its own to settle
+    sync.sync_task_details([13])  # the other task of the parent: nothing of its own to settle
     b.refresh_from_db()
     assert b.cancel_in_doubt is True
 
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)  # settles the attempt, and the doubt of both tasks
+    sync.sync_task_details([12])  # settles the attempt, and the doubt of both tasks
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.SUCCEEDED
     a.refresh_from_db()
@@ -132,7 +132,7 @@ def test_node_attempt_is_settled_by_the_node_status(mocked_api):
     attempt = unknown_node_attempt(task)
 
     add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS), (102, PENDING)))
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.FAILED and "Pending" in attempt.error_detail
@@ -149,7 +149,7 @@ def test_a_node_no_longer_listed_is_settled_when_its_task_has_ended(
     attempt = unknown_node_attempt(task)
 
     add_detail(mocked_api, 12, task_status, nodes=((101, task_status),))  # node 102 is gone
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == outcome and attempt.confirmed_by_reread
@@ -162,7 +162,7 @@ def test_a_node_no_longer_listed_stays_unknown_while_its_task_runs(mocked_api):
     attempt = unknown_node_attempt(task)
 
     add_detail(mocked_api, 12, IN_PROGRESS, nodes=((101, IN_PROGRESS),))
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.UNKNOWN
@@ -184,7 +184,7 @@ def test_finished_attempts_are_never_touched_by_a_sync(mocked_api):
         response_code=-18,
     )
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     refused.refresh_from_db()
     assert (refused.outcome, refused.response_code) == (Outcome.REFUSED, -18)
     task.refresh_from_db()
@@ -197,7 +197,7 @@ def test_a_flag_left_without_any_open_attempt_is_cleared_by_the_next_sync(mocked
         cancel_type=CancelType.TASK, target_id=12, task_key_id=12, outcome=Outcome.SUCCEEDED
     )
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     task.refresh_from_db()
     assert task.cancel_in_doubt is False
 
@@ -206,7 +206,7 @@ def test_an_attempt_in_flight_keeps_the_flag_through_a_sync(mocked_api):
     task = make_task(12, cancel_in_doubt=True)
     live = CancelAttempt.objects.create(cancel_type=CancelType.TASK, target_id=12, task_key_id=12)
     add_detail(mocked_api, 12, PENDING)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
     task.refresh_from_db()
     live.refresh_from_db()
     assert task.cancel_in_doubt is True and live.outcome == Outcome.PENDING

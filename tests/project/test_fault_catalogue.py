@@ -131,7 +131,7 @@ def test_a_database_error_after_an_accepted_cancel_is_settled_by_the_next_sync(
     # sync of the task (here a refresh) reads it Cancelled and settles the row.
     monkeypatch.setattr(models, "stale_cutoff", lambda: timezone.now() + timedelta(seconds=1))
     add_detail(mocked_api, 12, CANCELLED)
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt.refresh_from_db()
     assert attempt.outcome == Outcome.SUCCEEDED

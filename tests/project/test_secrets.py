@@ -20,7 +20,7 @@ from laaffic_recall.client import LaafficError
 from laaffic_recall.client import http as client_http
 from laaffic_recall.conf import get_client
 from laaffic_recall.models import CancelAttempt, RecallTask
-from laaffic_recall.sync.service import refresh_task
+from laaffic_recall.sync.service import sync_task_details
 from tests.support.admin import BY_PARENT, TASKS
 from tests.support.mirror import make_task
 from tests.support.vendor import (
@@ -180,7 +180,7 @@ def test_the_check_fails_when_the_client_logs_its_secret_at_debug(
 
     monkeypatch.setattr(client_http, "sign", chatty_sign)
     add_detail(mocked_api, 12, PENDING)
-    refresh_task(12)
+    sync_task_details([12])
 
     found = leaks(record_texts(every_record), signs_sent(mocked_api))
     assert found and any("DEBUG signing test-key" in text for text in found)

@@ -24,7 +24,7 @@ from laaffic_recall.sandbox.testing import (
     recall_settings,
     seed,
 )
-from laaffic_recall.sync.service import refresh_task
+from laaffic_recall.sync.service import sync_task_details
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -172,7 +172,8 @@ def test_empty_body_is_a_protocol_error_never_success(sandbox_url):
 def test_the_apps_refresh_mirrors_a_sandbox_task(settings, sandbox_url):
     settings.LAAFFIC_RECALL = recall_settings(sandbox_url)
     task = create_task([Status.COMPLETED, Status.IN_PROGRESS, Status.PENDING])
-    mirrored = refresh_task(task.key_id)
+    sync_task_details([task.key_id])
+    mirrored = RecallTask.objects.get(key_id=task.key_id)
     assert mirrored.status == Status.IN_PROGRESS
     assert list(mirrored.nodes.order_by("position").values_list("key_id", "status")) == list(
         task.nodes.order_by("position").values_list("key_id", "status")

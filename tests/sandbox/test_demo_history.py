@@ -59,7 +59,7 @@ def test_a_fresh_demo_leaves_real_cancels_of_each_outcome_by_the_agent(sandbox_m
     assert {a.response_code for a in refused} == {-18, None}
     [local] = [a for a in refused if a.response_code is None]
     [unknown] = [a for a in attempts if a.outcome == Outcome.UNKNOWN]
-    assert local.is_local_refusal and local.task_key_id == unknown.task_key_id
+    assert local.request_body is None and local.task_key_id == unknown.task_key_id
     # Failed and skipped ones sent nothing; the sandbox received exactly the others.
     unsent = [a for a in attempts if a.outcome in (Outcome.FAILED, Outcome.SKIPPED)]
     assert len(unsent) >= 3 and all(a.request_body is None for a in unsent)

@@ -88,7 +88,7 @@ def test_the_apps_reconcile_still_runs_after_a_receiver_that_failed_before_it(
     assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
 
     add_detail(mocked_api, 12, CANCELLED, nodes=((101, CANCELLED),))
-    sync.refresh_task(12)
+    sync.sync_task_details([12])
 
     attempt = CancelAttempt.objects.get()
     assert attempt.outcome == Outcome.SUCCEEDED and attempt.confirmed_by_reread
