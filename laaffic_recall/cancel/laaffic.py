@@ -26,7 +26,7 @@ from ..client.http import LaafficClient
 from ..client.wire import TaskRecord
 from ..conf import app_settings
 from ..models import CancelType, Outcome, RecallNode, RecallTask, Status, status_label
-from ..sync.mirror import store_detail, store_records, to_remote
+from ..sync.mirror import FetchedDetail, store_details, store_records, to_remote
 from .audit import join_notes
 from .results import CancelTarget, Scope
 
@@ -84,7 +84,7 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
 def check(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
     """Read the target now (raises the client's errors: then nothing may be sent)."""
     if target.cancel_type == CancelType.TASK:
-        task, _changes = store_detail(client.query_detail(target.target_id))
+        [task] = _store([_fetch(client, target.target_id)])
         if task.status != Status.PENDING:
             return Preflight(False, _not_pending(_("the task"), task.status), task=task)
         return Preflight(True, task=task, task_keys=(task.key_id,))
@@ -94,7 +94,7 @@ def check(target: CancelTarget, scope: Scope, client: LaafficClient) -> Prefligh
 
 
 def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
-    tasks = [store_detail(client.query_detail(key))[0] for key in scope.task_keys]
+    tasks = _store([_fetch(client, key) for key in scope.task_keys])
     pending = [t for t in tasks if t.status == Status.PENDING]
     if not pending:
         states = ", ".join(f"#{t.key_id} {status_label(t.status)}" for t in tasks)
@@ -107,8 +107,8 @@ def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
 
 
 def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
-    detail = client.query_detail(scope.task_key_id)
-    task, _changes = store_detail(detail)
+    fetched = _fetch(client, scope.task_key_id)
+    [task], detail = _store([fetched]), fetched.detail
     index = next((i for i, n in enumerate(detail.nodes) if n.key_id == target.target_id), None)
     if index is None:
         reason = _("LAAFFIC no longer lists this node in task #%(task)s.") % {"task": task.key_id}
@@ -123,6 +123,23 @@ def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Pr
         if position >= index and each.status == Status.PENDING
     )
     return Preflight(True, task=task, node=node, task_keys=(task.key_id,), covered_nodes=covered)
+
+
+def _fetch(client: LaafficClient, key_id: int) -> FetchedDetail:
+    """A task's detail read now, with when it was asked for and when it came."""
+    asked = timezone.now()
+    detail = client.query_detail(key_id)
+    return FetchedDetail(detail, asked, timezone.now())
+
+
+def _store(fetched: list[FetchedDetail]) -> list[RecallTask]:
+    """Store details just read; each task as the mirror then holds it (a detail a sync
+    stored after one of them was asked for is fresher, and stays)."""
+    stored = {t.key_id: t for t in store_details(fetched).stored}
+    keys = [item.detail.key_id for item in fetched]
+    if stale := [key for key in keys if key not in stored]:
+        stored.update((t.key_id, t) for t in RecallTask.objects.filter(key_id__in=stale))
+    return [stored[key] for key in keys]
 
 
 def _not_pending(what: str, status: int | None) -> str:
@@ -277,19 +294,18 @@ def _reread(
 ) -> tuple[int | None, str]:
     """(the target's status at LAAFFIC now, or None; an error text if the re-read failed)."""
     try:
-        details = [client.query_detail(key) for key in fresh.task_keys]
+        fetched = [_fetch(client, key) for key in fresh.task_keys]
     except LaafficError as exc:
         return None, str(exc)
-    if not details:
+    if not fetched:
         return None, ""
-    main = details[0]
+    main = fetched[0].detail
     if target.cancel_type == CancelType.NODE:
         state = next((n.status for n in main.nodes if n.key_id == target.target_id), None)
     else:
         state = main.status
     try:
-        for detail in details:
-            store_detail(detail)
+        store_details(fetched)
     except Exception:  # a database error, or a task_synced receiver of the host failing
         logger.exception("Could not store the re-read of task(s) %s", fresh.task_keys)
         return state, _("the mirror could not be updated (database error)")

@@ -363,36 +363,3 @@ def _receiver_name(receiver) -> str:
     name = getattr(receiver, "__qualname__", None)
     module = getattr(receiver, "__module__", None)
     return f"{module}.{name}" if name and module else repr(receiver)
-
-
-# --------------------------------------------------------------------------- one task
-
-
-def store_detail(
-    detail: TaskDetail, *, now: datetime | None = None
-) -> tuple[RecallTask, NodeChanges]:
-    """Write one ``queryDetail`` answer to the mirror: the task's fields and its node list.
-
-    Always stamps ``detail_synced_at`` (the caller has just read it, e.g. a cancel's
-    re-read) and locks the task row while writing. Nodes no longer in the vendor's list
-    are deleted (the last detail as received stays in ``RecallTask.detail_raw``; audit
-    rows keep their own copy of the ids).
-    """
-    now = now or timezone.now()
-    with transaction.atomic():
-        task, _ = RecallTask.objects.select_for_update().get_or_create(
-            key_id=detail.key_id,
-            defaults={"status": detail.status if detail.status is not None else 0},
-        )
-        if detail.status is not None:
-            task.status = detail.status
-        task.recall_interval = detail.recall_interval
-        task.recall_num = detail.recall_num
-        task.recall_type = detail.recall_type
-        task.detail_raw = detail.raw
-        task.detail_synced_at = now
-        task.unconfirmed = False
-        task.save()
-        changes = _store_node_lists([(task, FetchedDetail(detail, now, now))])
-    announce(task)
-    return task, changes

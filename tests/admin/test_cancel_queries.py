@@ -10,13 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from laaffic_recall.cancel import reconcile
-from laaffic_recall.client.wire import parse_detail
 from laaffic_recall.models import CancelAttempt, Outcome, SyncRun
-from laaffic_recall.sync.mirror import store_detail
+from laaffic_recall.sync.service import sync_task_details
 from tests.support.admin import TASKS
 from tests.support.audit import attempt_on
 from tests.support.mirror import make_task
-from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, detail_data
+from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail
 
 pytestmark = pytest.mark.django_db
 
@@ -105,7 +104,8 @@ def test_the_cancels_own_reads_reconcile_nothing_but_a_sync_of_the_task_does(
     # Outside a cancel, a sync of a task in doubt reconciles it as before.
     other = make_task(13, cancel_in_doubt=True)
     unknown = attempt_on(other, 1, 13, Outcome.UNKNOWN)
-    store_detail(parse_detail(detail_data(13, CANCELLED)))
+    add_detail(mocked_api, 13, CANCELLED)
+    sync_task_details([13])
     assert reconciled == [13]
     unknown.refresh_from_db()
     assert unknown.outcome == Outcome.SUCCEEDED

@@ -20,7 +20,7 @@ from laaffic_recall.client.wire import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
 from laaffic_recall.sync import service as sync
-from laaffic_recall.sync.mirror import store_detail
+from laaffic_recall.sync.mirror import FetchedDetail, store_details
 from tests.support.audit import refuse_attempt_updates
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import (
@@ -246,7 +246,8 @@ def test_a_parent_lookup_keeps_a_fresher_detail_stored_while_the_page_was_in_fli
 
     def page(request):
         # A cancel's re-read stores task 77 Cancelled while this (older) page travels.
-        store_detail(parse_detail(detail_data(77, CANCELLED)))
+        now = timezone.now()
+        store_details([FetchedDetail(parse_detail(detail_data(77, CANCELLED)), now, now)])
         return 200, {}, requests.compat.json.dumps(page_of((77, parent, "Spring", PENDING)))
 
     mocked_api.add_callback("POST", api_url("queryPage"), callback=page, match=[signed])

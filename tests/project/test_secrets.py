@@ -275,16 +275,16 @@ def test_the_error_report_of_a_cancel_logged_with_its_traceback_holds_no_secret(
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-    real_store = laaffic.store_detail
+    real_store = laaffic.store_details
     stored = []
 
-    def store_once(detail):
-        stored.append(detail)
+    def store_once(fetched):
+        stored.append(fetched)
         if len(stored) > 1:
             raise DatabaseError("the database went away")
-        return real_store(detail)
+        return real_store(fetched)
 
-    monkeypatch.setattr(laaffic, "store_detail", store_once)
+    monkeypatch.setattr(laaffic, "store_details", store_once)
     cancel([CancelTarget(1, 12)], Submission(username="bot"))
 
     with_traceback = [r for r in every_record.records if r.exc_info]

@@ -18,7 +18,7 @@ from laaffic_recall.conf import get_client
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import sync_task_details, sync_tasks
-from laaffic_recall.sync.mirror import FetchedDetail, store_detail, store_details, store_records
+from laaffic_recall.sync.mirror import FetchedDetail, store_details, store_records
 from laaffic_recall.sync.service import split_window
 from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS, api_url, load
@@ -395,7 +395,8 @@ def test_a_fresher_stored_detail_is_not_overwritten_by_an_older_answer():
     old = parse_detail({"keyId": 5, "status": 0, "nodeList": [{"keyId": 50, "nodeStatus": 0}]})
     new = parse_detail({"keyId": 5, "status": 3, "nodeList": [{"keyId": 50, "nodeStatus": 3}]})
     asked = timezone.now()
-    store_detail(new)  # e.g. a cancel's re-read, stored while the sync's call was in flight
+    # A cancel's re-read, asked and stored while the sync's call was in flight:
+    store_details([FetchedDetail(new, requested_at=asked, received_at=timezone.now())])
 
     changes = store_details([FetchedDetail(old, requested_at=asked, received_at=asked)])
 
