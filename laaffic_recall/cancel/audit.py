@@ -38,8 +38,6 @@ from ..models import (
     RecallTask,
     fits_code,
 )
-from ..signals import cancel_attempted
-from .history import log_attempt
 from .results import NO_SCOPE, CancelBlocker, CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
@@ -358,20 +356,6 @@ def finish(attempt: CancelAttempt, **fields: Any) -> None:
     attempt.duration = attempt.finished_at - attempt.started_at
     names = {attempt._meta.get_field(name).attname for name in fields}
     attempt.save(update_fields=sorted(names | {"finished_at", "duration"}))
-
-
-def announce(attempt: CancelAttempt) -> None:
-    """Write the attempt into the admin's history and send ``cancel_attempted``; a failing
-    receiver is logged, never breaks the cancel."""
-    log_attempt(attempt)
-    for receiver, response in cancel_attempted.send_robust(sender=CancelAttempt, attempt=attempt):
-        if isinstance(response, Exception):
-            logger.error(
-                "cancel_attempted receiver %r failed: %s",
-                receiver,
-                response,
-                exc_info=(type(response), response, response.__traceback__),
-            )
 
 
 def settle_doubt(task_key_ids: int | Iterable[int] | None) -> None:

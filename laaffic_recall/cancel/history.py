@@ -6,6 +6,7 @@ any other change in the admin. The audit log stays the record; this is its famil
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
@@ -29,10 +30,10 @@ def change_message(attempt: CancelAttempt) -> str:
     return text
 
 
-def log_attempt(attempt: CancelAttempt) -> None:
-    """A ``CHANGE`` entry on the attempt's task by the attempt's user; nothing when either
-    is unknown, the attempt is still open, or the admin app is not installed. A failing
-    write is logged and never breaks the cancel."""
+def on_cancel_attempted(sender: Any, attempt: CancelAttempt, **kwargs: Any) -> None:
+    """``cancel_attempted`` receiver: a ``CHANGE`` entry on the attempt's task by the
+    attempt's user; nothing when either is unknown, the attempt is still open, or the admin
+    app is not installed. A failing write is logged and never breaks the cancel."""
     if (
         attempt.user_id is None
         or attempt.task_id is None

@@ -29,7 +29,8 @@ from ..models import (
     Status,
     status_label,
 )
-from .audit import announce, concerned_task_keys, concerning, join_notes, settle_doubt
+from ..signals import send_cancel_attempted
+from .audit import concerned_task_keys, concerning, join_notes, settle_doubt
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -108,7 +109,7 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
         resolved.append(row)
     settle_doubt({task.key_id}.union(*(concerned_task_keys(r) for r in resolved)))
     for row in resolved:
-        announce(row)
+        send_cancel_attempted(row)
     return resolved
 
 

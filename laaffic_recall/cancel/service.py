@@ -33,6 +33,7 @@ from ..client.errors import ConfigurationError, LaafficError
 from ..client.http import LaafficClient
 from ..conf import app_settings, get_client
 from ..models import CancelAttempt, CancelType, Outcome, RecallTask
+from ..signals import send_cancel_attempted
 from . import audit, laaffic, reconcile
 from .audit import CancelBlocked, Submission
 from .laaffic import Answer, Preflight
@@ -316,7 +317,7 @@ def _unsent(
     """A finished row for an attempt that sent nothing, and its result (whose ``detail``
     for the agent is the row's, unless given)."""
     row = audit.record_unsent(submission, target, outcome, row_detail, started, scope)
-    audit.announce(row)
+    send_cancel_attempted(row)
     extra.setdefault("detail", row_detail)
     return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
 
@@ -411,7 +412,7 @@ def _close(
                 audit.settle_attempt_doubt(attempt)
             except DatabaseError:
                 logger.exception("Could not clear cancel_in_doubt of task %s", attempt.task_key_id)
-        audit.announce(attempt)
+        send_cancel_attempted(attempt)
     return AttemptResult(
         target,
         answer.outcome,

@@ -8,7 +8,6 @@ The sync service (``service.py``) decides what to fetch; this module only stores
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +20,7 @@ from django.utils import timezone
 from ..client.wire import NodeRecord, TaskDetail, TaskRecord
 from ..conf import remote_timezone
 from ..models import TERMINAL_STATUSES, RecallNode, RecallTask, Status
-from ..signals import task_synced
-
-logger = logging.getLogger("laaffic_recall")
+from ..signals import send_task_synced
 
 NODE_FIELDS = ["task", "position", "group_task_id", "status", "script_id", "raw", "synced_at"]
 # Columns a queryPage record owns, and those a queryDetail answer owns.
@@ -288,7 +285,7 @@ def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
         _assign_pks(stored, upserts)
         nodes = _store_node_lists([(t, latest[t.key_id]) for t in stored])
     for task in stored:
-        announce(task)
+        send_task_synced(task)
     return DetailChanges(
         tuple(stored), frozenset(created), frozenset(updated), nodes, frozenset(stale)
     )
@@ -337,29 +334,3 @@ def _store_node_lists(items: list[tuple[RecallTask, FetchedDetail]]) -> NodeChan
     gone = [n.pk for k, n in existing.items() if k not in wanted and n.task_id in in_batch]
     removed = RecallNode.objects.filter(pk__in=gone).delete()[0] if gone else 0
     return NodeChanges(created=created, updated=updated, removed=removed)
-
-
-# --------------------------------------------------------------------------- signal
-
-
-def announce(task: RecallTask) -> None:
-    """Send ``task_synced`` to every receiver, logging those that fail.
-
-    The task is already stored: a broken receiver (a host project's, say) must neither undo
-    that for the caller (a sync, a cancel's re-read) nor keep the other receivers, among
-    them the app's own reconcile of cancel attempts, from running.
-    """
-    for receiver, result in task_synced.send_robust(sender=RecallTask, task=task):
-        if isinstance(result, Exception):
-            logger.error(
-                "A task_synced receiver (%s) failed for task %s",
-                _receiver_name(receiver),
-                task.key_id,
-                exc_info=result,
-            )
-
-
-def _receiver_name(receiver) -> str:
-    name = getattr(receiver, "__qualname__", None)
-    module = getattr(receiver, "__module__", None)
-    return f"{module}.{name}" if name and module else repr(receiver)
