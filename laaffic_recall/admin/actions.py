@@ -39,7 +39,7 @@ from ..models import (
     status_label,
 )
 from .confirmation import (
-    cancel_blocks,
+    blocking_notes,
     invalid_key_line,
     invalid_key_note,
     node_context,
@@ -73,7 +73,7 @@ def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRe
         not_sent = [invalid_key_line(t) for t in tasks if not is_valid_id(t.key_id)]
         run_cancel(modeladmin, request, targets, form.cleaned_data["reason"], not_sent + missing)
         return None
-    blocks = cancel_blocks(tasks)
+    blocks = blocking_notes(tasks)
     rows = [
         with_offer(
             modeladmin,
@@ -154,7 +154,7 @@ def cancel_tasks_by_parent(
         parent_group(modeladmin, request, lookup, hidden[pid]) for pid, lookup in lookups.items()
     ]
     if without:
-        blocks = cancel_blocks([t for t, _note, _line in without])
+        blocks = blocking_notes([t for t, _note, _line in without])
         groups.append(
             {
                 "title": _("Without a valid parent task id (nothing sent)"),
@@ -421,7 +421,7 @@ def parent_group(modeladmin, request: HttpRequest, lookup, hidden) -> dict:
     """The confirmation rows of one parent task id: every task of it the mirror and
     LAAFFIC know (the type-2 cancel stops each Pending one), those just found marked."""
     pid = lookup.parent_task_id
-    blocks = cancel_blocks(lookup.tasks)
+    blocks = blocking_notes(lookup.tasks)
     new = set(lookup.new_keys)
     if hidden:
         note = _("skipped: this parent task has recall tasks you cannot see")

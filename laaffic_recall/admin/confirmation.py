@@ -23,7 +23,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from ..cancel.service import cancel_blockers
+from ..cancel.audit import blocking_attempts
 from ..client.wire import is_valid_id
 from ..forms import CancelReasonForm
 from ..models import RecallNode, RecallTask, Status, status_label
@@ -73,7 +73,7 @@ def row(
 
 
 def task_row(task: RecallTask, url: str, blocks: dict[int, str], note: str = "") -> Row:
-    """A task's row, with the warning of ``cancel_blocks`` if it has one."""
+    """A task's row, with the warning of ``blocking_notes`` if it has one."""
     return row(
         str(task),
         task.status,
@@ -188,11 +188,11 @@ def node_rows(node: RecallNode, blocks: dict[int, str]) -> list[Row]:
     return rows
 
 
-def cancel_blocks(tasks: Iterable[RecallTask]) -> dict[int, str]:
+def blocking_notes(tasks: Iterable[RecallTask]) -> dict[int, str]:
     """Task key -> why the cancel service would refuse a new cancel of it now, for the
     tasks that have such a reason: another cancel in flight, or one whose outcome is
     unknown (refresh the task first). Read-only, from the service's own rule."""
-    return {key: blocker.describe() for key, blocker in cancel_blockers(tasks).items()}
+    return {key: blocking.describe() for key, blocking in blocking_attempts(tasks).items()}
 
 
 def template_names(modeladmin, name: str) -> list[str]:
@@ -272,7 +272,7 @@ def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=No
         "object": obj,
         "intro": intro,
         "task": node.task,
-        "node_rows": node_rows(node, cancel_blocks([node.task])),
+        "node_rows": node_rows(node, blocking_notes([node.task])),
         "form": form,
         "back_url": back_url,
     }

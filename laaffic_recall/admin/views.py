@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
+from ..cancel.audit import blocking_attempts
 from ..cancel.results import CancelTarget
-from ..cancel.service import cancel_blockers, look_up_parent
+from ..cancel.service import look_up_parent
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
@@ -36,7 +37,7 @@ from .actions import (
     run_cancel,
 )
 from .confirmation import (
-    cancel_blocks,
+    blocking_notes,
     invalid_key_line,
     invalid_key_note,
     node_context,
@@ -68,7 +69,7 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
         else:
             run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
         return HttpResponseRedirect(task_url(modeladmin, request, task))
-    row = task_row(task, "", cancel_blocks([task]), invalid_key_note(task))
+    row = task_row(task, "", blocking_notes([task]), invalid_key_note(task))
     row = with_offer(modeladmin, request, row, task)
     return render_confirmation(
         modeladmin,
@@ -148,7 +149,7 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
         "refresh_url": refresh_url(modeladmin, task) if is_valid_id(task.key_id) else "",
         "in_doubt_note": "",
     }
-    doubt = cancel_blockers([task]).get(task.key_id)
+    doubt = blocking_attempts([task]).get(task.key_id)
     if doubt is not None and context["can_cancel"]:
         # No Cancel button while a cancel of this task is unsure: refresh first.
         context["can_cancel"] = False

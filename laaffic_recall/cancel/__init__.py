@@ -1,22 +1,22 @@
 """Act out: cancel LAAFFIC auto-recall tasks for a person, audited (see the README).
 
-The public API: ``cancel``, ``cancel_blockers``, their inputs (``CancelTarget``,
+The public API: ``cancel``, ``blocking_attempts``, their inputs (``CancelTarget``,
 ``Submission``), results and errors. Inside the app every name is imported from the
 module that defines it.
 """
 
-from .audit import Submission
-from .results import AttemptResult, CancelBlocker, CancelReport, CancelTarget
-from .service import BatchTooLarge, CancelInTransactionError, cancel, cancel_blockers
+from .audit import Submission, blocking_attempts
+from .results import AttemptResult, BlockingAttempt, CancelReport, CancelTarget
+from .service import BatchTooLarge, CancelInTransactionError, cancel
 
 __all__ = [
     "AttemptResult",
     "BatchTooLarge",
-    "CancelBlocker",
+    "BlockingAttempt",
     "CancelInTransactionError",
     "CancelReport",
     "CancelTarget",
     "Submission",
+    "blocking_attempts",
     "cancel",
-    "cancel_blockers",
 ]

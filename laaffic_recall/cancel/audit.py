@@ -38,7 +38,7 @@ from ..models import (
     RecallTask,
     fits_code,
 )
-from .results import NO_SCOPE, CancelBlocker, CancelTarget, Scope
+from .results import NO_SCOPE, BlockingAttempt, CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -132,13 +132,13 @@ class CancelBlocked(Exception):
 
     def __init__(self, existing: CancelAttempt):
         self.existing = existing
-        self.blocker = CancelBlocker.of(existing)
-        state = "in doubt" if self.blocker.in_doubt else "in flight"
+        self.blocked_by = BlockingAttempt.of(existing)
+        state = "in doubt" if self.blocked_by.in_doubt else "in flight"
         super().__init__(f"cancel attempt {existing.pk} of task {existing.task_key_id} {state}")
 
     @property
     def in_doubt(self) -> bool:
-        return self.blocker.in_doubt
+        return self.blocked_by.in_doubt
 
 
 def parent_ids(task_keys: Collection[int]) -> list[int]:
@@ -160,7 +160,7 @@ def concerning(task_keys: Collection[int], parents: Collection[int]) -> Q:
     return condition
 
 
-def blocking_attempt(
+def blocking_row(
     cancel_type: int, target_id: int, task_keys: Collection[int]
 ) -> CancelAttempt | None:
     """The open attempt that blocks a new cancel of this target and its tasks, if any.
@@ -179,8 +179,9 @@ def blocking_attempt(
     return (live or rows or [None])[0]
 
 
-def blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
-    """For a confirmation page: the tasks (by key) a cancel would now be refused for."""
+def blocking_attempts(tasks: Iterable[RecallTask]) -> dict[int, BlockingAttempt]:
+    """The tasks (by key) a cancel would be refused for now, and why: another cancel in
+    flight, or one whose outcome is unknown (refresh the task first)."""
     tasks = list(tasks)
     keys = {t.key_id for t in tasks}
     parents = {t.parent_task_id for t in tasks if t.parent_task_id is not None}
@@ -189,16 +190,16 @@ def blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
     rows = CancelAttempt.objects.filter(
         concerning(keys, parents), outcome__in=list(OPEN_OUTCOMES)
     ).order_by("-started_at", "-id")
-    found: dict[int, CancelBlocker] = {}
+    found: dict[int, BlockingAttempt] = {}
     for row in rows:
-        blocker = CancelBlocker.of(row)
+        blocking = BlockingAttempt.of(row)
         hit = {row.task_key_id} & keys
         if row.cancel_type == CancelType.PARENT:
             hit |= {t.key_id for t in tasks if t.parent_task_id == row.target_id}
         for key in hit:
             known = found.get(key)
-            if known is None or (known.in_doubt and not blocker.in_doubt):
-                found[key] = blocker
+            if known is None or (known.in_doubt and not blocking.in_doubt):
+                found[key] = blocking
     return found
 
 
@@ -258,7 +259,7 @@ def open_attempt(
                 # Lock order: task rows by key, then the attempt; see settle_doubt(). Under
                 # the locks this statement sees every row committed by an earlier opener.
                 _lock(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
-                existing = blocking_attempt(cancel_type, target_id, keys)
+                existing = blocking_row(cancel_type, target_id, keys)
                 if existing is not None:
                     raise CancelBlocked(existing)
                 attempt.save(force_insert=True)
@@ -268,7 +269,7 @@ def open_attempt(
             _blocked(exc)
         except IntegrityError:
             # A concurrent opener of an unmirrored task got there first (no row to lock).
-            existing = blocking_attempt(cancel_type, target_id, keys)
+            existing = blocking_row(cancel_type, target_id, keys)
             if existing is not None:
                 _blocked(CancelBlocked(existing))
             if last_try:

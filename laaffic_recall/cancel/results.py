@@ -101,13 +101,13 @@ class Scope:
 NO_SCOPE = Scope()  # a target not resolved to any task
 
 
-# --------------------------------------------------------------------------- blockers
+# --------------------------------------------------------------------------- the guard
 
 
 @dataclass(frozen=True)
-class CancelBlocker:
-    """An attempt that keeps a task from being cancelled now: one in flight, or one whose
-    outcome is unknown (in doubt) until a refresh of its task settles it."""
+class BlockingAttempt:
+    """An open attempt that keeps a task from being cancelled now: one in flight, or one
+    whose outcome is unknown (in doubt) until a refresh of its task settles it."""
 
     attempt_id: int
     correlation_id: uuid.UUID
@@ -117,7 +117,7 @@ class CancelBlocker:
     in_doubt: bool
 
     @classmethod
-    def of(cls, attempt: CancelAttempt) -> CancelBlocker:
+    def of(cls, attempt: CancelAttempt) -> BlockingAttempt:
         return cls(
             attempt_id=attempt.pk,
             correlation_id=attempt.correlation_id,
@@ -194,7 +194,7 @@ class AttemptResult:
     # Refused here, nothing sent: another cancel of the task is in flight, or in doubt.
     in_flight: bool = False
     in_doubt: bool = False
-    blocker: CancelBlocker | None = None
+    blocked_by: BlockingAttempt | None = None
     # A node cancel: (round, node key) of the chosen node and the later Pending nodes it
     # stopped, as LAAFFIC listed them just before the call.
     covered_nodes: tuple[tuple[int, int], ...] = ()
@@ -281,7 +281,7 @@ class AttemptResult:
 
     def next_step(self) -> str:
         """Why nothing stopped and what the agent can do, in their words."""
-        if self.outcome == Outcome.REFUSED and self.blocker is not None:
+        if self.outcome == Outcome.REFUSED and self.blocked_by is not None:
             if self.in_doubt:
                 return _("an earlier cancel of this task is unsure: refresh the task first")
             return _("another cancel of this task is in progress: wait for its result")

@@ -18,7 +18,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +40,7 @@ from .laaffic import Answer, Preflight
 from .results import (
     NO_SCOPE,
     AttemptResult,
-    CancelBlocker,
+    BlockingAttempt,
     CancelReport,
     CancelTarget,
     ParentLookup,
@@ -100,13 +100,6 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
     else:
         results = _run_threaded(unique, submission, workers, budget)
     return CancelReport(submission.correlation_id, tuple(results))
-
-
-def cancel_blockers(tasks: Iterable[RecallTask]) -> dict[int, CancelBlocker]:
-    """The tasks (by key) a cancel would be refused for now, and why: another cancel in
-    flight, or one whose outcome is unknown (refresh the task first). For confirmation
-    pages; ``CancelBlocker.describe()`` says it for an agent."""
-    return audit.blockers(tasks)
 
 
 def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) -> ParentLookup:
@@ -279,7 +272,7 @@ def _cancel_one(
     try:
         attempt = audit.open_attempt(submission, target, scope, started)
     except CancelBlocked as exc:
-        return _refused_here(target, submission, started, scope, exc.blocker)
+        return _refused_here(target, submission, started, scope, exc.blocked_by)
     progress.attempt_id = attempt.pk
 
     with reconcile.cancel_reading((scope.task_key_id, *scope.task_keys)):
@@ -327,7 +320,7 @@ def _refused_here(
     submission: Submission,
     started: datetime,
     scope: Scope,
-    blocker: CancelBlocker,
+    blocked_by: BlockingAttempt,
 ) -> AttemptResult:
     """Another attempt on the task is in flight or in doubt: refused locally, nothing sent."""
     return _unsent(
@@ -335,12 +328,12 @@ def _refused_here(
         submission,
         started,
         Outcome.REFUSED,
-        blocker.record_detail(),
+        blocked_by.record_detail(),
         scope,
-        detail=blocker.describe(),
-        in_flight=not blocker.in_doubt,
-        in_doubt=blocker.in_doubt,
-        blocker=blocker,
+        detail=blocked_by.describe(),
+        in_flight=not blocked_by.in_doubt,
+        in_doubt=blocked_by.in_doubt,
+        blocked_by=blocked_by,
     )
 
 

@@ -15,7 +15,7 @@ import pytest
 from django.db.models.signals import pre_save
 
 from laaffic_recall.cancel import CancelTarget, service
-from laaffic_recall.cancel.audit import Submission
+from laaffic_recall.cancel.audit import Submission, blocking_attempts
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.sync import service as sync
 from tests.support.concurrency import WAIT, in_thread, needs_postgres
@@ -236,9 +236,9 @@ def test_the_guard_refuses_a_cancel_in_flight_before_trying_a_pending_row(mocked
     assert inserted == [Outcome.REFUSED]  # the refusal's own row; no pending row tried
     [result] = report.results
     assert (result.outcome, result.in_flight, result.in_doubt) == (Outcome.REFUSED, True, False)
-    assert result.blocker.attempt_id == flying.pk
+    assert result.blocked_by.attempt_id == flying.pk
     refused = CancelAttempt.objects.get(username="bob")
-    assert refused.error_detail == result.blocker.record_detail()
+    assert refused.error_detail == result.blocked_by.record_detail()
     assert f"in flight (attempt #{flying.pk}" in refused.error_detail
 
 
@@ -314,7 +314,7 @@ def test_blockers_tell_the_admin_which_tasks_have_a_cancel_in_flight_or_in_doubt
         cancel_type=CancelType.TASK, target_id=14, task_key_id=14, outcome=Outcome.SUCCEEDED
     )
 
-    found = service.cancel_blockers(RecallTask.objects.all())
+    found = blocking_attempts(RecallTask.objects.all())
 
     assert set(found) == {a.key_id, b.key_id, sibling.key_id}
     assert found[12].attempt_id == flying.pk and not found[12].in_doubt
