@@ -237,13 +237,13 @@ def _transport_answer(outcome: str, exc: TransportError) -> Answer:
 
 
 def confirm(
-    answer: Answer, fresh: Preflight, target: CancelTarget, client: LaafficClient
+    answer: Answer, preflight: Preflight, target: CancelTarget, client: LaafficClient
 ) -> Answer:
     """The answer once the task(s) are re-read: the state decides. An unknown outcome or a
     refusal becomes succeeded (confirmed by re-read) when LAAFFIC now shows the target
     Cancelled; after a success the mirror shows Cancelled,
     re-read or, if that failed, marked ``unconfirmed``."""
-    state, error = _reread(fresh, target, client)
+    state, error = _reread(preflight, target, client)
     outcome, confirmed, notes = answer.outcome, False, [answer.error_detail]
     if outcome == Outcome.REFUSED and state == Status.CANCELLED:
         # The state decides: the calls did stop (LAAFFIC's code and message stay on the row).
@@ -272,7 +272,7 @@ def confirm(
     else:
         mirror_confirmed = state == Status.CANCELLED and not error
         if not mirror_confirmed:
-            _mark_cancelled(fresh, target)
+            _mark_cancelled(preflight, target)
             if error:
                 notes.append(_("The re-read after the cancel failed: %(error)s") % {"error": error})
             else:
@@ -290,11 +290,11 @@ def confirm(
 
 
 def _reread(
-    fresh: Preflight, target: CancelTarget, client: LaafficClient
+    preflight: Preflight, target: CancelTarget, client: LaafficClient
 ) -> tuple[int | None, str]:
     """(the target's status at LAAFFIC now, or None; an error text if the re-read failed)."""
     try:
-        fetched = [_fetch(client, key) for key in fresh.task_keys]
+        fetched = [_fetch(client, key) for key in preflight.task_keys]
     except LaafficError as exc:
         return None, str(exc)
     if not fetched:
@@ -307,23 +307,23 @@ def _reread(
     try:
         store_details(fetched)
     except Exception:  # a database error, or a task_synced receiver of the host failing
-        logger.exception("Could not store the re-read of task(s) %s", fresh.task_keys)
+        logger.exception("Could not store the re-read of task(s) %s", preflight.task_keys)
         return state, _("the mirror could not be updated (database error)")
     return state, ""
 
 
-def _mark_cancelled(fresh: Preflight, target: CancelTarget) -> None:
+def _mark_cancelled(preflight: Preflight, target: CancelTarget) -> None:
     """Mark the mirror as LAAFFIC should now be, flagged ``unconfirmed`` until the next sync."""
     try:
         with transaction.atomic():
-            if target.cancel_type == CancelType.NODE and fresh.node is not None:
+            if target.cancel_type == CancelType.NODE and preflight.node is not None:
                 RecallNode.objects.filter(
-                    task__key_id=fresh.node.task.key_id,
-                    position__gte=fresh.node.position,
+                    task__key_id=preflight.node.task.key_id,
+                    position__gte=preflight.node.position,
                     status=Status.PENDING,
                 ).update(status=Status.CANCELLED, unconfirmed=True)
             elif target.cancel_type != CancelType.NODE:
-                RecallTask.objects.filter(key_id__in=fresh.task_keys).update(
+                RecallTask.objects.filter(key_id__in=preflight.task_keys).update(
                     status=Status.CANCELLED, unconfirmed=True
                 )
     except DatabaseError:

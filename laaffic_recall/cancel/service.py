@@ -278,20 +278,20 @@ def _cancel_one(
     with reconcile.cancel_reading((scope.task_key_id, *scope.task_keys)):
         # 3. The state right now, never the mirror's.
         try:
-            fresh = laaffic.check(target, scope, client)
+            preflight = laaffic.check(target, scope, client)
         except Exception as exc:
             return _close(attempt, target, _unreadable(target, exc), scope=scope)
-        if not fresh.send:
-            skipped = Answer(Outcome.SKIPPED, error_detail=fresh.reason)
-            return _close(attempt, target, skipped, fresh, scope)
+        if not preflight.send:
+            skipped = Answer(Outcome.SKIPPED, error_detail=preflight.reason)
+            return _close(attempt, target, skipped, preflight, scope)
 
         # 4. The request, exactly once; then what LAAFFIC says now (a request that
         # certainly did not reach LAAFFIC changed nothing there to re-read).
         progress.sent = True
         answer = laaffic.send(client, target)
         if answer.outcome != Outcome.FAILED:
-            answer = laaffic.confirm(answer, fresh, target, client)
-    return _close(attempt, target, answer, fresh, scope)
+            answer = laaffic.confirm(answer, preflight, target, client)
+    return _close(attempt, target, answer, preflight, scope)
 
 
 def _hint(exc: Exception) -> str:
@@ -366,7 +366,7 @@ def _close(
     attempt: CancelAttempt,
     target: CancelTarget,
     answer: Answer,
-    fresh: Preflight | None = None,
+    preflight: Preflight | None = None,
     scope: Scope = NO_SCOPE,
 ) -> AttemptResult:
     """The answer on the attempt's own row, the doubt on its tasks settled, the signal.
@@ -380,12 +380,12 @@ def _close(
             "keys": ", ".join(f"#{key}" for key in scope.task_keys)
         }
         fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
-    if fresh is None or not fresh.send:
+    if preflight is None or not preflight.send:
         fields["request_body"] = None  # nothing was sent
-    if fresh is not None and fresh.task is not None:
-        fields.update(task=fresh.task, task_key_id=fresh.task.key_id)
-    if fresh is not None and target.cancel_type == CancelType.NODE:
-        fields["node"] = fresh.node
+    if preflight is not None and preflight.task is not None:
+        fields.update(task=preflight.task, task_key_id=preflight.task.key_id)
+    if preflight is not None and target.cancel_type == CancelType.NODE:
+        fields["node"] = preflight.node
     recorded = True
     try:
         audit.finish(attempt, **fields)
@@ -416,7 +416,7 @@ def _close(
         code_name=answer.code_name,
         hint=answer.hint,
         detail=answer.error_detail,
-        covered_nodes=fresh.covered_nodes if fresh is not None else (),
+        covered_nodes=preflight.covered_nodes if preflight is not None else (),
         confirmed_by_reread=answer.confirmed_by_reread,
         mirror_confirmed=answer.mirror_confirmed,
         recorded=recorded,

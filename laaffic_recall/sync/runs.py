@@ -28,7 +28,7 @@ LOCK_NAME = "laaffic_sync"
 FAILURES_TEXT_MAX = 20_000
 
 
-def recorded(
+def run_recorded(
     trigger: str,
     window: tuple[datetime, datetime] | None,
     body: Callable[[], SyncSummary],

@@ -43,7 +43,7 @@ from .mirror import (
     to_remote,
 )
 from .results import SyncFailure, SyncProgress, SyncSummary
-from .runs import recorded
+from .runs import run_recorded
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -370,7 +370,9 @@ def sync_tasks(
             run.windows_done += 1
         run.report()
 
-    return recorded(trigger, (start, end), lambda: _run(body, workers, client_factory, progress))
+    return run_recorded(
+        trigger, (start, end), lambda: _run(body, workers, client_factory, progress)
+    )
 
 
 def sync_task_details(
@@ -390,7 +392,7 @@ def sync_task_details(
             run.fetcher.submit(key_id)
         run.report()
 
-    return recorded(trigger, None, lambda: _run(body, workers, client_factory, progress))
+    return run_recorded(trigger, None, lambda: _run(body, workers, client_factory, progress))
 
 
 def sync_recent(*, days: float = 7, trigger: str = SyncTrigger.SCHEDULE, **kwargs) -> SyncSummary:
