@@ -34,9 +34,9 @@ from ..client.http import LaafficClient
 from ..conf import app_settings, get_client
 from ..models import CancelAttempt, CancelType, Outcome, RecallTask
 from ..signals import send_cancel_attempted
-from . import audit, laaffic, reconcile
+from . import audit, reconcile, remote
 from .audit import CancelBlocked, Submission
-from .laaffic import Answer, Preflight
+from .remote import Answer, Preflight
 from .results import (
     NO_SCOPE,
     AttemptResult,
@@ -118,7 +118,7 @@ def look_up_parent(parent_task_id: int, *, client: LaafficClient | None = None) 
     except (DatabaseError, OverflowError):  # SQLite refuses an id beyond 64 bits this way
         mirrored = set()
     try:
-        found = laaffic.find_parent_tasks(parent_task_id, client)
+        found = remote.find_parent_tasks(parent_task_id, client)
     except (LaafficError, ConfigurationError) as exc:
         return ParentLookup(parent_task_id, _parent_tasks(parent_task_id), error=str(exc))
     except (DatabaseError, OverflowError):
@@ -259,7 +259,7 @@ def _cancel_one(
 
     # 1. Which task(s) it concerns: the mirror, or queryPage for a parent id typed by hand.
     try:
-        scope = laaffic.resolve(target, client)
+        scope = remote.resolve(target, client)
     except LaafficError as exc:
         detail = _("it could not be looked up at LAAFFIC, so nothing was sent: %(error)s")
         return _unsent(
@@ -278,7 +278,7 @@ def _cancel_one(
     with reconcile.cancel_reading((scope.task_key_id, *scope.task_keys)):
         # 3. The state right now, never the mirror's.
         try:
-            preflight = laaffic.check(target, scope, client)
+            preflight = remote.check(target, scope, client)
         except Exception as exc:
             return _close(attempt, target, _unreadable(target, exc), scope=scope)
         if not preflight.send:
@@ -288,9 +288,9 @@ def _cancel_one(
         # 4. The request, exactly once; then what LAAFFIC says now (a request that
         # certainly did not reach LAAFFIC changed nothing there to re-read).
         progress.sent = True
-        answer = laaffic.send(client, target)
+        answer = remote.send(client, target)
         if answer.outcome != Outcome.FAILED:
-            answer = laaffic.confirm(answer, preflight, target, client)
+            answer = remote.confirm(answer, preflight, target, client)
     return _close(attempt, target, answer, preflight, scope)
 
 

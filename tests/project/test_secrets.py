@@ -15,7 +15,7 @@ from django.core.management import CommandError, call_command
 from django.db import DatabaseError
 from django.views.debug import ExceptionReporter
 
-from laaffic_recall.cancel import CancelTarget, Submission, cancel, laaffic
+from laaffic_recall.cancel import CancelTarget, Submission, cancel, remote
 from laaffic_recall.client import LaafficError
 from laaffic_recall.client import http as client_http
 from laaffic_recall.conf import get_client
@@ -275,7 +275,7 @@ def test_the_error_report_of_a_cancel_logged_with_its_traceback_holds_no_secret(
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12)
     add_detail(mocked_api, 12, CANCELLED)
-    real_store = laaffic.store_details
+    real_store = remote.store_details
     stored = []
 
     def store_once(fetched):
@@ -284,7 +284,7 @@ def test_the_error_report_of_a_cancel_logged_with_its_traceback_holds_no_secret(
             raise DatabaseError("the database went away")
         return real_store(fetched)
 
-    monkeypatch.setattr(laaffic, "store_details", store_once)
+    monkeypatch.setattr(remote, "store_details", store_once)
     cancel([CancelTarget(1, 12)], Submission(username="bot"))
 
     with_traceback = [r for r in every_record.records if r.exc_info]
