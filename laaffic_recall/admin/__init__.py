@@ -4,8 +4,8 @@ Importing it registers the four model admins on ``admin.site``; a host project's
 admin site can register the same classes (see the README).
 """
 
-from .audit import CancelAttemptAdmin
-from .mirror import RecallNodeAdmin, RecallTaskAdmin
+from .attempts import CancelAttemptAdmin
 from .syncruns import SyncRunAdmin
+from .tasks import RecallNodeAdmin, RecallTaskAdmin
 
 __all__ = ["CancelAttemptAdmin", "RecallNodeAdmin", "RecallTaskAdmin", "SyncRunAdmin"]

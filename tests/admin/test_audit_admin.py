@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from laaffic_recall.admin.audit import csv_cell
+from laaffic_recall.admin.attempts import csv_cell
 from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
 from laaffic_recall.verify import verify_chain
 from tests.support.mirror import make_task

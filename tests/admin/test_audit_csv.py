@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.urls import reverse
 
-from laaffic_recall.admin.audit import CSV_EXCERPT_CHARS
+from laaffic_recall.admin.attempts import CSV_EXCERPT_CHARS
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 from tests.support.mirror import make_nodes, make_task
 

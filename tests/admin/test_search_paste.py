@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from laaffic_recall.admin.mirror import MAX_PASTED_IDS, pasted_ids
+from laaffic_recall.admin.tasks import MAX_PASTED_IDS, pasted_ids
 from laaffic_recall.models import RecallTask
 from tests.support.admin import BY_PARENT, TASKS, task_url
 from tests.support.mirror import make_nodes, make_task

@@ -117,6 +117,18 @@ def test_nothing_of_the_main_app_imports_the_sandbox():
     assert users == []
 
 
+def test_a_module_name_names_one_job_across_the_packages():
+    """``results`` and ``service`` hold the same job in each service package (sync, cancel);
+    any other name is used once in the app (the sandbox, a separate app, aside)."""
+    packages: dict[str, set[str]] = {}
+    for path in modules():
+        parts = path.relative_to(APP).parts
+        if path.name != "__init__.py" and parts[0] != "sandbox":
+            packages.setdefault(path.stem, set()).add("/".join(parts[:-1]))
+    shared = {name: where for name, where in packages.items() if len(where) > 1}
+    assert shared == {"results": {"sync", "cancel"}, "service": {"sync", "cancel"}}
+
+
 def test_the_layers_point_down():
     """client < conf < models < sync < cancel < admin and the commands: no import upward."""
     order = ["client", "conf", "models", "signals", "sync", "cancel", "forms", "admin"]

@@ -13,9 +13,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.test import override_settings
 from django.urls import path, reverse
 
-from laaffic_recall.admin.audit import CancelAttemptAdmin
-from laaffic_recall.admin.mirror import RecallNodeAdmin, RecallTaskAdmin
+from laaffic_recall.admin.attempts import CancelAttemptAdmin
 from laaffic_recall.admin.syncruns import SyncRunAdmin
+from laaffic_recall.admin.tasks import RecallNodeAdmin, RecallTaskAdmin
 from laaffic_recall.models import (
     CancelAttempt,
     CancelType,
