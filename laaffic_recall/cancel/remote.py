@@ -1,13 +1,8 @@
-"""What a cancel asks of LAAFFIC: which task(s) a target concerns and their state right
-now, then the one request, then a re-read of the task(s).
+"""What a cancel asks of LAAFFIC: the task(s) a target concerns, their state now, the one
+request (never retried), and the re-read that settles an unclear answer.
 
-``resolve`` finds the task(s) of a target without reading their state (the mirror; a
-parent task id typed by hand is found with ``queryPage``'s exact parent-id search and
-mirrored), so that the attempt's pending row can be committed on them first. ``check``
-then reads the state now, never the mirror's, and stores what it read. ``send`` makes the
-request exactly once, never retried, and says what became of it as an ``Answer``;
-``confirm`` re-reads the task(s), which settles an unclear answer and updates the mirror,
-or marks the mirror if the re-read fails.
+``resolve`` reads no state, so that the attempt's pending row is committed on the task(s)
+before ``check`` reads them.
 """
 
 from __future__ import annotations

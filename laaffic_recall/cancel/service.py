@@ -1,15 +1,8 @@
 """Cancel LAAFFIC auto-recall tasks for a person, audited, and never sent twice by accident.
 
-``cancel(targets, submission)`` is the one entry point (the admin calls it). Per target:
-its task(s) from the mirror (a parent task id typed by hand is first found with
-``queryPage``) -> a pending ``CancelAttempt`` committed, or a local refusal if another
-cancel of the task is in flight or in doubt -> a fresh ``queryDetail`` -> the row finished
-as skipped if not Pending, else one ``cancel`` call, never retried -> a re-read that
-settles an unclear answer and updates the mirror (or, if it fails after a success, marks
-the mirror Cancelled and ``unconfirmed``) -> the outcome on the same row ->
-``cancel_attempted``. Targets of one call run ``CANCEL_WORKERS`` at a time. Committing the
-row before the fresh read is what makes a read answered before another agent's whole
-cancel harmless: that agent is refused.
+Each target's pending ``CancelAttempt`` is committed before its task is read afresh and
+the request is sent: that is what makes a read answered before another agent's whole
+cancel harmless, since that agent is refused.
 """
 
 from __future__ import annotations

@@ -1,15 +1,10 @@
 """Mirror LAAFFIC auto-recall tasks and their node lists into the local models.
 
-``sync_tasks(start, end)`` lists the tasks created in a window (split into windows of
-``SYNC_WINDOW_HOURS``, pages of 100) and upserts them, then reads the detail of every
-task that is new, changed, not terminal or never read, with ``SYNC_WORKERS`` parallel
-calls (one client, hence one HTTP session, per worker thread). The database is written
-from the calling thread only, in batches, so no connection leaks from the workers.
-``sync_task_details(key_ids)`` re-reads named tasks. Both return a ``SyncSummary`` and are
-callable from a scheduler (cron, Celery beat, ...); one failing page, list record or detail
-(whatever it raised) is recorded in the summary and the rest goes on. Only a configuration
-error, or a refusal of the first call that no other call can get past (a bad key, a
-refused connection: nothing answers at the address), ends a run early.
+Details are read on ``SYNC_WORKERS`` threads (one client each) and written from the
+calling thread only, in batches, so no database connection leaks from the workers. One
+failing page, list record or detail is counted in the summary and the rest goes on; only
+a configuration error, or a first call that no other can get past (this site's key, IP or
+clock refused, or nothing listening at the address), ends a run early.
 """
 
 from __future__ import annotations

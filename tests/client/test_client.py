@@ -597,7 +597,7 @@ def test_a_ca_bundle_only_concerns_https(monkeypatch):
     assert new_session("http://127.0.0.1:8000/sandbox").verify is True
 
 
-# --------------------------------------------------------------------------- review findings
+# --------------------------------------------------------------------------- TLS, redirects, codes
 
 
 def test_certificate_failure_is_not_sent(mocked_api):

@@ -1,5 +1,5 @@
-"""The agent is told exactly what LAAFFIC did, and what to do next: the six cases of the
-issue, in a real browser against the bundled site's sandbox.
+"""The agent is told exactly what LAAFFIC did, and what to do next, in six cases, in a real
+browser against the bundled site's sandbox.
 
 1. one sibling selected, cancel by parent id: the page lists both, both end Cancelled;
 2. a real double click on the confirm button: one cancel sent, no error shown;

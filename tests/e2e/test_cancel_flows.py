@@ -1,10 +1,10 @@
 """The cancel flows in a real browser, as a support agent, against the bundled site's sandbox.
 
-Issue 5, "Browser tests" items 2-5: cancel two Pending tasks with the action; cancel from
-a pending node of an In-progress task; a Completed task reported as skipped, nothing sent;
-the audit log with every attempt, its response code and the reason typed; and "No, take
-me back" sending nothing. What LAAFFIC received is read from the sandbox's call log, and
-its state from the sandbox's own tables, not from the app's mirror.
+Cancel two Pending tasks with the action; cancel from a pending node of an In-progress
+task; a Completed task reported as skipped, nothing sent; the audit log with every
+attempt, its response code and the reason typed; and "No, take me back" sending nothing.
+What LAAFFIC received is read from the sandbox's call log, and its state from the
+sandbox's own tables, not from the app's mirror.
 """
 
 from __future__ import annotations

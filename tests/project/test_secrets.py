@@ -168,7 +168,7 @@ def test_a_day_of_syncs_cancels_and_refreshes_leaves_no_secret_anywhere(
 def test_the_check_fails_when_the_client_logs_its_secret_at_debug(
     mocked_api, every_record, monkeypatch
 ):
-    """A line like this planted in the client is caught: the test above can fail."""
+    """A line like this in the client is caught: the test above can fail."""
     real_sign = client_http.sign
 
     def chatty_sign(api_key, api_secret, timestamp):
