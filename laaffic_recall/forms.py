@@ -34,7 +34,7 @@ class LaafficIdField(forms.CharField):
         super().__init__(**kwargs)
 
     def to_python(self, value):
-        text = super().to_python(value).strip()
+        text = (super().to_python(value) or "").strip()
         if text.startswith("#"):
             text = text[1:].strip()
         if text in self.empty_values:

@@ -197,7 +197,7 @@ class AppendOnlyError(Exception):
 SET_NULL_LINKS = frozenset({"user", "task", "node"})
 
 
-class CancelAttemptQuerySet(models.QuerySet):
+class CancelAttemptQuerySet(models.QuerySet["CancelAttempt"]):
     """Refuses bulk changes; a single open row is resolved through ``CancelAttempt.save()``.
 
     Inserting is allowed (``create``, ``bulk_create`` without conflict handling, finished
@@ -428,7 +428,7 @@ class CancelAttempt(models.Model):
             .values_list("chain_seq", "chain_mac")
             .first()
         )
-        seq, prev = (last[0] + 1, last[1]) if last else (1, "")
+        seq, prev = (last[0] + 1, last[1]) if last and last[0] is not None else (1, "")
         values = rows.filter(pk=self.pk).values(*SIGNED_FIELDS).get()
         mac = link_mac(key, values, seq, prev)
         models.QuerySet.update(

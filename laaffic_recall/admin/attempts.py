@@ -13,6 +13,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from itertools import islice
+from typing import TYPE_CHECKING, overload
 
 from django.contrib import admin
 from django.http import HttpRequest, StreamingHttpResponse
@@ -39,6 +40,9 @@ from .display import SHORT_TYPES, outcome_badge
 from .distinct import distinct_values
 from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 # What a spreadsheet evaluates when a cell starts with it: a formula (= + - @) or a DDE
 # call (|), in ASCII or in a form NFKC folds to ASCII (full-width ＝, small ﹦, ...), and
@@ -199,7 +203,13 @@ def is_formula_like(text: str) -> bool:
     return False
 
 
-def csv_cell(value) -> object:
+@overload
+def csv_cell(value: str) -> str: ...
+@overload
+def csv_cell(value: object) -> object: ...
+
+
+def csv_cell(value: object) -> object:
     """A cell a spreadsheet will not run as a formula: formula-like text gets a leading
     apostrophe. Numbers we wrote ourselves (e.g. code -16) stay numbers. Newlines inside
     a cell stay there: the csv writer quotes the cell, so no line of it starts a row."""
@@ -257,7 +267,7 @@ class ResponseCodeFilter(admin.SimpleListFilter):
     NONE = "none"
 
     def lookups(self, request, model_admin):
-        choices = []
+        choices: list[tuple[str, StrOrPromise]] = []
         for code in distinct_values(CancelAttempt, "response_code"):
             label = gettext("%(code)s (success)") % {"code": code} if code == 0 else str(code)
             choices.append((str(code), label))

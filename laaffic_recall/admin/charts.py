@@ -61,7 +61,7 @@ def stacked_bars(title: str, labels: list[str], series: list[Series]) -> SafeStr
         )
     for i, label in enumerate(labels):
         x = LEFT + slot * i + (slot - bar) / 2
-        base = TOP + plot_h
+        base: float = TOP + plot_h
         for layer in series:
             value = layer.values[i]
             if not value:

@@ -11,10 +11,14 @@ row is listed too, and opens an empty list.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, cast
 
 from django.contrib.admin.templatetags.admin_list import date_hierarchy
 from django.db.models import Max, Min
 from django.utils import timezone
+
+if TYPE_CHECKING:
+    from django.contrib.admin.views.main import ChangeList
 
 
 def spanned_periods(first: date, last: date, kind: str) -> list[date]:
@@ -45,7 +49,7 @@ class SpanQuerySet:
         self.queryset = queryset
         self.field_name = field_name
         self.many = many
-        self.span = None
+        self.span: dict[str, Any] | None = None
 
     def aggregate(self, **expressions) -> dict:
         """Django's first and last dates, read once. Of many rows, as the first match each
@@ -87,4 +91,4 @@ class SpanChangeList:
 
 def spanned_date_hierarchy(cl) -> dict | None:
     """Django's ``date_hierarchy`` context, its periods spanned rather than selected."""
-    return date_hierarchy(SpanChangeList(cl))
+    return date_hierarchy(cast("ChangeList", SpanChangeList(cl)))

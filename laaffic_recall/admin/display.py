@@ -7,7 +7,7 @@ app loads.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -15,21 +15,24 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import CancelAttempt, CancelType, Outcome, Status
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 CSS = "laaffic_recall/admin.css"
 
-STATUS_CLASSES = {
+STATUS_CLASSES: dict[int, str] = {
     Status.PENDING: "pending",
     Status.IN_PROGRESS: "in-progress",
     Status.COMPLETED: "completed",
     Status.CANCELLED: "cancelled",
     Status.EXCEPTION: "exception",
 }
-SHORT_TYPES = {
+SHORT_TYPES: dict[int, StrOrPromise] = {
     CancelType.TASK: _("task"),
     CancelType.PARENT: _("parent"),
     CancelType.NODE: _("from node"),
 }
-SHORT_OUTCOMES = {
+SHORT_OUTCOMES: dict[str, StrOrPromise] = {
     Outcome.PENDING: _("In flight"),
     Outcome.SKIPPED: _("Skipped"),
     Outcome.SUCCEEDED: _("Succeeded"),
@@ -41,11 +44,12 @@ SHORT_OUTCOMES = {
 
 def status_css(value: int | None) -> str:
     """The CSS class suffix of a status ("unknown" for a value LAAFFIC has not documented)."""
-    return STATUS_CLASSES.get(value, "unknown")
+    return "unknown" if value is None else STATUS_CLASSES.get(value, "unknown")
 
 
 def status_badge(value: int | None) -> str:
     """A task's or node's status as a coloured badge."""
+    label: StrOrPromise
     if value in STATUS_CLASSES:
         label = Status(value).label
     else:

@@ -8,8 +8,10 @@ days) so the page costs the same at a hundred tasks and at a hundred thousand.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -111,7 +113,8 @@ def sync_state(site: str, now: datetime | None = None) -> SyncState:
     now = now or timezone.now()
     run, success = last_run(), last_success()
     minutes = app_settings.SYNC_STALE_MINUTES
-    stale = success is None or success.finished_at < now - timedelta(minutes=minutes)
+    finished = success.finished_at if success is not None else None
+    stale = finished is None or finished < now - timedelta(minutes=minutes)
     next_due = run.next_due_at if run is not None else None
     return SyncState(
         run=run,
@@ -122,7 +125,9 @@ def sync_state(site: str, now: datetime | None = None) -> SyncState:
         stale_minutes=minutes,
         next_due=next_due,
         # A scheduler that has not started its next run well after it was due is gone.
-        overdue=bool(next_due and run.finished_at and next_due < now - timedelta(minutes=5)),
+        overdue=bool(
+            run and run.finished_at and next_due and next_due < now - timedelta(minutes=5)
+        ),
     )
 
 
@@ -147,7 +152,7 @@ def _since_each_day(days: list[date], field: str) -> dict[str, Count]:
     }
 
 
-def _daily(row: dict, days: list[date]) -> list[int]:
+def _daily(row: Mapping[str, Any], days: list[date]) -> list[int]:
     return [row[f"since{i}"] - row[f"since{i + 1}"] for i in range(len(days))]
 
 

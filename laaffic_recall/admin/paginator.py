@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.paginator import Paginator
 from django.db import connections
+from django.db.models import QuerySet
 from django.utils.functional import cached_property
 
 
@@ -17,6 +20,7 @@ class CappedCountPaginator(Paginator):
     """
 
     cap = 10_000
+    object_list: QuerySet[Any]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -38,7 +42,10 @@ class CappedCountPaginator(Paginator):
             return super().page(number)
         number = self.validate_number(number)
         bottom = (number - 1) * self.per_page
-        return self._get_page(self.object_list[bottom : bottom + self.per_page], number, self)
+        # django-stubs lacks _get_page, the hook Django documents for building a page.
+        return self._get_page(  # type: ignore[attr-defined]
+            self.object_list[bottom : bottom + self.per_page], number, self
+        )
 
 
 def planner_estimate(queryset) -> int | None:

@@ -53,8 +53,11 @@ def settled_lines(attempt_ids: Iterable[int]) -> tuple[list[str], list[str]]:
     settled, unsure = [], []
     rows = CancelAttempt.objects.filter(pk__in=list(attempt_ids)).select_related("task")
     for row in rows.order_by("started_at", "pk"):
-        when = timezone.template_localtime(row.started_at).strftime("%H:%M")
-        task = row.task or RecallTask.objects.filter(key_id=row.task_key_id).first()
+        # django-stubs lacks timezone.template_localtime (the templates' conversion).
+        when = timezone.template_localtime(row.started_at).strftime("%H:%M")  # type: ignore[attr-defined]
+        task = row.task
+        if task is None and row.task_key_id is not None:
+            task = RecallTask.objects.filter(key_id=row.task_key_id).first()
         status = task.status if task is not None else None
         values = {"when": when, "task": row.task_key_id, "status": status_label(status)}
         if row.outcome == Outcome.SUCCEEDED:

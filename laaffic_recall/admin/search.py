@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.db import models
 from django.utils.text import smart_split, unescape_string_literal
 
 from ..client.wire import is_valid_id
+
+if TYPE_CHECKING:
+    from django.contrib.admin import ModelAdmin
+
+    _AdminBase = ModelAdmin[Any]
+else:
+    _AdminBase = object
 
 
 def as_number(term: str) -> int | None:
@@ -38,7 +47,7 @@ def text_lookup(spec: str) -> str:
     return f"{spec}__icontains"
 
 
-class NumberSearchMixin:
+class NumberSearchMixin(_AdminBase):
     """Django compares an exact search of an integer field as text (``CAST(key_id AS
     text) = '131581'``, so that "abc" is no error), which no index serves: a search of one
     key then reads every row. Here such a field is compared as a number, and only with
@@ -60,10 +69,10 @@ class NumberSearchMixin:
         ids_only = all(as_number(term) is not None and not quoted for term, quoted in terms)
         for term, _quoted in terms:
             number = as_number(term)
-            matches = models.Q.create(
-                [*((path, number) for path in numbers if number is not None)]
-                + ([] if ids_only else [(lookup, term) for lookup in texts]),
-                connector=models.Q.OR,
+            matches = models.Q(
+                *((path, number) for path in numbers if number is not None),
+                *(() if ids_only else ((lookup, term) for lookup in texts)),
+                _connector=models.Q.OR,
             )
             queryset = queryset.filter(matches) if matches else queryset.none()
         lookups = numbers if ids_only else numbers + texts

@@ -132,7 +132,7 @@ class RecallNodeInline(admin.TabularInline):
     model = RecallNode
     fk_name = "task"
     ordering = ["position"]
-    fields = ["round", "node_key", "group_task_id", "node_status", "script_id", "synced_at"]
+    fields = ("round", "node_key", "group_task_id", "node_status", "script_id", "synced_at")
     readonly_fields = fields
     extra = 0
     max_num = 0
@@ -298,10 +298,10 @@ class RecallTaskAdmin(MirrorAdmin):
         context = {**views.changelist_context(self, request), **(extra_context or {})}
         return super().changelist_view(request, context, *args, **kwargs)
 
-    def render_change_form(self, request, context, *args, obj=None, **kwargs):
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
             context.update(views.task_page_context(self, request, obj))
-        return super().render_change_form(request, context, *args, obj=obj, **kwargs)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("rounds"), ordering="finish_num")
     def rounds(self, obj: RecallTask) -> str:
@@ -338,7 +338,8 @@ class RecallTaskAdmin(MirrorAdmin):
         """Creation time at LAAFFIC, short: date and time may go on two lines."""
         if obj.created_at_remote is None:
             return "-"
-        value = timezone.template_localtime(obj.created_at_remote)
+        # django-stubs lacks timezone.template_localtime (the templates' conversion).
+        value = timezone.template_localtime(obj.created_at_remote)  # type: ignore[attr-defined]
         return format_html(
             '<time datetime="{}"><span>{}</span> <span>{}</span></time>',
             value.isoformat(),

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, Field, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -145,11 +145,12 @@ def parent_ids(task_keys: Collection[int]) -> list[int]:
     """The parent task ids of the mirrored tasks among ``task_keys``."""
     if not task_keys:
         return []
-    return list(
+    parents = (
         RecallTask.objects.filter(key_id__in=list(task_keys), parent_task_id__isnull=False)
         .values_list("parent_task_id", flat=True)
         .distinct()
     )
+    return [parent for parent in parents if parent is not None]
 
 
 def concerning(task_keys: Collection[int], parents: Collection[int]) -> Q:
@@ -176,7 +177,7 @@ def blocking_row(
         )
     )
     live = [r for r in rows if r.effective_outcome == Outcome.PENDING]
-    return (live or rows or [None])[0]
+    return next(iter(live or rows), None)
 
 
 def blocking_attempts(tasks: Iterable[RecallTask]) -> dict[int, BlockingAttempt]:
@@ -193,7 +194,7 @@ def blocking_attempts(tasks: Iterable[RecallTask]) -> dict[int, BlockingAttempt]
     found: dict[int, BlockingAttempt] = {}
     for row in rows:
         blocking = BlockingAttempt.of(row)
-        hit = {row.task_key_id} & keys
+        hit = keys & {row.task_key_id}
         if row.cancel_type == CancelType.PARENT:
             hit |= {t.key_id for t in tasks if t.parent_task_id == row.target_id}
         for key in hit:
@@ -355,7 +356,7 @@ def finish(attempt: CancelAttempt, **fields: Any) -> None:
         setattr(attempt, name, value)
     attempt.finished_at = timezone.now()
     attempt.duration = attempt.finished_at - attempt.started_at
-    names = {attempt._meta.get_field(name).attname for name in fields}
+    names = {f.attname for f in map(attempt._meta.get_field, fields) if isinstance(f, Field)}
     attempt.save(update_fields=sorted(names | {"finished_at", "duration"}))
 
 

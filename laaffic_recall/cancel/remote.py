@@ -102,7 +102,7 @@ def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
 
 
 def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
-    fetched = _fetch(client, scope.task_key_id)
+    fetched = _fetch(client, scope.task_keys[0])  # a node's scope is its one task
     [task], detail = _store([fetched]), fetched.detail
     index = next((i for i, n in enumerate(detail.nodes) if n.key_id == target.target_id), None)
     if index is None:

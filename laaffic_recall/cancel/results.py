@@ -157,7 +157,8 @@ class BlockingAttempt:
         values = {
             "id": self.attempt_id,
             "user": self.username or _("someone"),
-            "when": timezone.template_localtime(self.started_at).strftime("%Y-%m-%d %H:%M:%S"),
+            # django-stubs lacks timezone.template_localtime (the templates' conversion).
+            "when": timezone.template_localtime(self.started_at).strftime("%Y-%m-%d %H:%M:%S"),  # type: ignore[attr-defined]
             "task": self.task_key_id,
         }
         if self.in_doubt:

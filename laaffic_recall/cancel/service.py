@@ -268,7 +268,7 @@ def _cancel_one(
         return _refused_here(target, submission, started, scope, exc.blocked_by)
     progress.attempt_id = attempt.pk
 
-    with reconcile.cancel_reading((scope.task_key_id, *scope.task_keys)):
+    with reconcile.cancel_reading(scope.task_keys):
         # 3. The state right now, never the mirror's.
         try:
             preflight = remote.check(target, scope, client)

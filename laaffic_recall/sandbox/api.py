@@ -107,7 +107,7 @@ def task_record(task: SandboxTask) -> dict:
 
 
 def node_record(node: SandboxNode, family: str) -> dict:
-    record = {
+    record: dict[str, Any] = {
         "keyId": node.key_id,
         "taskId": node.group_task_id,
         "nodeStatus": node.status,

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count
@@ -29,6 +30,15 @@ from ..cancel.results import AttemptResult, CancelTarget
 from ..cancel.service import cancel
 from ..models import CancelAttempt, Outcome, RecallNode, RecallTask, Status
 from .models import FaultKind, FaultWhen, SandboxFault
+
+if TYPE_CHECKING:
+    from typing import TypedDict
+
+    from django_stubs_ext import WithAnnotations
+
+    class _Rounds(TypedDict):
+        rounds: int
+
 
 REASON_PREFIX = "Demo: "
 
@@ -56,13 +66,15 @@ class _Pool:
     """Pending mirrored tasks not used yet, oldest key first, so each scenario has its own."""
 
     def __init__(self) -> None:
-        self.pending = list(
+        self.pending: list[WithAnnotations[RecallTask, _Rounds]] = list(
             RecallTask.objects.filter(status=Status.PENDING, unconfirmed=False)
             .annotate(rounds=Count("nodes"))
             .order_by("key_id")
         )
 
-    def take(self, condition: Callable[[RecallTask], bool] = lambda task: True):
+    def take(
+        self, condition: Callable[[WithAnnotations[RecallTask, _Rounds]], bool] = lambda task: True
+    ) -> RecallTask | None:
         for task in self.pending:
             if condition(task):
                 self.pending.remove(task)

@@ -119,6 +119,8 @@ def _consume(fault: Fault) -> bool:
     """Count one firing of a model fault; False when another request took the last one."""
     if not fault.limited:
         return True
+    if fault.pk is None:  # only a model row counts its firings
+        return False
     rows = SandboxFault.objects.filter(pk=fault.pk, remaining__gt=0)
     return bool(rows.update(remaining=F("remaining") - 1))
 
@@ -158,12 +160,12 @@ def timeout_seconds(fault: Fault) -> float:
     return fault.seconds if fault.seconds is not None else sandbox_settings.TIMEOUT_SECONDS
 
 
-def fault_response(fault: Fault) -> HttpResponse | None:
-    """The answer a fault puts in place of the real one (None: send the real answer)."""
+def fault_response(fault: Fault) -> HttpResponse:
+    """The answer a 502, empty or timeout fault puts in place of the real one."""
     if fault.kind == FaultKind.HTML_502:
         return HttpResponse(BAD_GATEWAY_HTML, status=502, content_type="text/html")
     if fault.kind == FaultKind.EMPTY:
         return HttpResponse(b"", status=200, content_type="application/json;charset=UTF-8")
-    if fault.kind == FaultKind.TIMEOUT and fault.when == FaultWhen.BEFORE:
+    if fault.kind == FaultKind.TIMEOUT:
         return HttpResponse(GATEWAY_TIMEOUT_HTML, status=504, content_type="text/html")
-    return None
+    raise ValueError(f"a {fault.kind} fault does not replace the answer")

@@ -161,7 +161,7 @@ def seed(
         forced = {}
         if tasks >= len(statuses) and status is None:
             forced = dict(zip(rng.sample(range(tasks), len(statuses)), statuses, strict=True))
-        plans = []
+        plans: list[tuple[SandboxTask, list[int], str | None]] = []
         for index, offset in enumerate(offsets):
             created = now - timedelta(seconds=offset)
             wanted = status if status is not None else forced.get(index)

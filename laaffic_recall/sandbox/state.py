@@ -22,7 +22,7 @@ class Refusal(Exception):
 
 PARAMETER_EXCEPTION = -22
 # Wire messages are the vendor's English, whatever the site's language.
-STATUS_NAMES = {
+STATUS_NAMES: dict[int, str] = {
     Status.PENDING: "Pending",
     Status.IN_PROGRESS: "In progress",
     Status.COMPLETED: "Completed",
@@ -96,16 +96,16 @@ def cancel(cancel_type: int, target: int) -> list[SandboxTask]:
             return pending
         if cancel_type == 3:
             task_pk = SandboxNode.objects.filter(key_id=target).values_list("task", flat=True)
-            task = SandboxTask.objects.select_for_update().filter(pk__in=task_pk).first()
-            if task is None:
+            owner = SandboxTask.objects.select_for_update().filter(pk__in=task_pk).first()
+            if owner is None:
                 raise parameter_error(f"node {target} does not exist")
             node = SandboxNode.objects.get(key_id=target)
             if node.status != Status.PENDING:
                 raise _not_allowed(f"Node {target}", node.status)
-            task.nodes.filter(position__gte=node.position, status=Status.PENDING).update(
+            owner.nodes.filter(position__gte=node.position, status=Status.PENDING).update(
                 status=Status.CANCELLED
             )
-            return [settle(task)]
+            return [settle(owner)]
     raise parameter_error(f"unknown cancel type {cancel_type}")
 
 

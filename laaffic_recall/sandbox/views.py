@@ -147,10 +147,10 @@ def answer_fault(
         message = fault.message or faults.DEFAULT_FAULT_MESSAGE
         log_call(family, call, body, 200, code, message, fault.kind)
         return json_response(envelope(code, message, None))
-    response = faults.fault_response(fault)
     if fault.kind == FaultKind.TIMEOUT:
         log_call(family, call, body, 504 if real is None else 200, None, "", fault.kind)
         faults.hold(faults.timeout_seconds(fault))
-        return response if real is None else json_response(real)
+        return faults.fault_response(fault) if real is None else json_response(real)
+    response = faults.fault_response(fault)
     log_call(family, call, body, response.status_code, None, "", fault.kind)
     return response

@@ -11,6 +11,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, overload
 
 from django.utils import timezone
 
@@ -30,7 +31,7 @@ class DetailFetcher:
         self._local = threading.local()
         self._clients: list[LaafficClient] = []
         self._lock = threading.Lock()
-        self._results: queue.SimpleQueue = queue.SimpleQueue()
+        self._results: queue.SimpleQueue[Result] = queue.SimpleQueue()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="laaffic-sync")
         self.submitted: set[int] = set()
         self.outstanding = 0
@@ -60,7 +61,13 @@ class DetailFetcher:
         else:
             self._results.put((key_id, FetchedDetail(detail, requested_at, timezone.now()), None))
 
+    @overload
+    def take(self, block: Literal[True]) -> Result: ...
+    @overload
+    def take(self, block: Literal[False]) -> Result | None: ...
+
     def take(self, block: bool) -> Result | None:
+        """The next result; without ``block``, ``None`` when none has arrived yet."""
         try:
             result = self._results.get(block=block)
         except queue.Empty:

@@ -212,7 +212,7 @@ def _store_records(
     for key, record in latest.items():
         task = existing.get(key)
         if task is None:
-            task = RecallTask(key_id=key, status=None)
+            task = RecallTask(key_id=key)
             _apply(task, _list_values(record))
             created.add(key)
             needs_detail.add(key)
@@ -263,7 +263,7 @@ def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
         for key, item in latest.items():
             task = existing.get(key)
             if task is None:
-                task = RecallTask(key_id=key, status=None, synced_at=item.received_at)
+                task = RecallTask(key_id=key, synced_at=item.received_at)
                 created.add(key)
             elif task.detail_synced_at and task.detail_synced_at > item.requested_at:
                 stale.add(key)
@@ -318,7 +318,7 @@ def _store_node_lists(items: list[tuple[RecallTask, FetchedDetail]]) -> NodeChan
     for key, (values, received_at) in wanted.items():
         node = existing.get(key)
         if node is None:
-            node = RecallNode(key_id=key, status=None)
+            node = RecallNode(key_id=key)
             _apply(node, values)
             created += 1
         else:

@@ -231,7 +231,9 @@ class _Run:
         """Each record in its own transaction; one that fails is counted with its key (its
         row, if any, stays as it was and its detail is not read this time)."""
         latest = {r.key_id: r for r in records}  # duplicates: last wins, as in a batch
-        created, updated, needs_detail = set(), set(), set()
+        created: set[int] = set()
+        updated: set[int] = set()
+        needs_detail: set[int] = set()
         for key_id, record in latest.items():
             try:
                 changes = store_records([record], requested_at=requested_at)
@@ -267,7 +269,7 @@ class _Run:
         self.details_done += 1
         if exc is not None:
             self.fail("detail", key_id, exc)
-        else:
+        elif fetched is not None:
             self.any_success = True
             self.ready.append(fetched)
         self.report()

@@ -291,10 +291,10 @@ class Command(TranslatedCommand):
         self.lease.renew()
         interval = 0.1 if self.stderr.isatty() else 1.0
         if self.verbosity >= 1 and time.monotonic() - self._progress_at >= interval:
-            self.render_progress()
+            self.render_progress(progress)
 
-    def render_progress(self) -> None:
-        line = format_progress(self._progress)
+    def render_progress(self, progress: SyncProgress) -> None:
+        line = format_progress(progress)
         if self.stderr.isatty():
             self.stderr.write(f"\r{line}\033[K", style_func=plain, ending="")
             self.stderr.flush()
@@ -307,7 +307,7 @@ class Command(TranslatedCommand):
         """Show the final state if it was throttled away, and end the terminal's line."""
         if self.verbosity >= 1 and self._progress is not None:
             if format_progress(self._progress) != self._progress_written:
-                self.render_progress()
+                self.render_progress(self._progress)
         if self._progress_open:
             self.stderr.write("", style_func=plain)
             self._progress_open = False

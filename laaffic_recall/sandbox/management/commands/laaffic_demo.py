@@ -106,7 +106,7 @@ class Command(TranslatedCommand):
     ):
         url = self_url(addrport)
         sandbox = client_uses_sandbox()
-        logins = DEMO_LOGINS
+        logins: tuple[DemoLogin, ...] = DEMO_LOGINS
         if sandbox:
             self.warn_if_production_like()
             if not is_loopback(addrport.rpartition(":")[0] or "127.0.0.1"):
