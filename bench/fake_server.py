@@ -9,6 +9,7 @@ Standalone (no Django): ``python bench/fake_server.py --port 0`` prints ``PORT <
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -87,7 +88,7 @@ class Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     server: Server
 
-    def log_message(self, format, *args):  # noqa: A002  (the base class's name)
+    def log_message(self, format, *args):
         pass
 
     def do_GET(self):
@@ -175,15 +176,13 @@ def main() -> None:
     end = (
         datetime.strptime(args.end, TIME_FORMAT)
         if args.end
-        else datetime.utcnow().replace(microsecond=0)  # noqa: DTZ003  (naive remote time)
+        else datetime.utcnow().replace(microsecond=0)  # naive, as a remote time is
     )
     dataset = Dataset(args.tasks, args.nodes, end, args.days)
     server = Server(("127.0.0.1", args.port), dataset, args.latency, args.api_key, args.api_secret)
     print(f"PORT {server.server_address[1]}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
 
 
 if __name__ == "__main__":

@@ -152,31 +152,23 @@ HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"')
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-def main() -> None:
-    args = parse_args()
-    setup(args)
-    import html
+class Steps:
+    """Each step's times, CPU, query counts and last queries, and its profile."""
 
-    import responses
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
+    def __init__(self, profiled: set[str]) -> None:
+        self.profiled = profiled
+        self.profiles = {step: cProfile.Profile() for step in STEPS}
+        self.times: dict[str, list[float]] = {step: [] for step in STEPS}
+        self.cpus: dict[str, list[float]] = {step: [] for step in STEPS}
+        self.queries: dict[str, list[int]] = {step: [] for step in STEPS}
+        self.last_queries: dict[str, list[str]] = {}
 
-    from laaffic_recall.models import RecallTask
+    def timed(self, step, run, warm: bool):
+        """Run one request of ``step``; a warm one is measured (and profiled if asked)."""
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
 
-    user = fill(args)
-    client = Client()
-    client.force_login(user)
-    profiled = set(args.step or STEPS)
-    profiles = {step: cProfile.Profile() for step in STEPS}
-    times = {step: [] for step in STEPS}
-    queries = {step: [] for step in STEPS}
-    last_queries = {}
-    cpus = {step: [] for step in STEPS}
-    keys = list(RecallTask.objects.order_by("-created_at_remote").values_list("pk", flat=True))
-
-    def timed(step, run):
-        profile = profiles[step] if step in profiled and warm else None
+        profile = self.profiles[step] if step in self.profiled and warm else None
         with CaptureQueriesContext(connection) as captured:
             started, cpu = time.perf_counter(), time.process_time()
             if profile:
@@ -187,17 +179,57 @@ def main() -> None:
             elapsed = time.perf_counter() - started
             cpu = time.process_time() - cpu
         if warm:
-            times[step].append(elapsed)
-            cpus[step].append(cpu)
-            queries[step].append(len(captured))
-            last_queries[step] = [q["sql"] for q in captured.captured_queries]
+            self.times[step].append(elapsed)
+            self.cpus[step].append(cpu)
+            self.queries[step].append(len(captured))
+            self.last_queries[step] = [q["sql"] for q in captured.captured_queries]
         return response
+
+    def report(self, args) -> None:
+        for step in STEPS:
+            print(
+                f"{step:13} p50 {statistics.median(self.times[step]) * 1000:6.1f} ms, "
+                f"min {min(self.times[step]) * 1000:6.1f} ms, "
+                f"CPU p50 {statistics.median(self.cpus[step]) * 1000:6.1f} ms, "
+                f"queries {statistics.median(self.queries[step]):.0f}"
+            )
+        if args.verbose:
+            for step in STEPS:
+                print(f"\n----- queries of the last {step} -----")
+                for sql in self.last_queries[step]:
+                    print("  ", sql[:300])
+        for step in STEPS:
+            if step not in self.profiled:
+                continue
+            out = io.StringIO()
+            stats = pstats.Stats(self.profiles[step], stream=out)
+            stats.sort_stats(args.sort).print_stats(args.top)
+            print(f"\n===== {step} (per {args.requests} requests) =====")
+            print(out.getvalue().split("\n", 4)[-1])
+
+
+def main() -> None:
+    args = parse_args()
+    setup(args)
+    import html
+
+    import responses
+    from django.db import connection
+    from django.test import Client
+
+    from laaffic_recall.models import RecallTask
+
+    user = fill(args)
+    client = Client()
+    client.force_login(user)
+    steps = Steps(set(args.step or STEPS))
+    keys = list(RecallTask.objects.order_by("-created_at_remote").values_list("pk", flat=True))
 
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
         FakeLaaffic(rsps)
         for index in range(args.requests + 3):
             warm = index >= 3
-            page = timed("list", lambda: client.get(TASKS_URL))
+            page = steps.timed("list", lambda: client.get(TASKS_URL), warm)
             assert page.status_code == 200, page.status_code
             data = {
                 "action": "cancel_tasks",
@@ -205,35 +237,16 @@ def main() -> None:
                 "select_across": "0",
                 "_selected_action": str(keys[index]),
             }
-            page = timed("confirmation", lambda d=data: client.post(TASKS_URL, d))
+            page = steps.timed("confirmation", lambda d=data: client.post(TASKS_URL, d), warm)
             assert page.status_code == 200, page.status_code
             form = page.content.decode().partition("laaffic-confirm-form")[2]
             fields = {name: html.unescape(value) for name, value in HIDDEN.findall(form)}
             fields["reason"] = "profile"
-            answer = timed("confirm", lambda f=fields: client.post(TASKS_URL, f))
+            answer = steps.timed("confirm", lambda f=fields: client.post(TASKS_URL, f), warm)
             assert answer.status_code == 302, answer.status_code
 
     print(f"{connection.vendor}, {args.tasks} Pending tasks, {args.requests} flows")
-    for step in STEPS:
-        print(
-            f"{step:13} p50 {statistics.median(times[step]) * 1000:6.1f} ms, "
-            f"min {min(times[step]) * 1000:6.1f} ms, "
-            f"CPU p50 {statistics.median(cpus[step]) * 1000:6.1f} ms, "
-            f"queries {statistics.median(queries[step]):.0f}"
-        )
-    if args.verbose:
-        for step in STEPS:
-            print(f"\n----- queries of the last {step} -----")
-            for sql in last_queries[step]:
-                print("  ", sql[:300])
-    for step in STEPS:
-        if step not in profiled:
-            continue
-        out = io.StringIO()
-        stats = pstats.Stats(profiles[step], stream=out)
-        stats.sort_stats(args.sort).print_stats(args.top)
-        print(f"\n===== {step} (per {args.requests} requests) =====")
-        print(out.getvalue().split("\n", 4)[-1])
+    steps.report(args)
 
 
 if __name__ == "__main__":

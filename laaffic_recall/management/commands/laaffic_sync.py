@@ -305,9 +305,12 @@ class Command(TranslatedCommand):
 
     def end_progress(self) -> None:
         """Show the final state if it was throttled away, and end the terminal's line."""
-        if self.verbosity >= 1 and self._progress is not None:
-            if format_progress(self._progress) != self._progress_written:
-                self.render_progress(self._progress)
+        if (
+            self.verbosity >= 1
+            and self._progress is not None
+            and format_progress(self._progress) != self._progress_written
+        ):
+            self.render_progress(self._progress)
         if self._progress_open:
             self.stderr.write("", style_func=plain)
             self._progress_open = False
