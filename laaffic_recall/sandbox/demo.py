@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from io import StringIO
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -34,6 +35,9 @@ from ..models import (
     VIEW_TASKS_PERMISSION,
 )
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 AGENT_PERMISSIONS = (
     VIEW_TASKS_PERMISSION,
     VIEW_NODES_PERMISSION,
@@ -46,7 +50,7 @@ AGENT_PERMISSIONS = (
 class DemoLogin:
     username: str
     password: str
-    role: str
+    role: StrOrPromise
 
 
 DEMO_LOGINS = (
