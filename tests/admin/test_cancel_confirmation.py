@@ -156,7 +156,7 @@ def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent_client):
     )
 
     assert response.status_code == 302
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "invalid node key" in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
@@ -258,7 +258,7 @@ def test_resubmitting_after_a_task_left_the_filtered_list_names_it(mocked_api, a
 
     assert response.status_code == 302 and response.url == PENDING_TASKS
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 13}]
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "1 of 2 cancelled" in text
     assert "#12 Campaign 12 is no longer in this list (now Cancelled); nothing sent." in text
 
@@ -284,7 +284,7 @@ def test_a_node_that_left_the_filtered_node_list_is_named(mocked_api, agent_clie
 
     response = confirm(agent_client, "cancel_from_node", node.pk, url=NODES + "?status__exact=0")
 
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "node #101" in text and "no longer in this list (now Cancelled)" in text
     assert "exactly one node" not in text
     assert len(mocked_api.calls) == 0

@@ -145,7 +145,7 @@ def test_the_list_action_refuses_a_parent_with_a_task_the_agent_cannot_see(
     response = confirm(agent_client, mine)
 
     assert calls_to(mocked_api, "cancel") == []
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "has recall tasks you cannot see" in text
 
 

@@ -88,7 +88,7 @@ def test_a_duplicated_id_is_one_target_and_one_call(mocked_api, agent_client, ac
     assert response.status_code == 302
     assert len(sent_bodies(mocked_api)) == 1
     assert CancelAttempt.objects.count() == 1
-    [(level, text)] = messages_of(response)
+    [(_level, text)] = messages_of(response)
     assert "1 of 1 cancelled" in text
 
 

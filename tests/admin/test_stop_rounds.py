@@ -66,7 +66,7 @@ def test_the_offer_leads_to_the_cancel_from_here_preview_and_stops_the_rounds(
     response = agent_client.post(node_url(node), {"post": "yes"})
 
     assert sent_bodies(mocked_api) == [{"type": 3, "id": 103}]
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert text.startswith("Calls stopped.") and "rounds 3-4 cancelled" in text
 
 
@@ -81,7 +81,7 @@ def test_a_task_shown_pending_from_a_stale_copy_is_offered_stop_rounds_in_the_re
     response = agent_client.post(cancel_url(task), {"post": "yes"})
 
     assert calls_to(mocked_api, "cancel") == []
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "Its later rounds are still Pending:" in text
     link = re.escape(node_url(RecallNode.objects.get(key_id=102)))
     assert re.search(rf'href="{link}[^"]*">Stop rounds 2-3</a>', text)

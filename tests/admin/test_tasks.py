@@ -375,7 +375,7 @@ def synced(fake, *keys: int) -> list[RecallTask]:
 
 
 def test_refresh_rereads_the_selected_tasks_and_says_what_changed(admin_client, fake):
-    one, two, three = synced(fake, 1, 2, 3)
+    one, two, _three = synced(fake, 1, 2, 3)
     fake.tasks[1].status = 2
     fake.tasks[1].nodes[1]["nodeStatus"] = 2
     fake.tasks[2].nodes.pop()

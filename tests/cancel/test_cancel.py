@@ -719,7 +719,7 @@ def test_report_levels():
 
 @pytest.mark.parametrize("bad", [0, -5, 2**63, "12", 1.5, True, None])
 def test_targets_validate_their_id(bad):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cancel id must be a positive 64-bit integer"):
         CancelTarget(CancelType.TASK, bad)
 
 
@@ -729,7 +729,7 @@ def test_rounds_that_are_not_consecutive_are_listed():
 
 @pytest.mark.parametrize("bad_type", [0, 4, -1])
 def test_targets_validate_their_type(bad_type):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="cancel type must be 1, 2 or 3"):
         CancelTarget(bad_type, 12)
 
 

@@ -139,7 +139,7 @@ def test_node_attempt_is_settled_by_the_node_status(mocked_api):
 
 
 @pytest.mark.parametrize(
-    "task_status,outcome", [(CANCELLED, Outcome.SUCCEEDED), (COMPLETED, Outcome.FAILED)]
+    ("task_status", "outcome"), [(CANCELLED, Outcome.SUCCEEDED), (COMPLETED, Outcome.FAILED)]
 )
 def test_a_node_no_longer_listed_is_settled_when_its_task_has_ended(
     mocked_api, task_status, outcome

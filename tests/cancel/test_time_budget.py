@@ -55,7 +55,7 @@ def test_the_agent_is_told_which_targets_to_retry(mocked_api, agent_client, sett
     )
 
     assert len(calls_to(mocked_api, "cancel")) == 1
-    level, text = last_message(response)
+    _level, text = last_message(response)
     assert "Calls stopped for 1 of 2" in text
     assert "1 of 2 cancelled, 1 not started (time budget)" in text
     assert "the action&#x27;s time budget was spent before it started" in text

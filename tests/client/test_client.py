@@ -17,6 +17,7 @@ from laaffic_recall.client import (
     ApiError,
     ConfigurationError,
     LaafficClient,
+    LaafficError,
     OutcomeUnknownError,
     ProtocolError,
     TransportError,
@@ -231,7 +232,7 @@ def test_both_envelopes_mean_success(mocked_api, body):
 
 
 @pytest.mark.parametrize(
-    "code,hint_words",
+    ("code", "hint_words"),
     [
         (-1, "key and secret"),
         (-2, "allow-list"),
@@ -336,7 +337,7 @@ def test_excerpt_is_short_and_escaped():
 
 
 @pytest.mark.parametrize(
-    "value,expected",
+    ("value", "expected"),
     [(0, 0), ("0", 0), ("-16", -16), (-22, -22), (1.0, 1), (None, None), ("x", None), (True, None)],
 )
 def test_parse_code(value, expected):
@@ -468,16 +469,16 @@ def test_transport_error_is_also_a_requests_exception(mocked_api):
 
 
 @pytest.mark.parametrize(
-    "cancel_type,target", [(0, 1), (4, 1), (1, 0), (1, -5), (1, True), (3, "7")]
+    ("cancel_type", "target"), [(0, 1), (4, 1), (1, 0), (1, -5), (1, True), (3, "7")]
 )
 def test_cancel_rejects_bad_type_or_id_without_a_call(mocked_api, cancel_type, target):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"cancel (type|id) must be"):
         make_client().cancel(cancel_type, target)
     assert len(mocked_api.calls) == 0
 
 
 @pytest.mark.parametrize(
-    "kwargs,words",
+    ("kwargs", "words"),
     [
         ({"api_key": ""}, "API key is not set"),
         ({"api_secret": ""}, "API secret is not set"),
@@ -533,7 +534,7 @@ def test_secret_and_sign_absent_from_errors_logs_and_repr(mocked_api, caplog):
         lambda: client.cancel(1, 12),
         lambda: client.query_page(1, 1, datetime(2024, 1, 1), datetime(2024, 1, 2)),
     ):
-        with pytest.raises(Exception) as info:
+        with pytest.raises(LaafficError) as info:
             call()
         errors.append(info.value)
     texts = [str(e) for e in errors] + [repr(e) for e in errors] + [repr(client)]

@@ -93,7 +93,7 @@ def test_a_refresh_answered_with_another_task_is_reported_and_stores_nothing(moc
     ids=["task key", "node key", "status", "negative status", "node status"],
 )
 def test_a_key_or_status_beyond_its_column_fails_the_read_with_a_clear_message(answer):
-    with pytest.raises(ProtocolError, match="out of range|positive numeric"):
+    with pytest.raises(ProtocolError, match=r"out of range|positive numeric"):
         parse_detail(answer)
 
 

@@ -137,7 +137,7 @@ def test_the_agent_opens_the_overview_and_follows_each_trouble(page, login, e2e_
 
 
 @pytest.mark.parametrize("theme", ["light", "dark"])
-@pytest.mark.parametrize("width,height", [(1280, 900), (390, 844)], ids=["desktop", "phone"])
+@pytest.mark.parametrize(("width", "height"), [(1280, 900), (390, 844)], ids=["desktop", "phone"])
 def test_the_overview_reads_in_both_themes_and_sizes(
     browser, e2e_site, login, e2e_data, e2e_users, theme, width, height
 ):

@@ -19,7 +19,7 @@ def test_complete_settings_raise_no_warning():
 
 
 @pytest.mark.parametrize(
-    "override,expected",
+    ("override", "expected"),
     [
         ({"API_KEY": ""}, {"laaffic_recall.W001"}),
         ({"API_SECRET": "  "}, {"laaffic_recall.W002"}),
@@ -58,7 +58,7 @@ def test_manage_check_exits_zero_when_unconfigured(settings, capsys):
 def test_settings_are_read_at_call_time(settings):
     settings.LAAFFIC_RECALL = {"READ_TIMEOUT": 3}
     assert app_settings.READ_TIMEOUT == 3
-    assert app_settings.CONNECT_TIMEOUT == DEFAULTS["CONNECT_TIMEOUT"]
+    assert DEFAULTS["CONNECT_TIMEOUT"] == app_settings.CONNECT_TIMEOUT
     settings.LAAFFIC_RECALL = {"READ_TIMEOUT": 9}
     assert app_settings.READ_TIMEOUT == 9
 

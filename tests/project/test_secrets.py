@@ -109,7 +109,7 @@ def test_a_day_of_syncs_cancels_and_refreshes_leaves_no_secret_anywhere(
         {"action": "cancel_tasks", "_selected_action": [t.pk for t in tasks], "post": "yes"},
         follow=True,
     )
-    texts += messages_of(response) + [response.content.decode()]
+    texts += [*messages_of(response), response.content.decode()]
 
     # Through the service: one never sent (connection refused), one whose outcome is
     # unknown (read timeout, the re-read fails too), one that explodes in the transport.
@@ -146,9 +146,9 @@ def test_a_day_of_syncs_cancels_and_refreshes_leaves_no_secret_anywhere(
         },
         follow=True,
     )
-    texts += messages_of(response) + [response.content.decode()]
+    texts += [*messages_of(response), response.content.decode()]
     response = agent_client.post(BY_PARENT, {"parent_task_id": "999"}, follow=True)
-    texts += messages_of(response) + [response.content.decode()]
+    texts += [*messages_of(response), response.content.decode()]
 
     # Pages an agent reads afterwards, the audit rows, and every log record.
     for attempt in CancelAttempt.objects.all():

@@ -86,9 +86,11 @@ def test_refused_cancel_is_an_api_error_with_the_sandbox_message(client):
 
 def test_wrong_secret_and_clock_skew_are_refused(sandbox_url):
     start, end = window()
-    with LaafficClient(KEY, "not-the-secret", sandbox_url) as wrong:
-        with pytest.raises(ApiError) as caught:
-            wrong.query_page(1, 10, start, end)
+    with (
+        LaafficClient(KEY, "not-the-secret", sandbox_url) as wrong,
+        pytest.raises(ApiError) as caught,
+    ):
+        wrong.query_page(1, 10, start, end)
     assert caught.value.code == -1
     late = LaafficClient(KEY, SECRET, sandbox_url, clock=lambda: time.time() - 3600)
     with late, pytest.raises(ApiError) as caught:
@@ -131,9 +133,11 @@ def test_timeout_before_the_effect_leaves_the_task_pending(sandbox_url):
 def test_read_timeout_on_a_read_is_a_transport_error(sandbox_url):
     task = create_task([Status.PENDING])
     inject_fault("timeout", calls=["queryDetail"], seconds=2)
-    with LaafficClient(KEY, SECRET, sandbox_url, read_timeout=0.5, read_retries=0) as client:
-        with pytest.raises(TransportError) as caught:
-            client.query_detail(task.key_id)
+    with (
+        LaafficClient(KEY, SECRET, sandbox_url, read_timeout=0.5, read_retries=0) as client,
+        pytest.raises(TransportError) as caught,
+    ):
+        client.query_detail(task.key_id)
     assert not isinstance(caught.value, ApiError)
 
 

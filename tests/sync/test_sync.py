@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -55,7 +56,7 @@ def test_a_week_is_split_into_seven_days_without_overlap():
     assert len(windows) == 7
     assert str(windows[0]) == "2024-05-18 00:00:00..2024-05-18 23:59:59"
     assert str(windows[-1]) == "2024-05-24 00:00:00..2024-05-24 23:59:59"
-    for before, after in zip(windows, windows[1:], strict=False):
+    for before, after in itertools.pairwise(windows):
         assert after.start - before.end == timedelta(seconds=1)
 
 
@@ -87,9 +88,9 @@ def test_until_now_includes_the_current_second_and_keeps_the_length():
 
 
 def test_an_empty_or_reversed_window_is_refused():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the sync window is empty"):
         split_window(DAY, DAY)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="the sync window is empty"):
         split_window(NEXT_DAY, DAY)
 
 
@@ -346,11 +347,11 @@ def test_task_name_is_passed_to_the_vendor_filter(fake):
 
 
 def test_invalid_keys_and_workers_are_refused_before_any_call(fake):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a task key must be a positive 64-bit integer"):
         sync_task_details([0])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a task key must be a positive 64-bit integer"):
         sync_task_details(["12"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="workers must be at least 1"):
         sync_task_details([1], workers=0)
     assert fake.calls == []
 
