@@ -1,5 +1,7 @@
 """Settings of the bundled laaffic-recall site, read from the environment and ``.env``."""
 
+import os
+import tempfile
 from pathlib import Path
 
 import environ
@@ -81,6 +83,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL;",
         }
     )
+    # The tests' database is a file too, so the threads that serve the site in a test
+    # (the demo's local server, the browser tests' live server) each open their own
+    # connection to it; one per process, so test runs side by side never share one.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"laaffic-recall-test-{os.getpid()}.sqlite3")
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

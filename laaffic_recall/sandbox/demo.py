@@ -133,98 +133,16 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _under_lock(attribute, lock: threading.RLock):
-    """``attribute`` itself, or, if it is a method, the method called under ``lock``."""
-    if not callable(attribute):
-        return attribute
-
-    def locked(*args, **kwargs):
-        with lock:
-            return attribute(*args, **kwargs)
-
-    return locked
-
-
-class _SerialCursor:
-    """A sqlite3 cursor whose calls take the connection's lock."""
-
-    def __init__(self, cursor, lock: threading.RLock):
-        self._cursor = cursor
-        self._lock = lock
-
-    def __getattr__(self, name):
-        return _under_lock(getattr(self._cursor, name), self._lock)
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        with self._lock:
-            return next(self._cursor)
-
-
-class _SerialConnection:
-    """A sqlite3 connection used by one thread at a time.
-
-    The in-memory test database has one connection, shared with the server's threads;
-    the sync's parallel detail calls would otherwise use it from several threads at once,
-    which sqlite3 answers with "bad parameter or other API misuse" or lost rows.
-    """
-
-    def __init__(self, connection):
-        object.__setattr__(self, "_connection", connection)
-        object.__setattr__(self, "_lock", threading.RLock())
-
-    def cursor(self, *args, **kwargs):
-        with self._lock:
-            return _SerialCursor(self._connection.cursor(*args, **kwargs), self._lock)
-
-    def __getattr__(self, name):
-        return _under_lock(getattr(self._connection, name), self._lock)
-
-    def __setattr__(self, name, value):
-        setattr(self._connection, name, value)
-
-
-@contextmanager
-def _serialised(shared: dict) -> Iterator[None]:
-    """Each shared connection's sqlite3 connection behind a lock, for the duration."""
-    originals = {}
-    for alias, conn in shared.items():
-        conn.ensure_connection()
-        originals[alias] = conn.connection
-        conn.connection = _SerialConnection(conn.connection)
-    try:
-        yield
-    finally:
-        for alias, conn in shared.items():
-            conn.connection = originals[alias]
-
-
 @contextmanager
 def local_server(host: str = "127.0.0.1") -> Iterator[str]:
     """Serve this site on a free loopback port in a thread; yields its base URL.
 
     Lets the demo sync from its own sandbox over real HTTP before the dev server starts.
-    An in-memory SQLite database (tests) is shared with the server threads, as Django's
-    live server does, one thread at a time.
+    Each request is served in its own thread on its own database connection, closed after
+    the request: the server sees committed rows only, so use it outside a transaction,
+    and on a database other connections can open (not an in-memory SQLite one).
     """
-    shared = {
-        conn.alias: conn
-        for conn in connections.all()
-        if conn.vendor == "sqlite" and conn.is_in_memory_db()
-    }
-    with _serialised(shared), _serve(host, shared) as url:
-        yield url
-
-
-@contextmanager
-def _serve(host: str, shared: dict) -> Iterator[str]:
-    for conn in shared.values():
-        conn.inc_thread_sharing()
-    server = ThreadedWSGIServer(
-        (host, 0), _QuietHandler, allow_reuse_address=False, connections_override=shared
-    )
+    server = ThreadedWSGIServer((host, 0), _QuietHandler, allow_reuse_address=False)
     server.set_app(get_internal_wsgi_application())
     thread = threading.Thread(target=server.serve_forever, name="laaffic-demo-server")
     thread.daemon = True
@@ -235,8 +153,6 @@ def _serve(host: str, shared: dict) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-        for conn in shared.values():
-            conn.dec_thread_sharing()
 
 
 @contextmanager

@@ -25,7 +25,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from laaffic_recall.models import RecallTask
@@ -84,12 +83,7 @@ class E2ESite:
 def e2e_site(live_server, settings) -> E2ESite:
     settings.LAAFFIC_SANDBOX = {"API_KEY": SANDBOX_KEY, "API_SECRET": SANDBOX_SECRET}
     sandbox_url = live_server.url + "/sandbox"
-    options = {"READ_TIMEOUT": 10, "RETRY_BACKOFF": 0}
-    if connection.vendor == "sqlite":
-        # live_server shares an in-memory SQLite database between threads with table-level
-        # locks ("database table is locked"); parallel detail reads would trip over them.
-        options["SYNC_WORKERS"] = 1
-    settings.LAAFFIC_RECALL = recall_settings(sandbox_url, **options)
+    settings.LAAFFIC_RECALL = recall_settings(sandbox_url, READ_TIMEOUT=10, RETRY_BACKOFF=0)
     # Logins are part of every test: a fast hasher keeps them cheap (tests only).
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return E2ESite(url=live_server.url, sandbox_url=sandbox_url)

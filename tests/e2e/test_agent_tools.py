@@ -16,7 +16,7 @@ from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.cancel.results import CancelTarget
 from laaffic_recall.cancel.service import cancel
 from laaffic_recall.models import CancelAttempt, Outcome
-from laaffic_recall.sandbox.demo import local_server, recall_base_url, sandbox_prefix, sync_mirror
+from laaffic_recall.sandbox.demo import sync_mirror
 from laaffic_recall.sandbox.demo_history import make_cancel_history
 from laaffic_recall.sandbox.testing import seed
 
@@ -106,11 +106,8 @@ def test_the_demo_cancels_show_each_outcome_on_the_overview_and_in_the_audit_log
 ):
     """What ``laaffic_demo`` leaves on a fresh audit log, as the agent first sees it."""
     seed(100, seed=3)
-    # As the demo makes them: through its own short-lived server (one SQLite connection
-    # shared in turn, where the live server's table locks would trip the planned faults).
-    with local_server() as url, recall_base_url(url + sandbox_prefix()):
-        assert sync_mirror(days=8).ok
-        made = make_cancel_history("agent")
+    assert sync_mirror(days=8).ok
+    made = make_cancel_history("agent")
     assert set(made.counts()) == EVERY_OUTCOME, made.attempts
 
     login(page, "agent")

@@ -9,7 +9,6 @@ from io import StringIO
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
-from django.db import connection
 from django.utils import timezone
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
@@ -27,8 +26,6 @@ def sandbox_mode(settings):
         "http://127.0.0.1:8000/sandbox",
         RETRY_BACKOFF=0,
         AUDIT_CHAIN_KEY="demo-chain-key",
-        # The in-memory test database is one connection shared with the server's threads.
-        SYNC_WORKERS=1 if connection.vendor == "sqlite" else 4,
     )
     return settings
 
