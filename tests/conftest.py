@@ -1,5 +1,6 @@
 """Shared fixtures: LAAFFIC settings for tests, a ``responses`` mock of the API, the fake
-LAAFFIC on top of it, and admin clients logged in as the app's roles.
+LAAFFIC on top of it, admin clients logged in as the app's roles, and the audit chain key
+for the tests that need a chain.
 
 The helpers behind them live in ``tests/support/``; test modules import those from there,
 never from this module.
@@ -11,15 +12,19 @@ import os
 
 import pytest
 import responses as responses_lib
+from django.db import connection
+from django.test import override_settings
 from django.utils import translation
 
 from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
+from tests.support.audit import CHAIN_KEY
 from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS
 
-# --------------------------------------------------------------------------- PostgreSQL in CI
-# With LAAFFIC_POSTGRES_REQUIRED=1 (CI's PostgreSQL run) the session stops unless the
-# database is PostgreSQL, and a ``postgres``-marked test that skips fails instead: the
+# --------------------------------------------------------------------------- PostgreSQL
+# A ``postgres``-marked test needs PostgreSQL's concurrent writers and row locks: elsewhere
+# it skips. With LAAFFIC_POSTGRES_REQUIRED=1 (CI's PostgreSQL run) the session stops unless
+# the database is PostgreSQL, and a ``postgres``-marked test that skips fails instead: the
 # concurrency tests can never be skipped away unnoticed.
 
 POSTGRES_REQUIRED = "LAAFFIC_POSTGRES_REQUIRED"
@@ -30,16 +35,24 @@ def _postgres_required() -> bool:
 
 
 def pytest_sessionstart(session):
-    if not _postgres_required():
-        return
-    from django.db import connection
-
-    if connection.vendor != "postgresql":
+    if _postgres_required() and connection.vendor != "postgresql":
         pytest.exit(
             f"{POSTGRES_REQUIRED}=1 but the tests run on {connection.vendor}: set "
             "DATABASE_URL to a PostgreSQL database (postgres://...).",
             returncode=1,
         )
+
+
+def pytest_collection_modifyitems(config, items):
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(
+        reason=f"needs PostgreSQL (concurrent writers, row locks); the tests run on "
+        f"{connection.vendor}"
+    )
+    for item in items:
+        if item.get_closest_marker("postgres"):
+            item.add_marker(skip)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -49,6 +62,17 @@ def pytest_runtest_makereport(item, call):
         report.outcome = "failed"
         report.longrepr = f"skipped although {POSTGRES_REQUIRED}=1: {report.longrepr}"
     return report
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@pytest.fixture(scope="session", autouse=True)
+def fast_password_hasher():
+    """Passwords hashed with MD5 in tests: the default hasher's deliberate slowness would
+    cost most of a second per user made with a password."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -64,6 +88,14 @@ def laaffic_settings(settings):
     """Every test talks to a fake LAAFFIC at https://laaffic.test unless it says otherwise."""
     settings.LAAFFIC_RECALL = dict(TEST_SETTINGS)
     return settings.LAAFFIC_RECALL
+
+
+@pytest.fixture
+def audit_chain_key(settings, laaffic_settings) -> str:
+    """An audit chain key: finished cancel attempts are chained (in the other tests they
+    stay unchained, as on a site without a key)."""
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "AUDIT_CHAIN_KEY": CHAIN_KEY}
+    return CHAIN_KEY
 
 
 @pytest.fixture

@@ -309,14 +309,16 @@ def chain_banner(response) -> str:
     return f"{match[1]}: {' '.join(match[2].split())}"
 
 
-def test_the_list_says_the_chain_was_not_verified_yet(auditor_client):
+def test_the_list_says_the_chain_was_not_verified_yet(auditor_client, audit_chain_key):
     attempt()
     assert chain_banner(auditor_client.get(LIST)).startswith(
         "unverified: The audit chain has not been verified yet: run manage.py laaffic_audit_verify"
     )
 
 
-def test_the_list_shows_up_to_which_row_and_when_the_chain_was_verified(auditor_client):
+def test_the_list_shows_up_to_which_row_and_when_the_chain_was_verified(
+    auditor_client, audit_chain_key
+):
     rows = [attempt(target_id=12), attempt(target_id=13)]
     verify_chain()
     check = AuditChainCheck.objects.get()
@@ -331,7 +333,7 @@ def test_the_list_shows_up_to_which_row_and_when_the_chain_was_verified(auditor_
     )
 
 
-def test_the_list_shows_the_problem_the_last_run_found(auditor_client):
+def test_the_list_shows_the_problem_the_last_run_found(auditor_client, audit_chain_key):
     rows = [attempt(target_id=12), attempt(target_id=13)]
     AuditChainCheck.objects.create(
         ok=False, through_seq=1, through_row=rows[0].pk, problem_row=rows[1].pk, problem="Boom."
@@ -343,12 +345,11 @@ def test_the_list_shows_the_problem_the_last_run_found(auditor_client):
     assert banner.endswith(f"Boom. Verified up to row {rows[0].pk} (link 1).")
 
 
-def test_the_list_warns_when_no_chain_key_is_set(auditor_client, settings):
-    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "AUDIT_CHAIN_KEY": ""}
+def test_the_list_warns_when_no_chain_key_is_set(auditor_client):
     assert chain_banner(auditor_client.get(LIST)).startswith("nokey: No audit chain key is set")
 
 
-def test_an_attempt_page_shows_its_link(auditor_client):
+def test_an_attempt_page_shows_its_link(auditor_client, audit_chain_key):
     linked = attempt()
     still_open = attempt(target_id=13, outcome=Outcome.UNKNOWN)
 

@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 
 # Measured inside a test's transaction (savepoints instead of transactions): the
 # confirmation 9 (11 while it read the sync state it does not show), the confirmed cancel
-# of one task 48 on SQLite and 49 on PostgreSQL, whose audit chain takes an advisory lock
-# (55 and 56 while it read the sync state, reconciled its own two reads and read the task
-# again for the admin history).
+# of one task, its row chained, 48 on SQLite and 49 on PostgreSQL, whose audit chain takes
+# an advisory lock (55 and 56 while it read the sync state, reconciled its own two reads and
+# read the task again for the admin history).
 CONFIRMATION_QUERIES = 9
 
 
@@ -60,7 +60,7 @@ def test_the_task_list_still_says_when_the_last_sync_ran(agent_client):
 
 
 def test_a_confirmed_cancel_runs_a_fixed_number_of_queries(
-    mocked_api, agent_client, django_assert_max_num_queries
+    mocked_api, agent_client, audit_chain_key, django_assert_max_num_queries
 ):
     # Other tasks with finished attempts: none of it is read.
     for key in range(40, 60):

@@ -28,7 +28,7 @@ from tests.support.vendor import (
     signed,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 HUGE = str(2**70)
 

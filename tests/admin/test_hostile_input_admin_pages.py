@@ -16,7 +16,7 @@ from tests.support.admin import ATTEMPTS, BY_PARENT, NODES, TASKS
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import COMPLETED, PENDING
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 HUGE = str(2**70)
 LONG = "x" * 10_000

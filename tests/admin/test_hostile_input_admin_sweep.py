@@ -14,7 +14,7 @@ from laaffic_recall.sandbox.testing import Status, create_task
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import PENDING
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 APPS = ("laaffic_recall", "laaffic_sandbox")
 HUGE = str(2**70)

@@ -79,7 +79,7 @@ def test_while_a_cancel_is_unsure_the_cancel_buttons_give_way_to_refresh(agent_c
     ],
 )
 def test_a_refresh_on_the_task_page_settles_an_unknown_cancel_and_says_so(
-    mocked_api, viewer_client, state, outcome, said
+    mocked_api, viewer_client, audit_chain_key, state, outcome, said
 ):
     task = make_task(12)
     attempt = unknown_cancel(task)

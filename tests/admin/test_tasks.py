@@ -23,12 +23,6 @@ BANNER = "Mirrored from LAAFFIC; local edits are not sent."
 DAY = datetime(2024, 5, 18, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """pytest-django's admin user has a password; hashing it slowly tests nothing here."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def make_task(key: int, *, status: int = 1, nodes: int = 2, **fields) -> RecallTask:
     values = {
         "parent_task_id": 2024051800000 + key,

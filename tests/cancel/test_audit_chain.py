@@ -14,10 +14,11 @@ from laaffic_recall.chain import chain_key
 from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
 from laaffic_recall.sync import service as sync
 from laaffic_recall.verify import verify_chain
+from tests.support.audit import CHAIN_KEY
 from tests.support.mirror import make_task
 from tests.support.vendor import CANCELLED, PENDING, TEST_SETTINGS, add_cancel, add_detail
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_chain_key")]
 
 TABLE = CancelAttempt._meta.db_table
 
@@ -227,7 +228,7 @@ def test_rows_written_before_a_key_was_set_are_unchained_not_tampered(settings, 
     settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": ""}
     old = [finished(12), finished(13)]
     assert links() == [(old[0].pk, None), (old[1].pk, None)]
-    settings.LAAFFIC_RECALL = dict(TEST_SETTINGS)
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": CHAIN_KEY}
     new = finished(14)
 
     out, problem = verify(capsys)
@@ -242,7 +243,7 @@ def test_rows_written_while_the_key_was_missing_later_are_named(settings, capsys
     finished(12)
     settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": ""}
     gap = finished(13)
-    settings.LAAFFIC_RECALL = dict(TEST_SETTINGS)
+    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": CHAIN_KEY}
 
     assert verify(capsys)[1].startswith(f"Row {gap.pk} is finished but not in the chain")
 
@@ -260,8 +261,8 @@ def test_the_key_is_never_stored(capsys):
     verify_chain()
     call_command("dumpdata", "laaffic_recall")
     dumped = capsys.readouterr().out
-    assert chain_key() == TEST_SETTINGS["AUDIT_CHAIN_KEY"].encode()
-    assert "chain_mac" in dumped and TEST_SETTINGS["AUDIT_CHAIN_KEY"] not in dumped
+    assert chain_key() == CHAIN_KEY.encode()
+    assert "chain_mac" in dumped and CHAIN_KEY not in dumped
 
 
 def test_an_empty_log_verifies(capsys):

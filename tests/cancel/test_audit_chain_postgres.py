@@ -14,11 +14,11 @@ from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 from laaffic_recall.verify import verify_chain
-from tests.support.concurrency import WAIT, in_thread, needs_postgres
+from tests.support.concurrency import WAIT, in_thread
 from tests.support.mirror import make_task
 from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, calls_to
 
-pytestmark = [pytest.mark.postgres, needs_postgres]
+pytestmark = [pytest.mark.postgres, pytest.mark.usefixtures("audit_chain_key")]
 
 TABLE = CancelAttempt._meta.db_table
 AGENTS = 50

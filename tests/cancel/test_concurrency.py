@@ -16,7 +16,7 @@ from django.db import connection
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, Outcome
-from tests.support.concurrency import WAIT, in_thread, needs_postgres
+from tests.support.concurrency import WAIT, in_thread
 from tests.support.mirror import make_task
 from tests.support.vendor import (
     CANCELLED,
@@ -44,7 +44,6 @@ def held_cancel(mocked_api, cancel_type, target_id):
 
 
 @pytest.mark.postgres
-@needs_postgres
 def test_two_threads_cancelling_the_same_task_send_exactly_one_request(mocked_api):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)  # first thread's fresh read
@@ -79,7 +78,6 @@ def test_two_threads_cancelling_the_same_task_send_exactly_one_request(mocked_ap
 
 
 @pytest.mark.postgres
-@needs_postgres
 def test_two_agents_cancelling_different_tasks_both_go_through(mocked_api):
     a, b = make_task(12), make_task(13)
     add_detail(mocked_api, 12, PENDING)
@@ -128,7 +126,6 @@ def test_the_pending_row_is_committed_before_the_request_leaves(mocked_api):
 
 
 @pytest.mark.postgres
-@needs_postgres
 def test_a_batch_runs_in_worker_threads_that_close_their_connections(mocked_api, settings):
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "CANCEL_WORKERS": 3}
     tasks = [make_task(k) for k in (12, 13, 14, 15)]

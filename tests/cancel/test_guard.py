@@ -18,7 +18,7 @@ from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission, blocking_attempts
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.sync import service as sync
-from tests.support.concurrency import WAIT, in_thread, needs_postgres
+from tests.support.concurrency import WAIT, in_thread
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import (
     CANCELLED,
@@ -135,7 +135,6 @@ def test_a_read_answered_before_another_agents_whole_cancel_cannot_send_a_second
 
 
 @pytest.mark.postgres
-@needs_postgres
 @pytest.mark.django_db(transaction=True)
 def test_threads_a_read_spanning_another_agents_whole_cancel_sends_one_request(mocked_api):
     task = task_12()
@@ -163,7 +162,6 @@ def test_threads_a_read_spanning_another_agents_whole_cancel_sends_one_request(m
 
 
 @pytest.mark.postgres
-@needs_postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize(
     ("first", "second"),

@@ -31,7 +31,7 @@ PROXY_502 = {"body": "<html><h1>502 Bad Gateway</h1></html>", "status": 502}
     ],
 )
 def test_the_reread_decides_the_outcome(
-    mocked_api, answer, reread, outcome, code, confirmed, mirror_confirmed
+    mocked_api, audit_chain_key, answer, reread, outcome, code, confirmed, mirror_confirmed
 ):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)

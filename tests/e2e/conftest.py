@@ -9,6 +9,7 @@
 - ``page``: a fresh browser context per test, logged in by ``login(page, username)``; its
   full-page screenshot is saved to ``test-artifacts/e2e/<test>.png`` after each test,
   pass or fail.
+- ``width``: the page at a phone's and at a laptop's size in turn (``WIDTHS``).
 - ``sandbox_calls(call)``: what the sandbox received, to assert that nothing was sent.
 
 Chromium is Debian's (``/usr/bin/chromium``, or ``LAAFFIC_E2E_CHROMIUM``); nothing is
@@ -18,7 +19,6 @@ downloaded. Without it the tests skip, unless ``LAAFFIC_E2E_REQUIRED=1`` (CI): t
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -31,6 +31,7 @@ from laaffic_recall.models import RecallTask
 from laaffic_recall.sandbox.demo import AGENT_PERMISSIONS, permissions, sync_mirror
 from laaffic_recall.sandbox.models import SandboxTask
 from laaffic_recall.sandbox.testing import calls_received, create_task, recall_settings
+from tests.support.browser import WIDTHS, artifact_name, screenshot
 from tests.support.sandbox import C, E, P, R, X
 
 # Playwright's sync API keeps an event loop in this thread; the test code's ORM calls are
@@ -47,7 +48,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 SANDBOX_KEY, SANDBOX_SECRET = "e2e-sandbox-key", "e2e-sandbox-secret"
 
 
@@ -84,8 +84,6 @@ def e2e_site(live_server, settings) -> E2ESite:
     settings.LAAFFIC_SANDBOX = {"API_KEY": SANDBOX_KEY, "API_SECRET": SANDBOX_SECRET}
     sandbox_url = live_server.url + "/sandbox"
     settings.LAAFFIC_RECALL = recall_settings(sandbox_url, READ_TIMEOUT=10, RETRY_BACKOFF=0)
-    # Logins are part of every test: a fast hasher keeps them cheap (tests only).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     return E2ESite(url=live_server.url, sandbox_url=sandbox_url)
 
 
@@ -156,12 +154,16 @@ def page(browser, e2e_site, request) -> Iterator:
     try:
         yield page
     finally:
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
         try:
-            page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+            screenshot(page, artifact_name(request))
         finally:
             context.close()
+
+
+@pytest.fixture(params=list(WIDTHS))
+def width(request, page) -> str:
+    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[request.param], strict=True)))
+    return request.param
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core-4.14.1.min.js"
-WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
 DJANGO_OWN = [
     "#changelist-search",
     "#changelist-filter",
@@ -51,12 +50,6 @@ RUN_AXE = """async (exclude) => {
 def violations(page) -> list[dict]:
     page.add_script_tag(path=str(AXE))
     return page.evaluate(RUN_AXE, DJANGO_OWN)
-
-
-@pytest.fixture(params=list(WIDTHS))
-def width(request, page) -> str:
-    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[request.param], strict=True)))
-    return request.param
 
 
 def pages(data) -> dict[str, str]:

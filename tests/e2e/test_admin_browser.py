@@ -8,6 +8,7 @@ import pytest
 
 from laaffic_recall.models import RecallTask, Status
 from laaffic_recall.sandbox import state
+from tests.support.browser import open_task_list, task_page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -32,16 +33,6 @@ def cancel_controls(page) -> list[str]:
     controls = page.locator("#content-main :is(a, button, input[type=submit])")
     labels = controls.evaluate_all("els => els.map(e => e.innerText || e.value || '')")
     return [label for label in labels if re.search(r"\bcancel\b", label, re.I)]
-
-
-def task_page(task) -> str:
-    return f"/admin/laaffic_recall/recalltask/{task.pk}/change/"
-
-
-def open_task_list(page) -> None:
-    page.goto("/admin/")
-    page.locator("#content-main").get_by_role("link", name="Recall tasks", exact=True).click()
-    page.wait_for_url(re.compile(r"/admin/laaffic_recall/recalltask/"))
 
 
 def test_agent_logs_in_opens_the_task_list_and_filters_to_pending(page, login, e2e_data, e2e_users):

@@ -13,9 +13,7 @@ Each test saves a screenshot of its result page (``test-artifacts/e2e/``).
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -24,27 +22,14 @@ from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
 from laaffic_recall.sandbox.demo import sync_mirror
 from laaffic_recall.sandbox.models import SandboxTask
 from laaffic_recall.sandbox.testing import create_task, inject_fault
+from tests.support.browser import TASK_LIST, artifact_name, expect, screenshot, task_page
 from tests.support.sandbox import C, P, R
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-TASK_LIST = "/admin/laaffic_recall/recalltask/"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 BY_PARENT = "Cancel selected recall tasks by parent task id"
 CANCEL_TASKS = "Cancel selected recall tasks"
 PARENT = 7700123
-
-
-def expect(target):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def snap(page, request, step: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    page.screenshot(path=str(ARTIFACTS / f"{name}--{step}.png"), full_page=True)
 
 
 def make(nodes, name: str, minutes: int = 0, **fields) -> SandboxTask:
@@ -59,10 +44,6 @@ def mirror() -> None:
 
 def mirrored(task: SandboxTask) -> RecallTask:
     return RecallTask.objects.get(key_id=task.key_id)
-
-
-def task_page(task: SandboxTask) -> str:
-    return f"/admin/laaffic_recall/recalltask/{mirrored(task).pk}/change/"
 
 
 def sandbox_status(task: SandboxTask) -> int:
@@ -103,11 +84,11 @@ def test_one_sibling_selected_lists_both_and_both_end_cancelled(
     preview = page.locator("table.laaffic-cancel-preview").inner_text()
     assert "Sibling one" in preview and "Sibling two" in preview
     expect(page.locator(".laaffic-new")).to_have_count(1)
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
     assert sandbox_calls("cancel") == []
 
     press_yes(page)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
     assert text.startswith("Calls stopped.")
@@ -128,12 +109,12 @@ def test_a_double_click_sends_one_cancel_and_shows_no_error(
     mirror()
     inject_fault("latency", calls=["cancel"], seconds=1.0)
     login(page, "agent")
-    page.goto(task_page(task) + "../cancel/")
+    page.goto(task_page(mirrored(task)) + "../cancel/")
     expect(page.locator("body.laaffic-cancel-confirmation")).to_be_visible()
 
     page.locator("input[type=submit][value^=Yes]").dblclick()
     expect(page.locator("ul.messagelist")).to_be_visible(timeout=20_000)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     assert len(sandbox_calls("cancel")) == 1
     expect(page.locator("ul.messagelist li.error")).to_have_count(0)
@@ -148,7 +129,7 @@ def test_the_confirm_button_is_disabled_on_submit_and_says_what_is_happening(
     task = make([P, P], "Button state")
     mirror()
     login(page, "agent")
-    page.goto(task_page(task) + "../cancel/")
+    page.goto(task_page(mirrored(task)) + "../cancel/")
     # Hold the form here (a listener on the form runs before the page's own, on the
     # document), to look at the button as the agent sees it while the cancel runs.
     page.evaluate(
@@ -160,7 +141,7 @@ def test_the_confirm_button_is_disabled_on_submit_and_says_what_is_happening(
 
     sending = page.locator("input[type=submit][value='Sending to LAAFFIC…']")
     expect(sending).to_be_disabled()
-    snap(page, request, "sending")
+    screenshot(page, artifact_name(request, "sending"))
     assert sandbox_calls("cancel") == []
 
 
@@ -174,10 +155,10 @@ def test_a_minus_18_after_the_cancel_took_effect_is_succeeded_with_the_code_kept
     mirror()
     inject_fault("code", calls=["cancel"], code=-18, message="port program unusual", when="after")
     login(page, "agent")
-    page.goto(task_page(task) + "../cancel/")
+    page.goto(task_page(mirrored(task)) + "../cancel/")
 
     press_yes(page)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
     assert text.startswith("Calls stopped.")
@@ -201,13 +182,13 @@ def test_an_in_progress_task_offers_stop_rounds_and_it_works(
     run_action(page, ["Running campaign"], CANCEL_TASKS)
     offer = page.get_by_role("link", name="Stop rounds 3-4").first  # above the table too
     expect(offer).to_be_visible()
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
     offer.click()
     expect(page.locator("table.laaffic-cancel-nodes")).to_be_visible()
-    snap(page, request, "stop-rounds-preview")
+    screenshot(page, artifact_name(request, "stop-rounds-preview"))
 
     press_yes(page)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     assert message(page).startswith("Calls stopped.")
     assert "rounds 3-4 cancelled" in message(page)
@@ -232,10 +213,10 @@ def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
     # The proxy fails before LAAFFIC: nothing changes there, the answer is an HTML 502.
     inject_fault("html_502", calls=["cancel"], when="before", times=1)
     login(page, "agent")
-    page.goto(task_page(task) + "../cancel/")
+    page.goto(task_page(mirrored(task)) + "../cancel/")
 
     press_yes(page)
-    snap(page, request, "unknown")
+    screenshot(page, artifact_name(request, "unknown"))
     text = message(page)
     assert text.startswith("Not sure yet whether calls stopped")
     assert "<html" not in text and "\\r\\n" not in text
@@ -244,7 +225,7 @@ def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
 
     page.get_by_role("button", name="Refresh from LAAFFIC").click()
     expect(page.locator("ul.messagelist")).to_be_visible()
-    snap(page, request, "refreshed")
+    screenshot(page, artifact_name(request, "refreshed"))
 
     text = message(page)
     assert "had no effect: the task is still Pending; you can cancel it again." in text
@@ -267,7 +248,7 @@ def test_an_action_past_its_time_budget_names_what_was_not_sent(
 
     run_action(page, ["Budget one", "Budget two"], CANCEL_TASKS)
     press_yes(page)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
     assert "Calls stopped for 1 of 2" in text

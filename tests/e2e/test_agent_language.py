@@ -4,36 +4,19 @@ cancels a Pending task with every step of the flow in Chinese."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from laaffic_recall.models import CancelAttempt, Outcome, Status
 from laaffic_recall.sandbox.models import SandboxTask
+from tests.support.browser import TASK_LIST, expect, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-TASK_LIST = "/admin/laaffic_recall/recalltask/"
-WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 
-
-def expect(target):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def snap(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"zh-hans--{name}.png"), full_page=True)
-
-
-@pytest.mark.parametrize("width", WIDTHS, ids=list(WIDTHS))
 def test_the_agent_switches_to_chinese_and_cancels_a_task(
     page, login, e2e_data, e2e_users, sandbox_calls, width
 ):
-    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[width], strict=True)))
     target = e2e_data.pending[0]
     login(page, "agent")
 
@@ -45,7 +28,7 @@ def test_the_agent_switches_to_chinese_and_cancels_a_task(
     page.goto(TASK_LIST + "?status__exact=0")
     expect(page.locator("#content h1")).to_contain_text("重呼任务")
     expect(page.locator("#result_list thead")).to_contain_text("父任务 ID")
-    snap(page, f"task-list-{width}")
+    screenshot(page, f"zh-hans--task-list-{width}")
 
     row = page.locator("#result_list tbody tr", has_text=target.task_name)
     row.locator("input[name=_selected_action]").check()
@@ -55,13 +38,13 @@ def test_the_agent_switches_to_chinese_and_cancels_a_task(
     expect(confirmation).to_be_visible()
     expect(page.locator("#content")).to_contain_text("确定要取消这些重呼任务吗")
     expect(page.locator("table.laaffic-cancel-preview")).to_contain_text("将被取消")
-    snap(page, f"confirmation-{width}")
+    screenshot(page, f"zh-hans--confirmation-{width}")
 
     page.fill("textarea[name=reason]", "客户来电要求停止")
     page.locator("input[type=submit][value^='是的']").click()
     messages = page.locator("ul.messagelist")
     expect(messages).to_contain_text("呼叫已停止")
-    snap(page, f"after-cancel-{width}")
+    screenshot(page, f"zh-hans--after-cancel-{width}")
 
     assert [c.body for c in sandbox_calls("cancel")] == [{"type": 1, "id": target.key_id}]
     assert SandboxTask.objects.get(key_id=target.key_id).status == Status.CANCELLED

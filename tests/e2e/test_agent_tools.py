@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -19,22 +18,13 @@ from laaffic_recall.models import CancelAttempt, Outcome
 from laaffic_recall.sandbox.demo import sync_mirror
 from laaffic_recall.sandbox.demo_history import make_cancel_history
 from laaffic_recall.sandbox.testing import seed
+from tests.support.browser import AUDIT_LIST, TASK_LIST, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
 BOM = b"\xef\xbb\xbf"
-AUDIT = "/admin/laaffic_recall/cancelattempt/"
-TASKS = "/admin/laaffic_recall/recalltask/"
 # Every outcome a finished attempt can have (all but "in flight").
 EVERY_OUTCOME = set(Outcome) - {Outcome.PENDING}
-
-
-@pytest.fixture(params=list(WIDTHS))
-def width(request, page) -> str:
-    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[request.param], strict=True)))
-    return request.param
 
 
 def shown_keys(page) -> set[int]:
@@ -57,7 +47,7 @@ def test_the_agent_downloads_the_audit_log_for_a_spreadsheet(
     attempt = CancelAttempt.objects.get()
 
     login(page, "agent")
-    page.goto(AUDIT)
+    page.goto(AUDIT_LIST)
     page.locator("#action-toggle").check()
     page.locator("select[name=action]").select_option("download_csv")
     with page.expect_download() as info:
@@ -89,7 +79,7 @@ def test_two_keys_pasted_from_a_ticket_find_both_tasks(
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=e2e_site.url)
 
     login(page, "agent")
-    page.goto(TASKS)
+    page.goto(TASK_LIST)
     page.evaluate("text => navigator.clipboard.writeText(text)", pasted)
     page.locator("#searchbar").click()
     page.keyboard.press("Control+V")
@@ -118,10 +108,9 @@ def test_the_demo_cancels_show_each_outcome_on_the_overview_and_in_the_audit_log
         assert page.locator(f"svg.laaffic-chart rect.laaffic-chart-outcome-{outcome}").count()
     attention = page.locator("#content").inner_text()
     assert "refused in the last 24 hours" in attention
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"demo-overview-{width}.png"), full_page=True)
+    screenshot(page, f"demo-overview-{width}")
 
-    page.goto(AUDIT)
+    page.goto(AUDIT_LIST)
     rows = page.locator("#result_list tbody tr")
     assert rows.count() == CancelAttempt.objects.count() == len(made.attempts)
     outcomes = " ".join(rows.all_inner_texts())

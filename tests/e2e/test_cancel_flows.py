@@ -10,50 +10,29 @@ sandbox's own tables, not from the app's mirror.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
-from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
+from laaffic_recall.models import CancelAttempt, Outcome, Status
 from laaffic_recall.sandbox.models import SandboxTask
 from laaffic_recall.sandbox.state import settle
 from laaffic_recall.sandbox.testing import inject_fault
+from tests.support.browser import (
+    AUDIT_LIST,
+    TASK_LIST,
+    artifact_name,
+    expect,
+    open_task_list,
+    screenshot,
+    task_page,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 CANCEL_TASKS = "Cancel selected recall tasks"
-TASK_LIST = "/admin/laaffic_recall/recalltask/"
-ATTEMPT_LIST = "/admin/laaffic_recall/cancelattempt/"
-# Where the ``page`` fixture saves its end-of-test screenshot; intermediate steps go there too.
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def expect(target):
-    """Playwright's auto-waiting assertions (imported late: the harness skips without it)."""
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def snap(page, request, step: str) -> None:
-    """A full-page screenshot of an intermediate step, next to the fixture's final one."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name)
-    page.screenshot(path=str(ARTIFACTS / f"{name}--{step}.png"), full_page=True)
-
-
-def task_page(task: RecallTask) -> str:
-    return f"/admin/laaffic_recall/recalltask/{task.pk}/change/"
-
-
-def open_task_list(page) -> None:
-    page.goto("/admin/")
-    page.locator("#content-main").get_by_role("link", name="Recall tasks", exact=True).click()
-    page.wait_for_url(re.compile(r"/admin/laaffic_recall/recalltask/"))
-    expect(page.locator("#result_list")).to_be_visible()
 
 
 def filter_status(page, label: str) -> None:
@@ -148,7 +127,7 @@ def test_agent_cancels_two_pending_tasks_with_the_action(
         assert "Pending" in row and "will be cancelled" in row
     assert untouched.task_name not in page.locator("#content").inner_text()
     assert sandbox_calls("cancel") == []  # a confirmation page sends nothing
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
 
     confirm(page, "Ticket E2E-101: the customer asked to stop calling")
     message = page.locator("ul.messagelist li.success")
@@ -157,7 +136,7 @@ def test_agent_cancels_two_pending_tasks_with_the_action(
     assert "2 cancelled" in text
     for task in (first, second):
         assert f"task {label(task)}: cancelled." in text
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     # Back on the Pending-filtered list: only the third task is left there.
     assert list_names(page) == [untouched.task_name]
@@ -210,7 +189,7 @@ def test_agent_cancels_from_a_pending_node_of_an_in_progress_task(
     # A button beside each pending node only.
     for node, buttons in ((done, 0), (running, 0), (chosen, 1), (later, 1)):
         expect(node_row(node).locator("a.laaffic-cancel-button")).to_have_count(buttons)
-    snap(page, request, "task-before")
+    screenshot(page, artifact_name(request, "task-before"))
 
     node_row(chosen).locator("a.laaffic-cancel-button").click()
     nodes_table = page.locator("table.laaffic-cancel-nodes")
@@ -225,7 +204,7 @@ def test_agent_cancels_from_a_pending_node_of_an_in_progress_task(
     for earlier in (done, running):
         assert str(earlier.key_id) not in content
     assert sandbox_calls("cancel") == []
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
 
     confirm(page, "Ticket E2E-202: no more rounds for this person")
     page.wait_for_url(re.compile(re.escape(task_page(task)) + "$"))
@@ -275,7 +254,7 @@ def test_cancelling_a_completed_task_is_reported_as_skipped_and_sends_nothing(
     # Nothing can be sent, so the page offers no way to send it: only the way back.
     expect(page.locator("p.laaffic-cancel-nothing")).to_contain_text("Nothing here can be")
     expect(page.locator("input[type=submit][value^=Yes]")).to_have_count(0)
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
 
     page.get_by_role("link", name="Take me back", exact=True).click()
     expect(page.locator("#result_list")).to_be_visible()
@@ -312,7 +291,7 @@ def test_a_task_finished_at_laaffic_since_the_last_sync_is_skipped_on_confirm(
     assert "1 skipped" in text and not re.search(r"[1-9]\d* of \d+ cancelled", text)
     assert f"task {label(stale)}: skipped, nothing sent" in text
     expect(page.locator("ul.messagelist li.success")).to_have_count(0)
-    snap(page, request, "result")
+    screenshot(page, artifact_name(request, "result"))
 
     assert sandbox_calls("cancel") == []
     # It was re-read from LAAFFIC before deciding (the mirror is not trusted alone).
@@ -360,10 +339,10 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
 
     page.goto("/admin/")
     page.locator("#content-main").get_by_role("link", name="Cancel attempts", exact=True).click()
-    page.wait_for_url(re.compile(re.escape(ATTEMPT_LIST)))
+    page.wait_for_url(re.compile(re.escape(AUDIT_LIST)))
     rows = page.locator("#result_list tbody tr")
     expect(rows).to_have_count(3)
-    snap(page, request, "audit-log")
+    screenshot(page, artifact_name(request, "audit-log"))
 
     expected = {
         cancelled.key_id: ("Succeeded", "0", "success"),
@@ -382,7 +361,7 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
     # The reason typed is on each attempt's own page, which is read-only.
     for key_id, (outcome, code, _message) in expected.items():
         attempt_row(page, key_id).locator(".field-started_at a").click()
-        page.wait_for_url(re.compile(re.escape(ATTEMPT_LIST) + r"\d+/change/"))
+        page.wait_for_url(re.compile(re.escape(AUDIT_LIST) + r"\d+/change/"))
         expect(readonly(page, "reason")).to_have_text(reasons[key_id])
         expect(readonly(page, "target_id")).to_have_text(str(key_id))
         expect(readonly(page, "outcome_badge")).to_have_text(outcome)
@@ -394,9 +373,9 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
         ).to_have_count(0)
         expect(page.locator("a.deletelink")).to_have_count(0)
         if key_id == refused.key_id:
-            snap(page, request, "attempt-refused")
+            screenshot(page, artifact_name(request, "attempt-refused"))
         page.go_back()
-        page.wait_for_url(re.compile(re.escape(ATTEMPT_LIST) + r"(\?.*)?$"))
+        page.wait_for_url(re.compile(re.escape(AUDIT_LIST) + r"(\?.*)?$"))
 
     # The page could not be used to change an attempt either.
     assert CancelAttempt.objects.count() == 3
@@ -413,7 +392,7 @@ def test_take_me_back_from_the_action_returns_to_the_list_and_sends_nothing(
     list_url = open_pending_tasks_as_the_agent(page, login)
     start_cancel_action(page, [first.task_name, second.task_name])
     page.fill("textarea[name=reason]", "typed, then thought better of it")
-    snap(page, request, "confirmation")
+    screenshot(page, artifact_name(request, "confirmation"))
 
     page.get_by_role("link", name="No, take me back").click()
     page.wait_for_url(list_url)

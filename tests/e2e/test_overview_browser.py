@@ -4,7 +4,6 @@ each "needs attention" link followed, the charts drawn, light and dark theme."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from django.db.models.signals import post_save
@@ -15,22 +14,9 @@ from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, SyncRun
 from laaffic_recall.sandbox.demo import sync_mirror
 from laaffic_recall.sandbox.models import SandboxFault, SandboxTask
 from laaffic_recall.sandbox.testing import inject_fault
+from tests.support.browser import OVERVIEW, expect, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-OVERVIEW = "/admin/laaffic_recall/"
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "e2e"
-
-
-def expect(target):
-    from playwright.sync_api import expect as playwright_expect
-
-    return playwright_expect(target)
-
-
-def shoot(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"overview--{name}.png"), full_page=True)
 
 
 def luminance(css: str) -> float:
@@ -110,7 +96,7 @@ def test_the_agent_opens_the_overview_and_follows_each_trouble(page, login, e2e_
         "The last sync had 1 failure"
     )
     expect(page.locator("svg.laaffic-chart")).to_have_count(2)
-    shoot(page, "agent-light")
+    screenshot(page, "overview--agent-light")
 
     # Each link opens the rows it speaks of.
     for kind, where, text in [
@@ -160,6 +146,6 @@ def test_the_overview_reads_in_both_themes_and_sizes(
         fill = page.locator(".laaffic-chart-axis").first.evaluate("e => getComputedStyle(e).fill")
         body = page.evaluate("getComputedStyle(document.body).color")
         assert fill != body or theme == "light"
-        shoot(page, f"{theme}-{width}")
+        screenshot(page, f"overview--{theme}-{width}")
     finally:
         context.close()

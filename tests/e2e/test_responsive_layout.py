@@ -9,16 +9,14 @@ own container fails as surely as one on a page that does.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "responsive"
-WIDTHS = {"phone": (390, 844), "desktop": (1280, 800)}
 
 OUTSIDE = """(selector) => {
   // The visible span [left, right] of an element: the viewport's, narrowed by every
@@ -63,14 +61,7 @@ def no_sideways_scroll(page) -> None:
 
 
 def snap(page, name: str) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-
-
-@pytest.fixture(params=list(WIDTHS))
-def width(request, page) -> str:
-    page.set_viewport_size(dict(zip(("width", "height"), WIDTHS[request.param], strict=True)))
-    return request.param
+    screenshot(page, name, folder="responsive")
 
 
 @pytest.fixture

@@ -6,15 +6,20 @@ from django.core.management import call_command
 
 from laaffic_recall import conf
 from laaffic_recall.conf import DEFAULTS, app_settings
+from tests.support.audit import CHAIN_KEY
 from tests.support.checks import checks_without_database
 from tests.support.vendor import TEST_SETTINGS
+
+# Every setting the checks look at, the audit chain key included.
+COMPLETE = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": CHAIN_KEY}
 
 
 def check_ids():
     return {m.id for m in checks_without_database("laaffic_recall.")}
 
 
-def test_complete_settings_raise_no_warning():
+def test_complete_settings_raise_no_warning(settings):
+    settings.LAAFFIC_RECALL = COMPLETE
     assert check_ids() == set()
 
 
@@ -33,7 +38,7 @@ def test_complete_settings_raise_no_warning():
     ],
 )
 def test_each_problem_has_its_own_check(settings, override, expected):
-    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, **override}
+    settings.LAAFFIC_RECALL = {**COMPLETE, **override}
     assert check_ids() == expected
 
 
@@ -69,14 +74,14 @@ def test_unknown_setting_name_is_an_error():
 
 
 def test_an_unknown_remote_time_zone_is_a_warning_with_a_hint(settings):
-    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "REMOTE_TIMEZONE": "Asia/Shangai"}
+    settings.LAAFFIC_RECALL = {**COMPLETE, "REMOTE_TIMEZONE": "Asia/Shangai"}
     (message,) = checks_without_database("laaffic_recall.W005")
     assert isinstance(message, Warning) and "'Asia/Shangai'" in message.msg
     assert "LAAFFIC_RECALL['REMOTE_TIMEZONE']" in message.hint and "IANA" in message.hint
 
 
 def test_a_known_remote_time_zone_raises_no_warning(settings):
-    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "REMOTE_TIMEZONE": "Asia/Shanghai"}
+    settings.LAAFFIC_RECALL = {**COMPLETE, "REMOTE_TIMEZONE": "Asia/Shanghai"}
     assert check_ids() == set()
 
 
@@ -85,7 +90,7 @@ def test_the_product_paths_live_in_the_client_only():
 
 
 def test_a_missing_chain_key_says_where_to_keep_one(settings):
-    settings.LAAFFIC_RECALL = {**TEST_SETTINGS, "AUDIT_CHAIN_KEY": ""}
+    settings.LAAFFIC_RECALL = {**COMPLETE, "AUDIT_CHAIN_KEY": ""}
     (message,) = checks_without_database("laaffic_recall.W007")
     assert "unchained" in message.msg
     assert "AUDIT_CHAIN_KEY" in message.hint and "outside the database" in message.hint

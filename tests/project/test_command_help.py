@@ -76,6 +76,7 @@ def test_help_prints_the_usage_and_the_translated_description(name, language, se
     assert squashed(option_help) in squashed(out[out.index(line) :])
 
 
+@pytest.mark.slow  # manage.py in a fresh interpreter
 def test_laaffic_sync_help_as_an_operator_types_it():
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "project.settings"}
     result = subprocess.run(

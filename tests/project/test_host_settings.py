@@ -389,7 +389,7 @@ def settings_value(name: str):
 
 # --------------------------------------------------------------------------- tests
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 ALL_PAGES_OK = {
     name: 200

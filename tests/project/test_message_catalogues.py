@@ -19,6 +19,8 @@ from django.utils import translation
 
 from tests.support.catalogue import read_po
 
+pytestmark = pytest.mark.slow  # makemessages runs in fresh interpreters
+
 ROOT = Path(__file__).resolve().parents[2]
 APP_LOCALE = ROOT / "laaffic_recall" / "locale"
 SITE_LOCALE = ROOT / "project" / "locale"

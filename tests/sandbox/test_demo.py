@@ -30,6 +30,8 @@ from laaffic_recall.sandbox.models import SandboxNode, SandboxTask
 from laaffic_recall.sandbox.state import tick
 from laaffic_recall.sandbox.testing import recall_settings
 
+pytestmark = pytest.mark.slow  # the demo, and the bundled site in fresh interpreters
+
 ROOT = Path(__file__).resolve().parents[2]
 AGENT_PERMISSIONS = {
     "laaffic_recall.view_recalltask",

@@ -15,6 +15,8 @@ from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode
 from laaffic_recall.sandbox.models import SandboxCall, SandboxFault, SandboxNode, SandboxTask
 from laaffic_recall.sandbox.testing import recall_settings
 
+pytestmark = pytest.mark.slow  # each test runs the demo
+
 # Every outcome a finished attempt can have (all but "in flight").
 EVERY_OUTCOME = set(Outcome) - {Outcome.PENDING}
 

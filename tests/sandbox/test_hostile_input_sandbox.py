@@ -10,7 +10,7 @@ import pytest
 from laaffic_recall.sandbox.models import SandboxCall, SandboxTask
 from laaffic_recall.sandbox.testing import Status, create_task, signed_headers
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 KEY = "sbx-key"
 SECRET = "sbx-secret-do-not-leak"

@@ -6,6 +6,9 @@ from django.db import OperationalError
 
 from laaffic_recall.models import CancelAttempt, RecallTask
 
+# The audit chain key of the tests that need a chain (the ``chain_key`` fixture sets it).
+CHAIN_KEY = "test-audit-chain-key"
+
 
 def attempt_on(task: RecallTask, cancel_type: int, target_id: int, outcome: str, **fields):
     """An attempt to cancel ``target_id`` (of ``cancel_type``), recorded on ``task``."""

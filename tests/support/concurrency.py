@@ -1,19 +1,13 @@
-"""Real threads with their own database connections, and the mark for tests that need
-PostgreSQL's concurrent writers and row locks."""
+"""Real threads with their own database connections, for the ``postgres``-marked tests
+(PostgreSQL's concurrent writers and row locks)."""
 
 from __future__ import annotations
 
 import threading
 
-import pytest
-from django.db import connection, connections
+from django.db import connections
 
 WAIT = 10  # seconds; a safety net against a hang, never a timing assertion
-
-needs_postgres = pytest.mark.skipif(
-    connection.vendor != "postgresql",
-    reason="needs PostgreSQL: concurrent connections and row locks (SQLite serialises writers)",
-)
 
 
 def in_thread(fn, *args):

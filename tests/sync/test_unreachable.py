@@ -97,6 +97,7 @@ def test_a_sync_loop_records_the_refusal_and_goes_on(nothing_there):
     assert err.getvalue().count(f"Nothing answers at {nothing_there}") == 2
 
 
+@pytest.mark.slow  # manage.py in fresh interpreters
 @pytest.mark.skipif(
     (ROOT / ".env").exists(), reason="a local .env would override the environment under test"
 )
