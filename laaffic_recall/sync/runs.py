@@ -105,15 +105,6 @@ def last_success() -> SyncRun | None:
     )
 
 
-def is_stale(now: datetime | None = None) -> bool:
-    """No successful sync within ``SYNC_STALE_MINUTES`` (or none at all)."""
-    success = last_success()
-    limit = timedelta(minutes=app_settings.SYNC_STALE_MINUTES)
-    if success is None or success.finished_at is None:
-        return True
-    return success.finished_at < (now or timezone.now()) - limit
-
-
 # --------------------------------------------------------------------------- the lock
 
 

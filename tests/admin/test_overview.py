@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from laaffic_recall.admin.overview import sync_state
 from laaffic_recall.models import CancelType, Outcome, RecallTask, Status, SyncRun
 from tests.support.admin import TASKS, logged_in
 from tests.support.audit import attempt_on
@@ -305,3 +306,26 @@ def test_the_overview_and_the_freshness_work_without_time_zones(agent_client, se
     today = unescape(re.search(r'href="([^"]+status__in=[^"]+)"', html).group(1))
     assert listed_keys(agent_client.get(today)) == {1}
     assert "Last sync" in html_of(agent_client.get(TASKS))
+
+
+def test_the_mirror_is_stale_without_a_recent_successful_sync(settings):
+    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "SYNC_STALE_MINUTES": 30}
+    now = timezone.now()
+    assert sync_state("admin", now).stale
+    SyncRun.objects.create(
+        trigger="schedule",
+        started_at=now - timedelta(minutes=41),
+        finished_at=now - timedelta(minutes=40),
+    )
+    assert sync_state("admin", now).stale
+    SyncRun.objects.create(
+        trigger="schedule",
+        started_at=now - timedelta(minutes=11),
+        finished_at=now - timedelta(minutes=10),
+        failure_count=1,
+    )
+    assert sync_state("admin", now).stale  # a failed run does not count
+    SyncRun.objects.create(
+        trigger="schedule", started_at=now - timedelta(minutes=6), finished_at=now
+    )
+    assert not sync_state("admin", now).stale

@@ -10,7 +10,7 @@ from django.utils import timezone
 from laaffic_recall.client.errors import ConfigurationError
 from laaffic_recall.models import RecallTask, SyncLock, SyncRun, SyncTrigger
 from laaffic_recall.sync import sync_recent, sync_task_details, sync_tasks
-from laaffic_recall.sync.runs import SyncLease, is_stale, last_success
+from laaffic_recall.sync.runs import SyncLease, last_success
 from tests.support.admin import TASKS
 from tests.support.vendor import SECRET
 
@@ -80,29 +80,6 @@ def test_runs_older_than_the_kept_days_are_pruned_by_the_sync(fake, settings):
     assert not SyncRun.objects.filter(pk=old.pk).exists()
     assert SyncRun.objects.filter(pk=kept.pk).exists()
     assert SyncRun.objects.count() == 2
-
-
-def test_the_mirror_is_stale_without_a_recent_successful_sync(settings):
-    settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "SYNC_STALE_MINUTES": 30}
-    now = timezone.now()
-    assert is_stale(now)
-    SyncRun.objects.create(
-        trigger="schedule",
-        started_at=now - timedelta(minutes=41),
-        finished_at=now - timedelta(minutes=40),
-    )
-    assert is_stale(now)
-    SyncRun.objects.create(
-        trigger="schedule",
-        started_at=now - timedelta(minutes=11),
-        finished_at=now - timedelta(minutes=10),
-        failure_count=1,
-    )
-    assert is_stale(now)  # a failed run does not count
-    SyncRun.objects.create(
-        trigger="schedule", started_at=now - timedelta(minutes=6), finished_at=now
-    )
-    assert not is_stale(now)
 
 
 # --------------------------------------------------------------------------- the lock
