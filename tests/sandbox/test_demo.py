@@ -10,12 +10,11 @@ import re
 import subprocess
 import sys
 import threading
-from io import StringIO
 from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError
 from django.db.models.signals import post_save
 
 from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask, SyncRun, SyncTrigger
@@ -29,6 +28,7 @@ from laaffic_recall.sandbox.demo import (
 from laaffic_recall.sandbox.models import SandboxNode, SandboxTask
 from laaffic_recall.sandbox.state import tick
 from laaffic_recall.sandbox.testing import recall_settings
+from tests.support.sandbox import demo
 
 pytestmark = pytest.mark.slow  # the demo, and the bundled site in fresh interpreters
 
@@ -47,12 +47,6 @@ def sandbox_mode(settings):
     settings.LAAFFIC_SANDBOX = {"API_KEY": "demo-key", "API_SECRET": "demo-secret"}
     settings.LAAFFIC_RECALL = recall_settings("http://127.0.0.1:8000/sandbox", RETRY_BACKOFF=0)
     return settings
-
-
-def demo(*args) -> str:
-    out = StringIO()
-    call_command("laaffic_demo", "--no-serve", *args, stdout=out, stderr=out)
-    return out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)

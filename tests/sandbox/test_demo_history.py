@@ -14,6 +14,7 @@ from django.utils import timezone
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.sandbox.models import SandboxCall, SandboxFault, SandboxNode, SandboxTask
 from laaffic_recall.sandbox.testing import recall_settings
+from tests.support.sandbox import demo
 
 pytestmark = pytest.mark.slow  # each test runs the demo
 
@@ -30,12 +31,6 @@ def sandbox_mode(settings):
         AUDIT_CHAIN_KEY="demo-chain-key",
     )
     return settings
-
-
-def demo(*args) -> str:
-    out = StringIO()
-    call_command("laaffic_demo", "--no-serve", *args, stdout=out, stderr=out)
-    return out.getvalue()
 
 
 @pytest.mark.django_db(transaction=True)
