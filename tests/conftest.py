@@ -12,10 +12,12 @@ import os
 
 import pytest
 import responses as responses_lib
+from django.contrib import admin
 from django.db import connection
 from django.test import override_settings
 from django.utils import translation
 
+from laaffic_recall.models import RecallTask
 from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
 from tests.support.audit import CHAIN_KEY
 from tests.support.fake_laaffic import FakeLaaffic
@@ -113,6 +115,20 @@ def fake(mocked_api):
 
 # --------------------------------------------------------------------------- admin users
 # Each logs the test client in (the same ``client``: use one of these per test).
+
+
+@pytest.fixture
+def team_admin(monkeypatch):
+    """A host admin that shows each agent only the tasks named after their team ("agent"
+    sees "Team A ..." tasks), as a host narrowing ``get_queryset`` would."""
+    task_admin = admin.site._registry[RecallTask]
+    original = type(task_admin).get_queryset
+
+    def get_queryset(self, request):
+        return original(self, request).filter(task_name__startswith="Team A")
+
+    monkeypatch.setattr(type(task_admin), "get_queryset", get_queryset)
+    return task_admin
 
 
 @pytest.fixture

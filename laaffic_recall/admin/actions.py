@@ -50,6 +50,7 @@ from .confirmation import (
     task_url,
     with_offer,
 )
+from .visibility import visible_tasks
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -259,7 +260,9 @@ def run_cancel(
         message_nothing_sent(modeladmin, request, not_sent, record=claimed)
         return
     correlation_id = claimed.correlation_id if claimed else None
-    submission = Submission.from_request(request, reason, correlation_id)
+    submission = Submission.from_request(
+        request, reason, correlation_id, visible=visible_tasks(modeladmin, request)
+    )
     try:
         report = cancel(targets, submission)
     except BatchTooLarge as exc:
@@ -395,15 +398,12 @@ def refusal(modeladmin, request: HttpRequest) -> str:
 
 
 def hidden_tasks(modeladmin, request: HttpRequest, tasks) -> list[RecallTask]:
-    """The tasks among ``tasks`` that this user may not see: the task admin's
-    ``get_queryset(request)`` (which a host may narrow, e.g. to a team) leaves them out."""
+    """The tasks among ``tasks`` that this user may not see (see ``visible_tasks``)."""
     tasks = list(tasks)
     if not tasks:
         return []
-    site = modeladmin.admin_site
-    task_admin = site._registry.get(RecallTask, modeladmin)
     visible = set(
-        task_admin.get_queryset(request)
+        visible_tasks(modeladmin, request)
         .filter(key_id__in=[t.key_id for t in tasks])
         .values_list("key_id", flat=True)
     )

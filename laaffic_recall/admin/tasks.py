@@ -38,6 +38,7 @@ from .display import pretty_json, status_badge
 from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
 from .refresh import refresh_message
+from .visibility import visible_nodes
 
 # "#131581", as the site writes keys, searches for 131581.
 KEY_MARK = re.compile(r"(?<!\S)#(?=\d)")
@@ -386,7 +387,8 @@ class RecallNodeAdmin(MirrorAdmin):
         ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("task")
+        """The nodes of the tasks this user may see (the task admin's ``get_queryset``)."""
+        return visible_nodes(self, request, super().get_queryset(request).select_related("task"))
 
     @admin.display(description=_("task"), ordering="task__key_id")
     def task_link(self, obj: RecallNode) -> str:

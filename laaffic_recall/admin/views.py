@@ -51,6 +51,7 @@ from .confirmation import (
 )
 from .overview import sync_state
 from .refresh import refresh_url
+from .visibility import visible_tasks
 
 ATTEMPTS_ON_TASK_PAGE = 20
 
@@ -263,7 +264,7 @@ def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> Te
             "%(days)s days; nothing can be cancelled."
         ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
-        mistaken = RecallTask.objects.filter(key_id=parent_task_id).first()
+        mistaken = visible_tasks(modeladmin, request).filter(key_id=parent_task_id).first()
         return _parent_form_page(modeladmin, request, form, error=error, mistaken=mistaken)
     hidden = hidden_tasks(modeladmin, request, lookup.tasks)
     if hidden:

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, NoReturn
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Field, OuterRef, Q
+from django.db.models import Exists, Field, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -45,17 +45,27 @@ logger = logging.getLogger("laaffic_recall")
 
 @dataclass(frozen=True)
 class Submission:
-    """Who asked for a cancel, from where and why; shared by the attempts of one confirmation."""
+    """Who asked for a cancel, from where and why; shared by the attempts of one confirmation.
+
+    ``visible`` is what this user may see of the mirror (the task admin's
+    ``get_queryset(request)``, which a host may narrow, e.g. to a team), or None for no
+    restriction (code, commands): the service sends nothing that would stop a task outside it.
+    """
 
     user: Any = None
     username: str = ""
     client_ip: str | None = None
     reason: str = ""
     correlation_id: uuid.UUID = field(default_factory=uuid.uuid4)
+    visible: QuerySet[RecallTask] | None = field(default=None, compare=False, repr=False)
 
     @classmethod
     def from_request(
-        cls, request: Any, reason: str = "", correlation_id: uuid.UUID | None = None
+        cls,
+        request: Any,
+        reason: str = "",
+        correlation_id: uuid.UUID | None = None,
+        visible: QuerySet[RecallTask] | None = None,
     ) -> Submission:
         user = getattr(request, "user", None)
         if user is not None and not user.is_authenticated:
@@ -66,6 +76,7 @@ class Submission:
             client_ip=client_ip(request.META),
             reason=(reason or "").strip(),
             correlation_id=correlation_id or uuid.uuid4(),
+            visible=visible,
         )
 
 

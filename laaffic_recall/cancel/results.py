@@ -208,6 +208,8 @@ class AttemptResult:
     configuration: bool = False
     # Not started: the action's ACTION_TIME_BUDGET was spent first; nothing was sent.
     not_started: bool = False
+    # Refused here, nothing sent: it would stop a task the submitter may not see.
+    hidden: bool = False
 
     @property
     def ok(self) -> bool:
@@ -232,7 +234,7 @@ class AttemptResult:
                 "label": label,
                 "detail": self.detail,
             }
-        elif self.in_doubt:
+        elif self.in_doubt or self.hidden:
             text = _("%(label)s: not sent. %(detail)s") % {"label": label, "detail": self.detail}
         elif self.in_flight:
             text = _(
@@ -269,7 +271,7 @@ class AttemptResult:
         a plain-text excerpt of an odd answer), shown behind a "details" disclosure."""
         if self.outcome in (Outcome.SUCCEEDED, Outcome.SKIPPED) or self.in_flight:
             return ""
-        if self.in_doubt:
+        if self.in_doubt or self.hidden:
             return ""
         parts = []
         if self.http_status is not None and self.outcome != Outcome.REFUSED:
@@ -282,6 +284,8 @@ class AttemptResult:
 
     def next_step(self) -> str:
         """Why nothing stopped and what the agent can do, in their words."""
+        if self.hidden:
+            return _("it concerns recall tasks you cannot see; ask someone who can see them")
         if self.outcome == Outcome.REFUSED and self.blocked_by is not None:
             if self.in_doubt:
                 return _("an earlier cancel of this task is unsure: refresh the task first")

@@ -11,9 +11,9 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.db import DatabaseError, connections, transaction
@@ -260,6 +260,8 @@ def _cancel_one(
         )
     if scope.skip:
         return _unsent(target, submission, started, Outcome.SKIPPED, scope.skip, scope)
+    if not_visible(submission, scope.task_keys, mirrored_only=True):
+        return _not_visible(target, submission, started, scope)
 
     # 2. The audit row, committed before the fresh read and the request; one per task.
     try:
@@ -277,6 +279,11 @@ def _cancel_one(
         if not preflight.send:
             skipped = Answer(Outcome.SKIPPED, error_detail=preflight.reason)
             return _close(attempt, target, skipped, preflight, scope)
+        # What the cancel stops now: a parent's tasks found or mirrored since step 1 too.
+        if not_visible(submission, _stopped_keys(target, scope, preflight)):
+            refused = Answer(Outcome.REFUSED, error_detail=_hidden_detail(target, submission))
+            result = _close(attempt, target, refused)
+            return replace(result, detail=_hidden_message(target), hidden=True)
 
         # 4. The request, exactly once; then what LAAFFIC says now (a request that
         # certainly did not reach LAAFFIC changed nothing there to re-read).
@@ -285,6 +292,81 @@ def _cancel_one(
         if answer.outcome != Outcome.FAILED:
             answer = remote.confirm(answer, preflight, target, client)
     return _close(attempt, target, answer, preflight, scope)
+
+
+def not_visible(
+    submission: Submission, task_keys: Collection[int], *, mirrored_only: bool = False
+) -> set[int]:
+    """The tasks among ``task_keys`` outside what the submitter may see (none when the
+    submission has no ``visible`` restriction). A task not in the mirror counts as
+    not visible, unless ``mirrored_only``."""
+    if submission.visible is None or not task_keys:
+        return set()
+    keys = list(task_keys)
+    seen = set(submission.visible.filter(key_id__in=keys).values_list("key_id", flat=True))
+    hidden = set(keys) - seen
+    if mirrored_only and hidden:
+        hidden &= set(
+            RecallTask.objects.filter(key_id__in=list(hidden)).values_list("key_id", flat=True)
+        )
+    return hidden
+
+
+def _stopped_keys(target: CancelTarget, scope: Scope, preflight: Preflight) -> set[int]:
+    """Every task the cancel may stop: those read just now, and for a parent every task
+    of it the mirror holds now."""
+    keys = {*scope.task_keys, *preflight.task_keys}
+    if target.cancel_type == CancelType.PARENT:
+        keys.update(
+            RecallTask.objects.filter(parent_task_id=target.target_id).values_list(
+                "key_id", flat=True
+            )
+        )
+    return keys
+
+
+def _not_visible(
+    target: CancelTarget, submission: Submission, started: datetime, scope: Scope
+) -> AttemptResult:
+    """Refused before anything is sent: the cancel would stop a task the submitter may
+    not see. The row names only tasks they may see."""
+    shown = Scope()
+    if scope.task is not None and not not_visible(submission, [scope.task.key_id]):
+        shown = Scope(scope.task.key_id, (scope.task.key_id,), task=scope.task)
+    return _unsent(
+        target,
+        submission,
+        started,
+        Outcome.REFUSED,
+        _hidden_detail(target, submission),
+        shown,
+        detail=_hidden_message(target),
+        hidden=True,
+    )
+
+
+def _hidden_detail(target: CancelTarget, submission: Submission) -> str:
+    """The refused row's ``error_detail``, for whoever reads the audit log."""
+    values = {"id": target.target_id, "user": submission.username or _("the submitter")}
+    if target.cancel_type == CancelType.PARENT:
+        return (
+            _(
+                "Not sent: parent task %(id)s has recall tasks that %(user)s may not see; a "
+                "cancel by parent task id would stop them too."
+            )
+            % values
+        )
+    return _("Not sent: %(user)s may not see this recall task.") % values
+
+
+def _hidden_message(target: CancelTarget) -> str:
+    """What the agent is told of such a refusal."""
+    if target.cancel_type == CancelType.PARENT:
+        return _(
+            "Parent task %(id)s has recall tasks you cannot see; a cancel by parent task id "
+            "would stop them too, so nothing was sent for it."
+        ) % {"id": target.target_id}
+    return _("You cannot see this recall task, so nothing was sent for it.")
 
 
 def _hint(exc: Exception) -> str:

@@ -5,7 +5,6 @@ one of them (a host's narrowed ``get_queryset``) cannot stop it by any path."""
 from __future__ import annotations
 
 import pytest
-from django.contrib import admin
 from django.contrib.messages import constants as levels
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
@@ -18,6 +17,7 @@ from tests.support.vendor import (
     add_detail,
     api_url,
     calls_to,
+    envelope,
     page_of,
     sent_bodies,
     signed,
@@ -118,20 +118,6 @@ def test_a_siblings_cancel_in_flight_refuses_the_parent_cancel_locally(mocked_ap
 # --------------------------------------------------------------------------- visibility
 
 
-@pytest.fixture
-def team_admin(monkeypatch):
-    """A host admin that shows each agent only the tasks named after their team ("agent"
-    sees "Team A ..." tasks), as a host narrowing ``get_queryset`` would."""
-    task_admin = admin.site._registry[RecallTask]
-    original = type(task_admin).get_queryset
-
-    def get_queryset(self, request):
-        return original(self, request).filter(task_name__startswith="Team A")
-
-    monkeypatch.setattr(type(task_admin), "get_queryset", get_queryset)
-    return task_admin
-
-
 def test_the_list_action_refuses_a_parent_with_a_task_the_agent_cannot_see(
     mocked_api, agent_client, team_admin
 ):
@@ -185,5 +171,74 @@ def test_task_and_node_paths_refuse_a_task_the_agent_cannot_see(
     assert calls_to(mocked_api, "cancel") == []
     assert CancelAttempt.objects.filter(outcome=Outcome.SUCCEEDED).count() == 0
     assert by_button.status_code == by_node_button.status_code == 302
-    assert "cannot see" in last_message(by_node_action)[1]
+    # The node of a task the agent cannot see is not in their node list either.
+    assert "nothing sent" in last_message(by_node_action)[1]
+    assert "Team B" not in last_message(by_node_action)[1]
     assert by_action.status_code == 302
+
+
+HIDDEN_KEY = 7013
+
+
+def lists_parent_after_a_fault(mocked_api) -> None:
+    """queryPage fails once (the admin's lookup), then lists a visible task and one of
+    another team that the mirror does not hold yet (the service's lookup)."""
+    mocked_api.post(api_url("queryPage"), json=envelope(None, -1, "system busy"), match=[signed])
+    lists_parent(
+        mocked_api,
+        (12, PARENT, "Team A reminder", PENDING),
+        (HIDDEN_KEY, PARENT, "Team B secret", PENDING),
+        times=1,
+    )
+    for key in (12, HIDDEN_KEY):
+        add_detail(mocked_api, key, PENDING)
+    add_cancel(mocked_api, 2, PARENT)
+
+
+def assert_refused_naming_no_hidden_task(mocked_api, response) -> None:
+    assert calls_to(mocked_api, "cancel") == []
+    row = CancelAttempt.objects.get()
+    assert row.outcome == Outcome.REFUSED
+    assert row.request_body is None
+    assert row.task_key_id in (12, None)
+    for value in (row.error_detail, row.response_message, str(row.task_key_id)):
+        assert str(HIDDEN_KEY) not in value and "Team B" not in value
+    level, text = last_message(response)
+    assert level == levels.ERROR
+    assert "has recall tasks you cannot see" in text
+    assert str(HIDDEN_KEY) not in text and "Team B" not in text
+
+
+def test_the_typed_form_refuses_when_the_admins_lookup_failed_and_the_services_finds_a_hidden_task(
+    mocked_api, agent_client, team_admin
+):
+    make_task(12, parent_task_id=PARENT, task_name="Team A reminder")
+    lists_parent_after_a_fault(mocked_api)
+
+    response = agent_client.post(BY_PARENT, {"parent_task_id": PARENT, "post": "yes"})
+
+    assert response.status_code == 302
+    assert_refused_naming_no_hidden_task(mocked_api, response)
+
+
+def test_the_list_action_refuses_when_the_admins_lookup_failed_and_the_services_finds_a_hidden_task(
+    mocked_api, agent_client, team_admin
+):
+    mine = make_task(12, parent_task_id=PARENT, task_name="Team A reminder")
+    lists_parent_after_a_fault(mocked_api)
+
+    response = confirm(agent_client, mine)
+
+    assert response.status_code == 302
+    assert_refused_naming_no_hidden_task(mocked_api, response)
+
+
+def test_the_parent_form_offers_no_hidden_task_as_did_you_mean(
+    mocked_api, agent_client, team_admin
+):
+    make_task(HIDDEN_KEY, parent_task_id=PARENT, task_name="Team B secret")
+    lists_parent(mocked_api, times=1)
+
+    html = agent_client.post(BY_PARENT, {"parent_task_id": HIDDEN_KEY}).content.decode()
+
+    assert "did you mean" not in html and "Team B" not in html

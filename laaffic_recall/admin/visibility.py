@@ -1,0 +1,30 @@
+"""What an admin user may see of the mirror: the task admin's ``get_queryset(request)``.
+
+A host narrows it by overriding that method (e.g. to a team's tasks); the node admin, the
+cancel pages and the cancel service (``Submission.visible``) follow it.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from ..models import RecallNode, RecallTask
+
+
+def visible_tasks(modeladmin, request: HttpRequest) -> QuerySet[RecallTask]:
+    """The tasks this user may see on ``modeladmin``'s admin site (every task when that
+    site has no task admin)."""
+    task_admin = modeladmin.admin_site._registry.get(RecallTask)
+    if task_admin is None:
+        return RecallTask.objects.all()
+    return task_admin.get_queryset(request)
+
+
+def visible_nodes(modeladmin, request: HttpRequest, nodes: QuerySet[RecallNode]):
+    """``nodes`` narrowed to those of tasks this user may see (unchanged, with no extra
+    join or subquery, when the task admin shows every task)."""
+    tasks = visible_tasks(modeladmin, request)
+    if not tasks.query.has_filters() and not tasks.query.is_sliced:
+        return nodes
+    return nodes.filter(task__in=tasks.values("pk"))

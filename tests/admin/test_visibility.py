@@ -1,0 +1,43 @@
+"""A host that narrows the task admin's ``get_queryset`` (here: each agent sees their
+team's tasks) narrows the node admin too: no page names a task the agent may not see."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.support.admin import NODES
+from tests.support.mirror import make_nodes, make_task
+from tests.support.vendor import PENDING
+
+pytestmark = pytest.mark.django_db
+
+
+def node_page(node) -> str:
+    return reverse("admin:laaffic_recall_recallnode_change", args=[node.pk])
+
+
+def test_the_node_list_and_node_pages_show_only_nodes_of_visible_tasks(agent_client, team_admin):
+    mine = make_task(12, task_name="Team A reminder")
+    other = make_task(13, task_name="Team B secret")
+    [my_node] = make_nodes(mine, PENDING, first_key=301)
+    [other_node] = make_nodes(other, PENDING, first_key=401)
+
+    listed = agent_client.get(NODES).content.decode()
+    searched = agent_client.get(NODES, {"q": "13"}).content.decode()
+
+    assert ">301<" in listed and ">401<" not in listed
+    assert "Team B" not in listed and "Team B" not in searched
+    assert agent_client.get(node_page(my_node)).status_code == 200
+    hidden = agent_client.get(node_page(other_node), follow=True)
+    assert "Team B" not in hidden.content.decode()
+    assert hidden.redirect_chain and hidden.redirect_chain[0][1] == 302
+
+
+def test_without_a_narrowed_task_admin_every_node_is_listed(agent_client):
+    make_nodes(make_task(12, task_name="Team A reminder"), PENDING, first_key=301)
+    make_nodes(make_task(13, task_name="Team B secret"), PENDING, first_key=401)
+
+    listed = agent_client.get(NODES).content.decode()
+
+    assert ">301<" in listed and ">401<" in listed
