@@ -85,6 +85,8 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
     # The oldest 10,000 rows: an export of a filtered selection, all of it selected.
     first = CancelAttempt.objects.order_by("started_at", "id").values_list("started_at", flat=True)
     until = urlencode({"started_at__lt": first[CSV_ROWS].isoformat()})
+    # A hostile search: 2,600 words (the search keeps its first words and says so).
+    flood = urlencode({"q": " ".join(f"agent{n % 40}" for n in range(2600))})
     return [
         ("task list", tasks, None),
         ("task list, search by key", f"{tasks}?q=%23{some.key_id}", None),
@@ -96,6 +98,8 @@ def pages(args) -> list[tuple[str, str, dict | None]]:
         ("audit list", audit, None),
         ("audit, search by username", f"{audit}?q=agent7", None),
         ("audit, search by id", f"{audit}?q={target}", None),
+        ("audit, search of 2,600 words", f"{audit}?{flood}", None),
+        ("task list, search of 2,600 words", f"{tasks}?{flood}", None),
         ("audit, outcome filter", f"{audit}?outcome=refused", None),
         ("audit, code filter", f"{audit}?response_code=-16", None),
         ("audit, user filter", f"{audit}?username=agent7", None),

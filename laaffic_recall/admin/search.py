@@ -1,12 +1,16 @@
-"""The change lists' search, with an id compared as a number so that its index serves it."""
+"""The change lists' search: an id compared as a number so that its index serves it, one
+filter for all words, and a cap on the words and characters of a search."""
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
+from django.contrib import messages
 from django.contrib.admin.utils import lookup_spawns_duplicates
 from django.db import models
 from django.utils.text import smart_split, unescape_string_literal
+from django.utils.translation import gettext
 
 from ..client.wire import is_valid_id
 
@@ -16,6 +20,11 @@ if TYPE_CHECKING:
     _AdminBase = ModelAdmin[Any]
 else:
     _AdminBase = object
+
+# A search longer than this is cut (and the agent told): each word is a condition on every
+# searched field, and a pasted list of keys is searched separately (``MAX_PASTED_IDS``).
+MAX_SEARCH_WORDS = 20
+MAX_SEARCH_CHARS = 500
 
 
 def as_number(term: str) -> int | None:
@@ -60,6 +69,7 @@ class NumberSearchMixin(_AdminBase):
     for in the text fields too."""
 
     def get_search_results(self, request, queryset, search_term: str, *args, **kwargs):
+        search_term = self.capped_search(request, search_term)
         specs = [str(spec) for spec in self.get_search_fields(request)]
         numbers = [path for spec in specs if (path := number_path(self.model, spec))]
         if not numbers or not search_term:
@@ -67,6 +77,7 @@ class NumberSearchMixin(_AdminBase):
         texts = [text_lookup(spec) for spec in specs if not number_path(self.model, spec)]
         terms = [search_term_text(term) for term in smart_split(search_term)]
         ids_only = all(as_number(term) is not None and not quoted for term, quoted in terms)
+        every_term = []
         for term, _quoted in terms:
             number = as_number(term)
             matches = models.Q(
@@ -74,9 +85,31 @@ class NumberSearchMixin(_AdminBase):
                 *(() if ids_only else ((lookup, term) for lookup in texts)),
                 _connector=models.Q.OR,
             )
-            queryset = queryset.filter(matches) if matches else queryset.none()
+            if not matches:
+                return queryset.none(), False
+            every_term.append(matches)
+        # One filter for all terms, as Django's own search does: a filter() per term
+        # copies the growing condition each time.
+        queryset = queryset.filter(models.Q(*every_term))
         lookups = numbers if ids_only else numbers + texts
         return queryset, any(lookup_spawns_duplicates(self.opts, path) for path in lookups)
+
+    def capped_search(self, request, search_term: str) -> str:
+        """The search cut to MAX_SEARCH_CHARS characters and MAX_SEARCH_WORDS words, with a
+        message saying so: each word is a condition on every searched field."""
+        words = list(islice(smart_split(search_term[:MAX_SEARCH_CHARS]), MAX_SEARCH_WORDS + 1))
+        if len(search_term) <= MAX_SEARCH_CHARS and len(words) <= MAX_SEARCH_WORDS:
+            return search_term
+        self.message_user(
+            request,
+            gettext(
+                "The search is too long: only its first %(words)d words (at most %(chars)d "
+                "characters) were looked for."
+            )
+            % {"words": MAX_SEARCH_WORDS, "chars": MAX_SEARCH_CHARS},
+            messages.WARNING,
+        )
+        return " ".join(words[:MAX_SEARCH_WORDS])
 
 
 def search_term_text(term: str) -> tuple[str, bool]:
