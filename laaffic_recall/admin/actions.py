@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy
 from ..cancel.audit import Submission, claim_submission, finish_submission
 from ..cancel.results import CancelReport, CancelTarget
 from ..cancel.service import BatchTooLarge, cancel, look_up_parent
-from ..client.wire import MAX_ID, is_valid_id
+from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import CancelReasonForm
 from ..models import (
@@ -50,6 +50,7 @@ from .confirmation import (
     task_url,
     with_offer,
 )
+from .readonly import is_pk
 from .visibility import visible_tasks
 
 logger = logging.getLogger("laaffic_recall")
@@ -380,9 +381,8 @@ def permission_message() -> str:
 
 def refusal(modeladmin, request: HttpRequest) -> str:
     """Why a change-list POST must be refused before the admin runs its action (a message
-    for the agent), or "". Without the cancel permission (a forged or stale form) Django
-    would only say "No action selected."; a malformed ``_selected_action`` id (Django
-    would fail on ``pk__in=["abc"]`` or on an id beyond 64 bits) gets a message too."""
+    for the agent), or "": without the cancel permission (a forged or stale form) Django
+    would only say "No action selected." (``ReadOnlyAdmin`` refuses a malformed selection.)"""
     if request.method != "POST":
         return ""
     if (
@@ -391,9 +391,6 @@ def refusal(modeladmin, request: HttpRequest) -> str:
         and not modeladmin.has_cancel_permission(request)
     ):
         return permission_message()
-    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-    if "index" in request.POST and not all(_is_pk(value) for value in selected):
-        return _("The selection contains an invalid id; nothing was done.")
     return ""
 
 
@@ -475,11 +472,6 @@ def _posted_action(request: HttpRequest) -> str:
         return names[-1]
 
 
-def _is_pk(value: str) -> bool:
-    """Whether a posted primary key can be looked up (the app's models have 64-bit keys)."""
-    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
-
-
 def _within_limit(modeladmin, request: HttpRequest, queryset: QuerySet, *ordering: str):
     """The selected tasks in this order, or None (with a message) past MAX_CANCEL_BATCH."""
     limit = app_settings.MAX_CANCEL_BATCH
@@ -504,7 +496,7 @@ def not_in_selection(modeladmin, request: HttpRequest, acted: Sequence) -> list[
         return []
     acted_ids = {str(pk) for pk in acted}
     posted = [v for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if v]
-    missing = [v for v in dict.fromkeys(posted) if v not in acted_ids and _is_pk(v)]
+    missing = [v for v in dict.fromkeys(posted) if v not in acted_ids and is_pk(v)]
     if not missing:
         return []
     found = {str(obj.pk): obj for obj in modeladmin.get_queryset(request).filter(pk__in=missing)}

@@ -5,23 +5,30 @@ Django turns most odd lookups into ``IncorrectLookupParameters`` (the list then 
 without them), but not a year past 9999 or beyond a C long on any date field, a
 duration that is not one, nor what the database itself refuses: an id beyond 64 bits
 (SQLite), a broken ``__regex``, a JSON lookup the backend lacks, a NUL character. Those
-end here the same way, as Django's own do. The sandbox's admins use it too.
+end here the same way, as Django's own do; so does a POST selecting a row by a value that
+is no id. The sandbox's admins use it too.
 """
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
 from django.db import DatabaseError, router, transaction
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
+from ..client.wire import MAX_ID
 from .display import CSS
 from .search import NumberSearchMixin
+
+
+def is_pk(value: str) -> bool:
+    """Whether a posted primary key can be looked up (the app's models have 64-bit keys)."""
+    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 class GuardedChangeList(ChangeList):
@@ -65,6 +72,21 @@ class ReadOnlyAdmin(NumberSearchMixin, admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, *args, **kwargs):
         return GuardedChangeList
+
+    def changelist_view(self, request: HttpRequest, *args, **kwargs):
+        """A POST whose ``_selected_action`` holds a value that is no row id (``abc``,
+        ``4.2``, an id beyond 64 bits) goes back to the list with a message, before Django
+        would look it up (and fail on ``pk__in=["abc"]``)."""
+        if request.method == "POST" and not all(
+            is_pk(value) for value in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
+        ):
+            self.message_user(
+                request,
+                gettext("The selection contains an invalid id; nothing was done."),
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().changelist_view(request, *args, **kwargs)
 
     def action_checkbox(self, obj):
         """Django's row checkbox, written directly: rendering a form widget through the

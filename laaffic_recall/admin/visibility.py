@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from ..cancel.audit import narrows
 from ..models import RecallNode, RecallTask
 
 
@@ -25,6 +26,6 @@ def visible_nodes(modeladmin, request: HttpRequest, nodes: QuerySet[RecallNode])
     """``nodes`` narrowed to those of tasks this user may see (unchanged, with no extra
     join or subquery, when the task admin shows every task)."""
     tasks = visible_tasks(modeladmin, request)
-    if not tasks.query.has_filters() and not tasks.query.is_sliced:
+    if not narrows(tasks):
         return nodes
     return nodes.filter(task__in=tasks.values("pk"))

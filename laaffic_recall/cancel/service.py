@@ -298,9 +298,9 @@ def not_visible(
     submission: Submission, task_keys: Collection[int], *, mirrored_only: bool = False
 ) -> set[int]:
     """The tasks among ``task_keys`` outside what the submitter may see (none when the
-    submission has no ``visible`` restriction). A task not in the mirror counts as
-    not visible, unless ``mirrored_only``."""
-    if submission.visible is None or not task_keys:
+    submission's ``visible`` leaves out no task). A task not in the mirror counts as not
+    visible, unless ``mirrored_only``."""
+    if submission.visible is None or not audit.narrows(submission.visible) or not task_keys:
         return set()
     keys = list(task_keys)
     seen = set(submission.visible.filter(key_id__in=keys).values_list("key_id", flat=True))
