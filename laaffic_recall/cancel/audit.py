@@ -82,7 +82,7 @@ class Submission:
 
 def narrows(queryset: QuerySet) -> bool:
     """Whether ``queryset`` may leave out some rows of its table (a filter or a slice)."""
-    return queryset.query.has_filters() or queryset.query.is_sliced
+    return bool(queryset.query.has_filters()) or queryset.query.is_sliced
 
 
 def client_ip(meta: Mapping[str, Any], trusted_proxies: int | None = None) -> str | None:
