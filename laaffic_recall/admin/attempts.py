@@ -294,7 +294,8 @@ class UsernameFilter(admin.SimpleListFilter):
     parameter_name = "username"
 
     def lookups(self, request, model_admin):
-        return [(name, name) for name in distinct_values(CancelAttempt, "username") if name]
+        names = distinct_values(CancelAttempt, "username")
+        return [(name, printable(name)) for name in names if name]
 
     def queryset(self, request, queryset):
         if self.value() is None:
@@ -306,7 +307,7 @@ class UsernameFilter(admin.SimpleListFilter):
 class CancelAttemptAdmin(ReadOnlyAdmin):
     list_display = [
         "started_at",
-        "username",
+        "username_shown",
         "type_short",
         "target",
         "outcome_badge",
@@ -344,7 +345,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
                     ("outcome_badge", "confirmed_by_reread_text", "mirror_confirmed_text"),
                     ("cancel_type", "target_id"),
                     ("task_link", "node"),
-                    "reason",
+                    "reason_shown",
                 ]
             },
         ),
@@ -352,7 +353,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
             _("Who and when"),
             {
                 "fields": [
-                    ("user", "username", "client_ip"),
+                    ("user", "username_shown", "client_ip"),
                     ("started_at", "finished_at", "duration_text"),
                     "submission_link",
                 ]
@@ -383,6 +384,8 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
             "outcome_badge",
             "response_message_shown",
             "error_detail_shown",
+            "reason_shown",
+            "username_shown",
             "task_link",
             "confirmed_by_reread_text",
             "mirror_confirmed_text",
@@ -462,8 +465,16 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         text = printable(obj.response_message or obj.error_detail)
         return text if len(text) <= 80 else text[:79] + "…"
 
-    # The row keeps LAAFFIC's text verbatim; the page shows control and bidi characters as
-    # visible escapes.
+    # The row keeps LAAFFIC's and the agent's text verbatim; the pages show control and
+    # bidi characters as visible escapes.
+    @admin.display(description=_("username"), ordering="username")
+    def username_shown(self, obj: CancelAttempt) -> str:
+        return printable(obj.username)
+
+    @admin.display(description=_("reason"))
+    def reason_shown(self, obj: CancelAttempt) -> str:
+        return printable(obj.reason)
+
     @admin.display(description=_("response message"))
     def response_message_shown(self, obj: CancelAttempt) -> str:
         return printable(obj.response_message)
@@ -474,7 +485,8 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("reason"))
     def reason_short(self, obj: CancelAttempt) -> str:
-        return obj.reason if len(obj.reason) <= 60 else obj.reason[:59] + "…"
+        text = printable(obj.reason)
+        return text if len(text) <= 60 else text[:59] + "…"
 
     @admin.display(description=_("task"))
     def task_link(self, obj: CancelAttempt) -> str:

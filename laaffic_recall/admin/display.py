@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..client.printable import printable
 from ..models import CancelAttempt, CancelType, Outcome, Status
 
 if TYPE_CHECKING:
@@ -71,8 +72,8 @@ def outcome_badge(attempt: CancelAttempt) -> str:
 
 
 def pretty_json(value: Any) -> str:
-    """JSON indented for reading, HTML-escaped."""
+    """JSON indented for reading, HTML-escaped, control and bidi characters as escapes."""
     if value is None:
         return "-"
     text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
-    return format_html('<pre class="laaffic-json">{}</pre>', text)
+    return format_html('<pre class="laaffic-json">{}</pre>', printable(text))
