@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import FieldDoesNotExist
 from django.core.management import call_command
 from django.core.servers.basehttp import (
     ThreadedWSGIServer,
@@ -24,7 +25,9 @@ from django.core.servers.basehttp import (
     get_internal_wsgi_application,
 )
 from django.db import connections
+from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -53,6 +56,8 @@ class DemoLogin:
     role: StrOrPromise
 
 
+DEMO_MARK_SALT = "laaffic_recall.sandbox.demo-login"
+
 DEMO_LOGINS = (
     DemoLogin("admin", "admin", gettext_lazy("superuser")),
     DemoLogin("agent", "agent", gettext_lazy("support agent: view and cancel only")),
@@ -68,20 +73,46 @@ def permissions(*names: str) -> list[Permission]:
     return found
 
 
+def demo_mark(username: str) -> str:
+    """The mark the demo leaves on a login it made (in the user's email field): derived
+    from ``SECRET_KEY``, so a real user neither carries it by chance nor can be given it
+    without the key."""
+    digest = salted_hmac(DEMO_MARK_SALT, username, algorithm="sha256").hexdigest()[:32]
+    return f"demo-login-{digest}@laaffic-demo.invalid"
+
+
+def _mark_field(user_model) -> str | None:
+    """The user model's email field, where the demo marks its logins (None without one)."""
+    name = user_model.get_email_field_name()
+    try:
+        user_model._meta.get_field(name)
+    except FieldDoesNotExist:
+        return None
+    return name
+
+
 def other_users() -> int:
-    """How many users the database holds besides the demo logins.
+    """How many users the database holds besides the logins the demo made itself.
 
     The demo creates or resets ``admin``/``admin``: in a database with real users (a
-    misconfigured production environment) that would open a superuser with a known password.
+    misconfigured production environment) that would open a superuser with a known
+    password. A user named ``admin`` or ``agent`` that does not carry the demo's mark
+    (``demo_mark``) is a real one.
     """
-    usernames = [login.username for login in DEMO_LOGINS]
     user_model = get_user_model()
     connection = connections[user_model._default_manager.db]
     if user_model._meta.db_table not in connection.introspection.table_names():
         return 0  # not migrated yet: a fresh database
-    return user_model._default_manager.exclude(
-        **{f"{user_model.USERNAME_FIELD}__in": usernames}
-    ).count()
+    users = user_model._default_manager.all()
+    field = _mark_field(user_model)
+    if field is None:
+        return users.count()
+    made_by_the_demo = Q()
+    for login in DEMO_LOGINS:
+        made_by_the_demo |= Q(
+            **{user_model.USERNAME_FIELD: login.username, field: demo_mark(login.username)}
+        )
+    return users.exclude(made_by_the_demo).count()
 
 
 def is_loopback(host: str) -> bool:
@@ -101,17 +132,23 @@ def random_passwords(logins: tuple[DemoLogin, ...]) -> tuple[DemoLogin, ...]:
 
 
 def ensure_demo_users(logins: tuple[DemoLogin, ...] = DEMO_LOGINS) -> tuple[DemoLogin, ...]:
-    """Create or reset the demo superuser and the demo support agent (passwords included)."""
+    """Create or reset the demo superuser and the demo support agent (passwords included),
+    each marked as the demo's own (``demo_mark``)."""
     user_model = get_user_model()
+    field = _mark_field(user_model)
     admin_login, agent_login = logins
     admin, _created = user_model._default_manager.get_or_create(username=admin_login.username)
     admin.is_active = admin.is_staff = admin.is_superuser = True
     admin.set_password(admin_login.password)
+    if field is not None:
+        setattr(admin, field, demo_mark(admin_login.username))
     admin.save()
     agent, _created = user_model._default_manager.get_or_create(username=agent_login.username)
     agent.is_active = agent.is_staff = True
     agent.is_superuser = False
     agent.set_password(agent_login.password)
+    if field is not None:
+        setattr(agent, field, demo_mark(agent_login.username))
     agent.save()
     agent.user_permissions.set(permissions(*AGENT_PERMISSIONS))
     return logins

@@ -19,6 +19,7 @@ from django.db.models.signals import post_save
 
 from laaffic_recall.models import CancelAttempt, RecallNode, RecallTask, SyncRun, SyncTrigger
 from laaffic_recall.sandbox.demo import (
+    demo_mark,
     follow_sandbox,
     is_loopback,
     local_server,
@@ -342,3 +343,44 @@ def test_the_printed_hints_use_this_interpreter_and_this_address(sandbox_mode):
     assert f"{sys.executable} manage.py laaffic_sandbox_tick --steps 0" in output
     assert f"{sys.executable} manage.py laaffic_sync --days 30" in output
     assert ": python manage.py" not in output
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("username", ["admin", "agent"])
+def test_demo_refuses_a_database_whose_only_user_is_a_real_one_named_like_a_demo_login(
+    sandbox_mode, username
+):
+    real = get_user_model().objects.create_superuser(username, password="Str0ng-and-their-own")
+
+    with pytest.raises(CommandError) as info:
+        demo("--tasks", "3", "--no-sync")
+
+    assert "1 other user" in str(info.value)
+    assert list(get_user_model().objects.values_list("username", flat=True)) == [username]
+    real.refresh_from_db()
+    assert real.check_password("Str0ng-and-their-own") and real.is_superuser
+    assert not SandboxTask.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_recognises_only_the_logins_it_marked_itself(sandbox_mode):
+    demo("--tasks", "3", "--no-sync")
+    users = get_user_model().objects
+    assert users.get(username="admin").email == demo_mark("admin")
+    assert demo_mark("admin") != demo_mark("agent")
+
+    demo("--tasks", "3", "--no-sync")  # its own logins: it goes on
+
+    users.filter(username="agent").update(email="demo-login@laaffic-demo.invalid")
+    with pytest.raises(CommandError):
+        demo("--tasks", "3", "--no-sync")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_resets_a_real_admin_only_when_told(sandbox_mode):
+    get_user_model().objects.create_superuser("admin", password="Str0ng-and-their-own")
+
+    demo("--tasks", "3", "--no-sync", "--reset-demo-logins")
+
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.check_password("admin") and admin.email == demo_mark("admin")
