@@ -353,7 +353,7 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
     assert sorted(targets) == sorted(expected)
     for key_id, (outcome, code, message) in expected.items():
         row = attempt_row(page, key_id)
-        assert row.locator("td.field-username").inner_text().strip() == "agent"
+        assert row.locator("td.field-username_shown").inner_text().strip() == "agent"
         assert row.locator("td.field-outcome_badge").inner_text().strip() == outcome
         assert row.locator("td.field-response_code").inner_text().strip() == code
         assert message in row.locator("td.field-message").inner_text()

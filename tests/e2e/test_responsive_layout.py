@@ -170,3 +170,34 @@ def test_the_audit_list_shows_message_and_reason_on_a_laptop(
     snap(page, f"audit-list-{width}")
     assert re.search(r"cancelattempt", page.url)
     assert RecallTask.objects.exists()
+
+
+def test_escaped_control_characters_fit_the_attempt_page_and_the_task_page(
+    page, login, e2e_data, e2e_users, width
+):
+    """An agent's reason and LAAFFIC's raw JSON full of bidi and control characters are
+    shown as escapes (long unbroken runs of ``\\u202e``) and still fit."""
+    odd = "\u202e\x1b[31m\x07" * 12
+    task = e2e_data.mirrored(e2e_data.completed)
+    task.raw = {**(task.raw or {}), "taskName": odd}
+    task.save(update_fields=["raw"])
+    attempt = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=task.key_id,
+        task=task,
+        task_key_id=task.key_id,
+        outcome=Outcome.SKIPPED,
+        username="agent",
+        reason=f"ticket 481 {odd}",
+    )
+    login(page, "admin")
+    for url, name in [
+        (f"/admin/laaffic_recall/cancelattempt/{attempt.pk}/change/", "attempt-escaped"),
+        (f"/admin/laaffic_recall/recalltask/{task.pk}/change/", "task-page-escaped"),
+    ]:
+        page.goto(url)
+        if name == "task-page-escaped":
+            page.locator("fieldset.collapse summary, fieldset.collapse h2").first.click()
+        no_sideways_scroll(page)
+        assert "\\u202e" in page.content() and "\u202e" not in page.content()
+        snap(page, f"{name}-{width}")
