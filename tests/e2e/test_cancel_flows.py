@@ -362,7 +362,7 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
     for key_id, (outcome, code, _message) in expected.items():
         attempt_row(page, key_id).locator(".field-started_at a").click()
         page.wait_for_url(re.compile(re.escape(AUDIT_LIST) + r"\d+/change/"))
-        expect(readonly(page, "reason")).to_have_text(reasons[key_id])
+        expect(readonly(page, "reason_shown")).to_have_text(reasons[key_id])
         expect(readonly(page, "target_id")).to_have_text(str(key_id))
         expect(readonly(page, "outcome_badge")).to_have_text(outcome)
         expect(readonly(page, "response_code")).to_have_text(code)
