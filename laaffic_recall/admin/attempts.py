@@ -25,6 +25,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from ..cancel.audit import narrows
 from ..client.printable import printable
 from ..client.wire import page_text
 from ..models import (
@@ -40,6 +41,7 @@ from .display import SHORT_TYPES, outcome_badge
 from .distinct import distinct_values
 from .paginator import CappedCountPaginator
 from .readonly import ReadOnlyAdmin
+from .visibility import visible_tasks
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -488,9 +490,18 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         text = printable(obj.reason)
         return text if len(text) <= 60 else text[:59] + "…"
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field=None):
+        """The attempt, knowing whether this user may see its task (the task admin's
+        ``get_queryset``): the page names only a task they may see."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is not None and obj.task_id is not None:
+            tasks = visible_tasks(self, request)
+            obj.task_visible = not narrows(tasks) or tasks.filter(pk=obj.task_id).exists()
+        return obj
+
     @admin.display(description=_("task"))
     def task_link(self, obj: CancelAttempt) -> str:
-        if obj.task_id is None:
+        if obj.task_id is None or not getattr(obj, "task_visible", True):
             return f"#{obj.task_key_id}" if obj.task_key_id else "-"
         url = reverse(
             f"{self.admin_site.name}:laaffic_recall_recalltask_change", args=[obj.task_id]

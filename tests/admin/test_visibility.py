@@ -1,16 +1,23 @@
 """A host that narrows the task admin's ``get_queryset`` (here: each agent sees their
-team's tasks) narrows the node admin too: no page names a task the agent may not see."""
+team's tasks) narrows the node admin too, and an attempt's page names only a task the
+agent may see."""
 
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
+from laaffic_recall.models import CancelType, Outcome
 from tests.support.admin import NODES
+from tests.support.audit import attempt_on
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import PENDING
 
 pytestmark = pytest.mark.django_db
+
+
+def attempt_page(attempt) -> str:
+    return reverse("admin:laaffic_recall_cancelattempt_change", args=[attempt.pk])
 
 
 def node_page(node) -> str:
@@ -41,3 +48,16 @@ def test_without_a_narrowed_task_admin_every_node_is_listed(agent_client):
     listed = agent_client.get(NODES).content.decode()
 
     assert ">301<" in listed and ">401<" in listed
+
+
+def test_an_attempt_page_names_only_a_task_the_agent_may_see(agent_client, team_admin):
+    mine = make_task(12, task_name="Team A reminder")
+    other = make_task(13, task_name="Team B secret")
+    on_mine = attempt_on(mine, CancelType.TASK, 12, Outcome.SKIPPED)
+    on_other = attempt_on(other, CancelType.TASK, 13, Outcome.SKIPPED)
+
+    shown = agent_client.get(attempt_page(on_mine)).content.decode()
+    hidden = agent_client.get(attempt_page(on_other)).content.decode()
+
+    assert "Team A reminder" in shown
+    assert "#13" in hidden and "Team B" not in hidden
