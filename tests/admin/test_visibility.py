@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from laaffic_recall.models import CancelType, Outcome
-from tests.support.admin import NODES
+from tests.support.admin import ATTEMPTS, NODES
 from tests.support.audit import attempt_on
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import PENDING
@@ -61,3 +61,23 @@ def test_an_attempt_page_names_only_a_task_the_agent_may_see(agent_client, team_
 
     assert "Team A reminder" in shown
     assert "#13" in hidden and "Team B" not in hidden
+
+
+def test_the_csv_export_leaves_out_the_name_of_a_task_the_agent_may_not_see(
+    agent_client, team_admin
+):
+    mine = make_task(12, task_name="Team A reminder")
+    other = make_task(13, task_name="Team B secret")
+    rows = [
+        attempt_on(mine, CancelType.TASK, 12, Outcome.SKIPPED),
+        attempt_on(other, CancelType.TASK, 13, Outcome.SKIPPED),
+    ]
+
+    response = agent_client.post(
+        ATTEMPTS,
+        {"action": "download_csv", "index": 0, "_selected_action": [r.pk for r in rows]},
+    )
+    text = b"".join(response.streaming_content).decode()
+
+    assert "Team A reminder" in text and "Team B" not in text
+    assert text.count("\n") == 3
