@@ -9,7 +9,9 @@ Each ``tests`` session installs requirements.txt with Django overridden to the p
 and runs the whole suite, browser tests included. ``coverage`` runs Django 6.0 on SQLite with
 branch coverage, failing below the floor in pyproject.toml. ``tests_postgres`` runs the
 newest pair on PostgreSQL (``DATABASE_URL`` from the environment, else a throwaway cluster).
-``host`` runs ``scripts/check-host-project`` once per Django series.
+``host`` runs ``scripts/check-host-project`` once per Django series. ``docs`` builds the docs
+site as CI does (``nox -s docs -- --open`` opens it in a browser); ``screens`` runs the
+browser tests whose screenshots the docs show and copies them into docs/_static/screens/.
 
 nox (rather than tox): sessions are plain Python, so the pairs, the Django override and
 the throwaway PostgreSQL are a few lines here, and its uv backend builds a session's venv
@@ -122,3 +124,36 @@ def host(session: nox.Session, django: str) -> None:
     """A fresh host project on this Django series embeds the app (scripts/check-host-project)."""
     python = "python3.11" if django.startswith("5.") else f"python{NEWEST[0]}"
     session.run(str(ROOT / "scripts/check-host-project"), django, python, external=True)
+
+
+@nox.session(python="3.11")
+def docs(session: nox.Session) -> None:
+    """The docs site into docs/_build/html: warnings are errors, every reference must
+    resolve (``-W -n``), offline. ``-- --open`` opens it in a browser."""
+    session.install("-r", str(ROOT / "requirements.txt"), "-r", str(ROOT / "docs/requirements.txt"))
+    output = ROOT / "docs/_build/html"
+    session.run(
+        "sphinx-build",
+        "-W",
+        "-n",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        "-d",
+        str(ROOT / "docs/_build/doctrees"),
+        str(ROOT / "docs"),
+        str(output),
+        env={"DATABASE_URL": None},
+    )
+    session.log(f"Built: {output / 'index.html'}")
+    if "--open" in session.posargs:
+        session.run("python", "-m", "webbrowser", "-t", (output / "index.html").as_uri())
+
+
+@nox.session(python=False)
+def screens(session: nox.Session) -> None:
+    """The browser tests that take the docs' screenshots, then their copies in
+    docs/_static/screens/ (scripts/docs-screens), with the project's .venv."""
+    python = ROOT / ".venv/bin/python"
+    session.run(str(python), str(ROOT / "scripts/docs-screens"), "--run", external=True)

@@ -1,4 +1,4 @@
-"""Act out: cancel LAAFFIC auto-recall tasks for a person, audited (see the README).
+"""Act out: cancel LAAFFIC auto-recall tasks for a person, audited.
 
 The public API: ``cancel``, ``blocking_attempts``, their inputs (``CancelTarget``,
 ``Submission``), results and errors. Inside the app every name is imported from the

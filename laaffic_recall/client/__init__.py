@@ -1,4 +1,4 @@
-"""A small, Django-free client for the LAAFFIC auto-recall API (see the README).
+"""A small, Django-free client for the LAAFFIC auto-recall API.
 
 The public API: ``LaafficClient``, what its calls return, and its errors. Inside the app
 every name is imported from the module that defines it.

@@ -1,4 +1,4 @@
-"""Mirror in: LAAFFIC's recall tasks and node lists into the local models (see the README).
+"""Mirror in: LAAFFIC's recall tasks and node lists into the local models.
 
 The public API: ``sync_tasks``, ``sync_task_details``, ``sync_recent`` and what they
 return. Inside the app every name is imported from the module that defines it.

@@ -73,7 +73,7 @@ def app_imports(path: Path):
 @pytest.mark.parametrize("path", modules(), ids=lambda p: str(p.relative_to(APP)))
 def test_each_name_is_imported_from_the_module_that_defines_it(path):
     if path.name == "__init__.py":
-        return  # a package's public API re-exports on purpose (see the README)
+        return  # a package's public API re-exports on purpose (docs: API reference)
     wrong = []
     for line, module, name in app_imports(path):
         if name is None or source_of(f"{module}.{name}") is not None:
