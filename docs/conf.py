@@ -42,7 +42,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "_ext", "_inventories"]
 language = "en"
 
-myst_enable_extensions = ["colon_fence", "deflist"]
+myst_enable_extensions = ["attrs_block", "colon_fence", "deflist"]
 # Headings get anchors down to ###, so a page can link to [a section](page.md#its-slug).
 myst_heading_anchors = 3
 
@@ -77,7 +77,8 @@ nitpick_ignore_regex = [
 html_theme = "furo"
 html_title = f"laaffic-recall {release}"
 html_static_path = ["_static"]
-html_css_files = ["screens.css"]
+html_css_files = ["site.css"]
+html_js_files = ["site.js"]
 html_show_sourcelink = False
 
 
@@ -101,8 +102,16 @@ def public_name(app, env, node, contnode):
     return None
 
 
+def page_language(app, pagename, templatename, context, doctree):
+    """A page's own language (``html_lang`` in its front matter) on its ``<html lang>``."""
+    language = (context.get("meta") or {}).get("html_lang")
+    if language:
+        context["language"] = language
+
+
 def setup(app):
     # Django's docs define the "setting" object type; with it, {setting}`TIME_ZONE` resolves
     # through the Django inventory as in Django's own pages.
     app.add_crossref_type("setting", "setting", "pair: %s; setting")
     app.connect("missing-reference", public_name, priority=400)
+    app.connect("html-page-context", page_language)

@@ -26,6 +26,8 @@ def settings_table(text: str, name: str) -> dict[str, tuple[str, str]]:
     assert marker in text, f"no table marked {marker}"
     rows: dict[str, tuple[str, str]] = {}
     for line in text.split(marker, 1)[1].lstrip("\n").splitlines():
+        if line.startswith("{"):
+            continue  # the table's attributes ({.stack})
         if not line.startswith("|"):
             break
         cells = [cell.strip() for cell in line.strip("|").split("|")]
