@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.urls import NoReverseMatch, reverse
-from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils import formats, timezone
+from django.utils.translation import gettext, ngettext, pgettext
 
 from ..conf import app_settings
 from ..models import (
@@ -262,9 +262,8 @@ def attention(site: str, now: datetime, sync: SyncState, attempts: bool) -> list
                 count,
                 sync.run_url,
                 gettext(
-                    "Open the run to read what failed: a configuration error needs the "
-                    "settings fixed; a busy or unreachable LAAFFIC usually passes on the "
-                    "next run."
+                    "Open the run to read what failed; a busy or unreachable LAAFFIC usually "
+                    "passes on the next run."
                 ),
             )
         )
@@ -277,8 +276,8 @@ def attention(site: str, now: datetime, sync: SyncState, attempts: bool) -> list
                 1,
                 sync.runs_url,
                 gettext(
-                    "Check that “manage.py laaffic_sync --every …” (or its cron job) is "
-                    "running; until then the mirror may be out of date."
+                    "The mirror may be out of date: use “Refresh from LAAFFIC” on a task "
+                    "before acting on it."
                 ),
             )
         )
@@ -311,7 +310,9 @@ def overview(request: HttpRequest, site: str) -> Overview | None:
     sync = sync_state(site, now)
     attempts = request.user.has_perm(VIEW_ATTEMPTS_PERMISSION)
     days = _days(today)
-    labels = [d.strftime("%d %b") for d in days]
+    # A date format, in the reader's language: "Nov 23", "11月23日".
+    day_format = pgettext("date format of a chart's days", "M j")
+    labels = [formats.date_format(d, day_format) for d in days]
     cancels_chart = ""
     if attempts:
         cancels_chart = stacked_bars(

@@ -1,5 +1,5 @@
 """ "Refresh from LAAFFIC" where the doubt is: the task page's button, and what a refresh
-settled, in words an agent can act on.
+settled, in words an agent can act on; the read moves the task page's clock (``clock.py``).
 
 A refresh re-reads the task(s) through the sync service; a cancel attempt left unknown
 (or in flight past ``STALE_ATTEMPT_SECONDS``) is settled by that read (``reconcile.py``).
@@ -10,18 +10,21 @@ or "had no effect: the task is still Pending; you can cancel it again".
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.template.defaultfilters import truncatechars
+from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from ..cancel.audit import concerning, parent_ids
+from ..cancel.audit import concerned_task_keys, concerning, parent_ids
 from ..client.errors import ApiError, ConfigurationError
 from ..client.wire import is_valid_id
 from ..models import (
@@ -49,17 +52,16 @@ def open_attempt_ids(task_keys: Iterable[int]) -> list[int]:
 
 
 def settled_lines(attempt_ids: Iterable[int]) -> tuple[list[str], list[str]]:
-    """(lines about the attempts a refresh settled, lines about those still unsure)."""
+    """(lines about the attempts a refresh settled, lines about those still not known)."""
     settled, unsure = [], []
     rows = CancelAttempt.objects.filter(pk__in=list(attempt_ids)).select_related("task")
     for row in rows.order_by("started_at", "pk"):
-        # django-stubs lacks timezone.template_localtime (the templates' conversion).
-        when = timezone.template_localtime(row.started_at).strftime("%H:%M")  # type: ignore[attr-defined]
         task = row.task
         if task is None and row.task_key_id is not None:
             task = RecallTask.objects.filter(key_id=row.task_key_id).first()
         status = task.status if task is not None else None
-        values = {"when": when, "task": row.task_key_id, "status": status_label(status)}
+        values = {"when": clock_time(row.started_at), "task": row.task_key_id}
+        values["status"] = status_label(status)
         if row.outcome == Outcome.SUCCEEDED:
             settled.append(
                 _("The cancel of %(when)s (task #%(task)s) did stop the calls.") % values
@@ -80,23 +82,43 @@ def settled_lines(attempt_ids: Iterable[int]) -> tuple[list[str], list[str]]:
                 )
                 % values
             )
-        elif row.effective_outcome == Outcome.PENDING:
-            unsure.append(
-                _(
-                    "The cancel of %(when)s (task #%(task)s) is still waiting for LAAFFIC's "
-                    "answer; refresh again in a minute."
-                )
-                % values
-            )
         else:
             unsure.append(
                 _(
-                    "The cancel of %(when)s (task #%(task)s) is still unsure: LAAFFIC shows the "
-                    "task %(status)s; refresh again in a minute."
+                    "Whether the cancel of %(when)s (task #%(task)s) stopped the calls is not "
+                    "known yet: LAAFFIC shows the task %(status)s."
                 )
                 % values
             )
     return settled, unsure
+
+
+def clock_time(value: datetime) -> str:
+    """A time of day as the site shows times (the reader's language's format)."""
+    # django-stubs lacks timezone.template_localtime (the templates' conversion).
+    local = timezone.template_localtime(value)  # type: ignore[attr-defined]
+    return formats.time_format(local, "TIME_FORMAT")
+
+
+# Sentences end with one of these in Chinese, and the next one follows without a space.
+FULL_WIDTH_ENDS = tuple("\u3002\uff01\uff1f\uff1b\uff1a\uff0c\uff09")
+
+
+def join_sentences(parts: Iterable[str]) -> str:
+    """Sentences one after another: a space after ". ", none after "。"."""
+    text = ""
+    for part in parts:
+        if text and not text.endswith(FULL_WIDTH_ENDS) and not part.startswith(FULL_WIDTH_ENDS):
+            text += " "
+        text += part
+    return text
+
+
+def mark_read(keys: Iterable[int], failures: Iterable[str]) -> None:
+    """Stamp the tasks a refresh read as read now: the task page's clock moves."""
+    failed = {int(key) for key in failures if key.isdigit()}
+    read = [key for key in keys if key not in failed]
+    RecallTask.objects.filter(key_id__in=read).update(synced_at=timezone.now())
 
 
 def refresh_message(modeladmin, request: HttpRequest, keys: list[int]) -> None:
@@ -110,6 +132,7 @@ def refresh_message(modeladmin, request: HttpRequest, keys: list[int]) -> None:
             request, _("Nothing was refreshed: %(error)s") % {"error": exc}, messages.ERROR
         )
         return
+    mark_read(keys, (f.key for f in summary.failures if f.what == "detail"))
     settled, unsure = settled_lines(before)
     read = summary.details_fetched
     if read:
@@ -124,17 +147,17 @@ def refresh_message(modeladmin, request: HttpRequest, keys: list[int]) -> None:
             tail = ngettext("%(count)d task changed;", "%(count)d tasks changed;", changed) % {
                 "count": changed
             }
-            tail += " " + _("nodes: %(created)d new, %(updated)d changed, %(removed)d removed.") % {
+            nodes = _("nodes: %(created)d new, %(updated)d changed, %(removed)d removed.") % {
                 "created": summary.nodes_created,
                 "updated": summary.nodes_updated,
                 "removed": summary.nodes_removed,
             }
-            parts.append(tail)
+            parts.append(join_sentences([tail, nodes]))
         elif not settled:
             parts.append(_("Nothing had changed."))
         parts += settled + unsure
         level = messages.WARNING if unsure else messages.SUCCESS
-        modeladmin.message_user(request, " ".join(parts), level)
+        modeladmin.message_user(request, join_sentences(parts), level)
     if summary.failures:
         failed = format_html_join(
             "",
@@ -168,6 +191,84 @@ def refresh_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespon
         )
         return HttpResponseRedirect(back)
     refresh_message(modeladmin, request, [task.key_id])
+    return HttpResponseRedirect(back)
+
+
+def _attempt_keys(modeladmin, request: HttpRequest, attempt_id: int) -> list[int] | None:
+    """The tasks an attempt concerns, if the user may see one of them (else None)."""
+    if not modeladmin.has_view_permission(request):
+        return None
+    attempt = CancelAttempt.objects.filter(pk=attempt_id).first()
+    if attempt is None:
+        return None
+    keys = sorted(concerned_task_keys(attempt))
+    if not modeladmin.get_queryset(request).filter(key_id__in=keys).exists():
+        return None
+    return keys
+
+
+def attempt_outcome(modeladmin, request: HttpRequest, attempt_id: int) -> HttpResponse:
+    """Whether a cancel's outcome is known yet (GET, JSON), for the page that says it is
+    not: ``{"known": false}``, or ``{"known": true, "html": <what LAAFFIC showed>}``. Reads
+    the audit row only; LAAFFIC is not asked."""
+    if _attempt_keys(modeladmin, request, attempt_id) is None:
+        return JsonResponse({"known": False}, status=404)
+    attempt = CancelAttempt.objects.get(pk=attempt_id)
+    if attempt.outcome in OPEN_OUTCOMES:
+        return JsonResponse({"known": False})
+    html = render_to_string(
+        "admin/laaffic_recall/includes/outcome_known.html", {"attempt": attempt}, request
+    )
+    return JsonResponse({"known": True, "html": html.strip()})
+
+
+def refresh_attempt(modeladmin, request: HttpRequest, attempt_id: int) -> HttpResponse:
+    """ "Refresh from LAAFFIC" beside a cancel whose outcome is not known yet (POST): re-read
+    the tasks it concerns, then back to the page it was pressed on."""
+    back = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(back, {request.get_host()}, request.is_secure()):
+        back = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
+    keys = _attempt_keys(modeladmin, request, attempt_id)
+    if request.method == "POST" and keys:
+        refresh_message(modeladmin, request, [key for key in keys if is_valid_id(key)])
+    return HttpResponseRedirect(back)
+
+
+def look_up_task(modeladmin, request: HttpRequest) -> HttpResponse:
+    """ "Look it up at LAAFFIC" under a search that found nothing (POST, one recall key):
+    read the task from LAAFFIC, mirror it, and open it if this user may see it."""
+    changelist = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
+    typed = request.POST.get("key_id", "").strip()
+    if not modeladmin.has_view_permission(request):
+        return HttpResponseRedirect(reverse(f"{modeladmin.admin_site.name}:index"))
+    if request.method != "POST" or not (typed.isascii() and typed.isdigit()):
+        return HttpResponseRedirect(changelist)
+    key = int(typed)
+    back = f"{changelist}?q={key}"
+    if not is_valid_id(key):
+        return HttpResponseRedirect(back)
+    try:
+        summary = sync_task_details([key], trigger=SyncTrigger.REFRESH)
+    except (ConfigurationError, ApiError) as exc:
+        error = str(exc)
+    else:
+        error = "; ".join(f.message for f in summary.failures)
+        if not error:
+            mark_read([key], ())
+    task = modeladmin.get_queryset(request).filter(key_id=key).first()
+    if task is not None and not error:
+        modeladmin.message_user(
+            request, _("Read recall task #%(key)s from LAAFFIC.") % {"key": key}, messages.SUCCESS
+        )
+        return HttpResponseRedirect(task_url(modeladmin, request, task))
+    if not error and RecallTask.objects.filter(key_id=key).exists():
+        message = _("LAAFFIC has recall task #%(key)s, but it cannot be shown to you here.")
+        modeladmin.message_user(request, message % {"key": key}, messages.WARNING)
+    else:
+        message = _("LAAFFIC did not give recall task #%(key)s: %(error)s")
+        modeladmin.message_user(
+            request, message % {"key": key, "error": truncatechars(error, 300)}, messages.ERROR
+        )
     return HttpResponseRedirect(back)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from functools import partial
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.db import transaction
@@ -20,7 +21,7 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from ..client.printable import printable
@@ -58,10 +59,21 @@ def pasted_ids(search_term: str) -> list[int] | None:
     return list(dict.fromkeys(n for n in map(int, tokens) if is_valid_id(n)))
 
 
+class MirrorForm(forms.ModelForm):
+    """The read-only page's form: its labels end as the reader's language ends them
+    (a full-width colon in Chinese, not Django's ASCII one)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", pgettext("after a field's label", ":"))
+        super().__init__(*args, **kwargs)
+
+
 class MirrorAdmin(ReadOnlyAdmin):
     """What the task and node admins share: a search that ignores the "#" before a key,
     the cancel permission, and change-list POSTs refused with a message (see
     ``actions.refusal``) and kept out of ``ATOMIC_REQUESTS``."""
+
+    form = MirrorForm
 
     show_full_result_count = False
     list_per_page = 100
@@ -267,6 +279,21 @@ class RecallTaskAdmin(MirrorAdmin):
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
         urls = [
+            path(
+                "outcome/<int:attempt_id>/",
+                self._cancel_view(refresh.attempt_outcome),
+                name=f"{prefix}_attempt_outcome",
+            ),
+            path(
+                "outcome/<int:attempt_id>/refresh/",
+                self._cancel_view(refresh.refresh_attempt),
+                name=f"{prefix}_refresh_attempt",
+            ),
+            path(
+                "look-up/",
+                self._cancel_view(refresh.look_up_task),
+                name=f"{prefix}_look_up",
+            ),
             path(
                 "cancel-by-parent/",
                 self._cancel_view(views.cancel_by_parent),

@@ -16,7 +16,6 @@ from django.contrib.admin.utils import unquote
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
@@ -36,6 +35,7 @@ from .actions import (
     permission_message,
     run_cancel,
 )
+from .clock import last_read
 from .confirmation import (
     blocking_notes,
     invalid_key_line,
@@ -51,6 +51,7 @@ from .confirmation import (
 )
 from .overview import sync_state
 from .refresh import refresh_url
+from .timeline import task_timeline
 from .visibility import visible_tasks
 
 ATTEMPTS_ON_TASK_PAGE = 20
@@ -140,31 +141,22 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
 
 
 def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dict[str, Any]:
-    """What the task page shows of cancels: "Cancel this task" (or why there is none), the
-    "Cancel from here" column of the node list, and the task's cancel attempts."""
+    """What the task page shows besides the fields: "Refresh from LAAFFIC", "Cancel this
+    task" (or why there is none), when the task was last read from LAAFFIC, a cancel whose
+    outcome is not known yet, and the timeline (cancel attempts for those who may view the
+    audit log)."""
+    reading = last_read(task)
     context: dict[str, Any] = {
         "can_cancel": modeladmin.has_cancel_permission(request),
         "cancel_task_url": "",
         "cancel_task_note": "",
-        "cancel_attempts": None,
         "refresh_url": refresh_url(modeladmin, task) if is_valid_id(task.key_id) else "",
-        "in_doubt_note": "",
+        "reading": reading,
+        "doubt": blocking_attempts([task]).get(task.key_id),
     }
-    doubt = blocking_attempts([task]).get(task.key_id)
-    if doubt is not None and context["can_cancel"]:
-        # No Cancel button while a cancel of this task is unsure: refresh first.
+    if context["doubt"] is not None:
+        # No Cancel button while a cancel of this task is not known yet: refresh first.
         context["can_cancel"] = False
-        when = timezone.template_localtime(doubt.started_at).strftime("%H:%M")
-        if doubt.in_doubt:
-            context["in_doubt_note"] = _(
-                "Not sure yet whether the cancel of %(when)s stopped the calls: press "
-                "“Refresh from LAAFFIC” to find out; cancelling again waits until then."
-            ) % {"when": when}
-        else:
-            context["in_doubt_note"] = _(
-                "A cancel of this task (%(when)s) is waiting for LAAFFIC's answer; press "
-                "“Refresh from LAAFFIC” in a minute to see its result."
-            ) % {"when": when}
     if context["can_cancel"]:
         if task.is_pending:
             url = reverse(
@@ -182,20 +174,24 @@ def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dic
             )
         else:
             context["cancel_task_note"] = _("Whole-task cancel only while Pending.")
+    attempts: list[CancelAttempt] = []
     if request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
-        attempts = CancelAttempt.objects.filter(task_key_id=task.key_id).select_related("node")
-        context["cancel_attempts"] = list(attempts[:ATTEMPTS_ON_TASK_PAGE])
-        context["cancel_attempts_more"] = attempts.count() > ATTEMPTS_ON_TASK_PAGE
-        context["cancel_attempts_url"] = "{}?task_key_id={}".format(
-            reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist"),
-            task.key_id,
-        )
+        rows = CancelAttempt.objects.filter(task_key_id=task.key_id).select_related("node")
+        attempts = list(rows[: ATTEMPTS_ON_TASK_PAGE + 1])
+        if len(attempts) > ATTEMPTS_ON_TASK_PAGE:
+            attempts = attempts[:ATTEMPTS_ON_TASK_PAGE]
+            context["attempts_url"] = "{}?task_key_id={}".format(
+                reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist"),
+                task.key_id,
+            )
+    context["timeline"] = task_timeline(task, reading, attempts)
     return context
 
 
 def changelist_context(modeladmin, request: HttpRequest) -> dict[str, Any]:
-    """The task list's "Last sync" line (a warning when the mirror is stale), and its
-    "Cancel by parent task id" link for those who may cancel.
+    """The task list's "Last sync" line (a warning when the mirror is stale), its "Cancel by
+    parent task id" link for those who may cancel, and the recall key a search for one
+    number looked for (``searched_key``: under an empty result, "Look it up at LAAFFIC").
 
     The sync state is read when the page shows it: a POST that runs an action (its
     confirmation page, the confirmed cancel and its redirect) never reads it."""
@@ -204,6 +200,12 @@ def changelist_context(modeladmin, request: HttpRequest) -> dict[str, Any]:
     if modeladmin.has_cancel_permission(request):
         url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
         context["cancel_by_parent_url"] = with_filters(modeladmin, request, url)
+    searched = request.GET.get("q", "").strip().removeprefix("#")
+    if searched.isascii() and searched.isdigit() and is_valid_id(int(searched)):
+        context["searched_key"] = int(searched)
+        context["look_up_url"] = reverse(
+            f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_look_up"
+        )
     return context
 
 

@@ -32,10 +32,13 @@ def run_recorded(
     trigger: str,
     window: tuple[datetime, datetime] | None,
     body: Callable[[], SyncSummary],
+    next_due: datetime | None = None,
 ) -> SyncSummary:
     """Run ``body`` (one sync) as a recorded ``SyncRun``; its error is recorded and re-raised."""
     start, end = (_storable(t) for t in window) if window else (None, None)
-    run = SyncRun.objects.create(trigger=SyncTrigger(trigger), window_start=start, window_end=end)
+    run = SyncRun.objects.create(
+        trigger=SyncTrigger(trigger), window_start=start, window_end=end, next_due_at=next_due
+    )
     try:
         summary = body()
     except BaseException as exc:
@@ -87,19 +90,23 @@ def prune(now: datetime | None = None) -> int:
 
 
 def schedule_next(run_began: datetime, due: datetime) -> None:
-    """Note on the runs a scheduler started since ``run_began`` when it syncs next."""
-    SyncRun.objects.filter(started_at__gte=run_began, next_due_at__isnull=True).update(
-        next_due_at=due
-    )
+    """Note on the mirror syncs a scheduler started since ``run_began`` when it syncs next."""
+    mirror_syncs().filter(started_at__gte=run_began).update(next_due_at=due)
+
+
+def mirror_syncs():
+    """The runs that sync the mirror; a refresh of a few tasks from the admin is not one."""
+    return SyncRun.objects.exclude(trigger=SyncTrigger.REFRESH)
 
 
 def last_run() -> SyncRun | None:
-    return SyncRun.objects.order_by("-started_at", "-id").first()
+    return mirror_syncs().order_by("-started_at", "-id").first()
 
 
 def last_success() -> SyncRun | None:
     return (
-        SyncRun.objects.filter(finished_at__isnull=False, failure_count=0, error="")
+        mirror_syncs()
+        .filter(finished_at__isnull=False, failure_count=0, error="")
         .order_by("-started_at", "-id")
         .first()
     )

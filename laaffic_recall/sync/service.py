@@ -346,6 +346,7 @@ def sync_tasks(
     client_factory: ClientFactory | None = None,
     progress: Callable[[SyncProgress], None] | None = None,
     trigger: str = SyncTrigger.COMMAND,
+    next_due: datetime | None = None,
 ) -> SyncSummary:
     """Mirror the tasks created from ``start`` up to ``end`` and their node lists.
 
@@ -353,7 +354,8 @@ def sync_tasks(
     ``key_ids`` are re-read in any case. Raises ``ConfigurationError``, an ``ApiError``
     for a fault of this site (``VendorCode.site_fault``) or a refused connection's
     ``TransportError`` when the first call shows that nothing can work; every other
-    failure is counted in the summary. The run is recorded as a ``SyncRun`` of ``trigger``.
+    failure is counted in the summary. The run is recorded as a ``SyncRun`` of ``trigger``,
+    with ``next_due`` when a scheduler already knows when it syncs again.
     """
     windows = split_window(start, end)
     keys = _clean_keys(key_ids)
@@ -368,7 +370,10 @@ def sync_tasks(
         run.report()
 
     return run_recorded(
-        trigger, (start, end), lambda: _run(body, workers, client_factory, progress)
+        trigger,
+        (start, end),
+        lambda: _run(body, workers, client_factory, progress),
+        next_due=next_due,
     )
 
 

@@ -425,7 +425,7 @@ def test_node_button_confirms_with_later_nodes_then_cancels(mocked_api, agent_cl
     assert statuses == [COMPLETED, CANCELLED, CANCELLED]
 
 
-def test_task_page_lists_its_cancel_attempts(agent_client):
+def test_task_pages_timeline_lists_its_cancel_attempts(agent_client):
     task = make_task(12)
     CancelAttempt.objects.create(
         cancel_type=1,
@@ -439,8 +439,8 @@ def test_task_page_lists_its_cancel_attempts(agent_client):
         reason="ticket 7",
     )
     html = agent_client.get(task_url(task)).content.decode()
-    assert "Cancel attempts" in html
-    assert "timestamp expired" in html and "ticket 7" in html and "ann" in html
+    assert "Timeline" in html
+    assert "timestamp expired" in html and "ticket 7" in html and "ann asked LAAFFIC" in html
 
 
 def test_unknown_task_or_node_redirects_with_a_message(mocked_api, agent_client):

@@ -12,6 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from laaffic_recall.admin.overview import sync_state
 from laaffic_recall.models import CancelType, Outcome, RecallTask, Status, SyncRun
@@ -182,7 +183,7 @@ def test_the_charts_are_inline_svg_with_their_figures_as_a_table(agent_client):
     assert html.count('<rect class="laaffic-chart-outcome-skipped"') == 1
     assert html.count('<rect class="laaffic-chart-tasks"') == 2
     assert html.count('<details class="laaffic-chart-data">') == 2
-    today = timezone.localdate().strftime("%d %b")
+    today = date_format(timezone.localdate(), "M j")
     # Today's row of the cancels table: succeeded 1, failed 0, refused 0, unknown 0,
     # skipped 1, total 2.
     assert (
@@ -250,12 +251,41 @@ def test_the_task_list_without_any_sync(viewer_client):
     assert "No sync has gone through yet." in html and "laaffic-stale" in html
 
 
-def test_the_task_page_says_how_fresh_its_row_is(viewer_client):
+def test_the_task_page_says_when_the_task_was_last_read(viewer_client):
     task = make_task(7, synced_at=timezone.now() - timedelta(minutes=3))
     html = html_of(
         viewer_client.get(reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]))
     )
-    assert re.search(r"This task was synced 3(\xa0|&nbsp;)minutes ago", html)
+    assert re.search(r"Last read from LAAFFIC 3(\xa0|&nbsp;)minutes ago", html)
+
+
+def test_the_task_page_and_the_list_tell_the_same_time_of_the_sync_that_read_the_task(
+    viewer_client,
+):
+    now = timezone.now()
+    task = make_task(
+        8, created_at_remote=now - timedelta(days=1), synced_at=now - timedelta(minutes=13)
+    )
+    fresh_run(window_start=now - timedelta(days=7), window_end=now - timedelta(seconds=5))
+    page = html_of(
+        viewer_client.get(reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]))
+    )
+    listing = html_of(viewer_client.get(TASKS))
+    assert re.search(r"Last read from LAAFFIC 0(\xa0|&nbsp;)minutes ago .*, by the last sync", page)
+    assert re.search(r"Last sync 0(\xa0|&nbsp;)minutes ago", listing)
+
+
+def test_a_task_older_than_the_sync_window_keeps_its_own_time(viewer_client):
+    now = timezone.now()
+    task = make_task(
+        9, created_at_remote=now - timedelta(days=30), synced_at=now - timedelta(minutes=13)
+    )
+    fresh_run(window_start=now - timedelta(days=7), window_end=now - timedelta(seconds=5))
+    page = html_of(
+        viewer_client.get(reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]))
+    )
+    assert re.search(r"Last read from LAAFFIC 13(\xa0|&nbsp;)minutes ago", page)
+    assert "by the last sync" not in page
 
 
 # --------------------------------------------------------------------------- sync runs
@@ -284,13 +314,22 @@ def test_a_scheduler_that_missed_its_next_run_is_said_to_be_overdue(viewer_clien
     now = timezone.now()
     fresh_run(next_due_at=now - timedelta(minutes=10))
     html = html_of(viewer_client.get(OVERVIEW))
-    assert "overdue: is the scheduler still running?" in html
+    assert "overdue: the mirror may be out of date" in html
 
 
 def test_without_a_scheduler_the_next_sync_is_not_scheduled(viewer_client):
     fresh_run()
     html = html_of(viewer_client.get(OVERVIEW))
-    assert "not scheduled (no “laaffic_sync --every” seen)" in html
+    assert "not scheduled" in html
+    assert "laaffic_sync" not in html
+
+
+def test_a_refresh_after_the_last_scheduled_run_keeps_its_next_sync(viewer_client):
+    now = timezone.now()
+    fresh_run(next_due_at=now + timedelta(minutes=1))
+    SyncRun.objects.create(trigger="refresh", started_at=now, finished_at=now)
+    html = html_of(viewer_client.get(OVERVIEW))
+    assert "not scheduled" not in html
 
 
 def test_the_overview_and_the_freshness_work_without_time_zones(agent_client, settings):

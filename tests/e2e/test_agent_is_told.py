@@ -220,7 +220,7 @@ def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
     text = message(page)
     assert text.startswith("Not sure yet whether calls stopped")
     assert "<html" not in text and "\\r\\n" not in text
-    expect(page.locator(".laaffic-in-doubt-note")).to_be_visible()
+    expect(page.locator(".laaffic-not-known-yet")).to_be_visible()
     expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(0)
 
     page.get_by_role("button", name="Refresh from LAAFFIC").click()

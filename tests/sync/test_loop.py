@@ -81,6 +81,23 @@ def test_the_loop_runs_each_period_records_a_failed_run_goes_on_and_stops_on_sig
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+def test_the_first_run_of_a_loop_says_when_the_next_is_due_while_it_runs(fake):
+    add_recent(fake, 1)
+    seen = []
+
+    def look():
+        seen.append(SyncRun.objects.values_list("finished_at", "next_due_at").get())
+        terminate()
+
+    on_page(fake, {1: look})
+    loop("--every", "60")
+    [(finished, due)] = seen
+    assert finished is None and due is not None
+    # One period after the loop began the run (the run's row is written just after).
+    gap = due - SyncRun.objects.get().started_at
+    assert timedelta(seconds=59) < gap <= timedelta(seconds=60)
+
+
 def test_sigint_stops_the_loop_after_the_current_run_too(fake):
     add_recent(fake, 1)
     pages = on_page(fake, {1: lambda: os.kill(os.getpid(), signal.SIGINT)})

@@ -154,6 +154,7 @@ class Command(TranslatedCommand):
         self._progress_written = ""
         self._progress_open = False
         self.lease = SyncLease()
+        self.next_due: datetime | None = None
         if options["every"] is None:
             try:
                 summary = self.sync_once(options, SyncTrigger.COMMAND)
@@ -197,7 +198,14 @@ class Command(TranslatedCommand):
                         % {"start": _display(start), "end": _display(end)},
                         style_func=plain,
                     )
-                summary = sync_tasks(start, end, options["task_name"], key_ids=key_ids, **common)
+                summary = sync_tasks(
+                    start,
+                    end,
+                    options["task_name"],
+                    key_ids=key_ids,
+                    next_due=self.next_due,
+                    **common,
+                )
         except (ConfigurationError, ApiError) as exc:
             self.end_progress()
             raise CommandError(str(exc)) from None
@@ -240,6 +248,8 @@ class Command(TranslatedCommand):
         try:
             while not stop.is_set():
                 began, began_at = time.monotonic(), timezone.now()
+                # Recorded on the run from its start, so the loop shows before it ends.
+                self.next_due = began_at + timedelta(seconds=every)
                 self.loop_once(options)
                 due = began + every
                 # One period after this run began, or at once if the run overran it.
