@@ -1,7 +1,9 @@
 """Signals a host project (and the app itself) can listen to, and the app's senders.
 
-- ``task_synced(sender=RecallTask, task=RecallTask)``: a task's detail and node list were
-  just written from LAAFFIC (by a sync, a refresh, or a cancel's re-read).
+- ``task_synced(sender=RecallTask, task=RecallTask)``: a task's row or node list was just
+  changed from LAAFFIC's answer (by a sync, a refresh, or a cancel's re-read), or the task
+  has a cancel in doubt that the answer may settle. A task read again unchanged is not
+  announced.
 - ``cancel_attempted(sender=CancelAttempt, attempt=CancelAttempt)``: an attempt finished
   (succeeded, refused, failed, unknown or skipped), e.g. to notify a chat or ticket system.
 

@@ -2,8 +2,9 @@
 
 An attempt whose outcome is unknown, or that stayed pending past
 ``STALE_ATTEMPT_SECONDS`` (its worker most likely died), is settled by the next sync or
-refresh of its task: ``on_task_synced`` receives ``task_synced`` for every task stored and
-costs nothing for a task without a cancel in doubt.
+refresh of its task: ``on_task_synced`` receives ``task_synced``, which a sync sends for
+every task with a cancel in doubt even when nothing changed, and costs nothing for a task
+without one.
 """
 
 from __future__ import annotations

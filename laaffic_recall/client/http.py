@@ -17,6 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+from requests.cookies import extract_cookies_to_jar
+from requests.structures import CaseInsensitiveDict
+from requests.utils import get_auth_from_url, resolve_proxies
 from urllib3.exceptions import NameResolutionError, NewConnectionError
 
 from .errors import (
@@ -166,6 +169,7 @@ class LaafficClient:
         self.session = session or new_session(self.base_url)
         self._clock = clock
         self._sleep = sleep
+        self._urls: dict[str, tuple[str, tuple[str, str] | None]] = {}
 
     def __repr__(self) -> str:
         return f"<LaafficClient {self.base_url} product={self.product} key={self.api_key!r}>"
@@ -313,15 +317,7 @@ class LaafficClient:
         started = time.monotonic()
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
         try:
-            response = self.session.post(
-                url,
-                data=data,
-                headers=self._headers(),
-                timeout=self.timeout,
-                stream=True,
-                # A redirect would carry Api-Key, Timestamp and Sign to another URL.
-                allow_redirects=False,
-            )
+            response = self._post(call, data)
         except requests.RequestException as exc:
             sent = not _never_sent(exc)
             kind = type(exc).__name__
@@ -383,6 +379,66 @@ class LaafficClient:
         envelope = parse_envelope(raw, status)
         logger.info("LAAFFIC %s: HTTP %s code %s in %.0f ms", call, status, envelope.code, elapsed)
         return envelope
+
+    def _post(self, call: str, data: bytes) -> requests.Response:
+        """``session.post(url, data, headers, stream=True, allow_redirects=False)``.
+
+        A redirect is never followed: it would carry Api-Key, Timestamp and Sign to another
+        URL. For a session that takes nothing from the environment per call (``new_session``)
+        and has no hooks, auth or params of its own, the request is prepared here and given
+        to the session's adapter: the session's headers, cookies, proxies, CA bundle and
+        certificate still apply, and the per-call merging of settings that costs as much CPU
+        as the rest of the call is skipped.
+        """
+        session = self.session
+        if (
+            session.trust_env
+            or session.auth is not None
+            or session.params
+            or any(session.hooks.values())
+        ):
+            return session.post(
+                self.url(call),
+                data=data,
+                headers=self._headers(),
+                timeout=self.timeout,
+                stream=True,
+                allow_redirects=False,
+            )
+        url, auth = self._prepared_url(call)
+        request = requests.PreparedRequest()
+        request.prepare_method("POST")
+        request.url = url
+        headers = CaseInsensitiveDict(session.headers)
+        headers.update(self._headers())
+        request.prepare_headers(headers)
+        request.prepare_body(data, None)
+        if auth is not None:
+            request.prepare_auth(auth)
+        if session.cookies:
+            request.prepare_cookies(session.cookies)
+        response = session.get_adapter(url).send(
+            request,
+            stream=True,
+            timeout=self.timeout,
+            verify=session.verify,
+            cert=session.cert,
+            proxies=resolve_proxies(request, session.proxies, False),
+        )
+        if "set-cookie" in response.headers:
+            extract_cookies_to_jar(session.cookies, request, response.raw)
+        return response
+
+    def _prepared_url(self, call: str) -> tuple[str, tuple[str, str] | None]:
+        """The call's URL as requests prepares it, and the credentials it carries, if any."""
+        found = self._urls.get(call)
+        if found is None:
+            request = requests.PreparedRequest()
+            request.prepare_url(self.url(call), None)
+            assert request.url is not None
+            credentials = get_auth_from_url(request.url)
+            found = self._urls[call] = (request.url, credentials if any(credentials) else None)
+        return found
 
     def _read_body(self, response: requests.Response) -> bytes:
         chunks: list[bytes] = []

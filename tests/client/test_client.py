@@ -598,6 +598,35 @@ def test_a_ca_bundle_only_concerns_https(monkeypatch):
     assert new_session("http://127.0.0.1:8000/sandbox").verify is True
 
 
+DETAIL = {"code": 0, "msg": "ok", "data": {"keyId": 12, "status": 1, "nodeList": []}}
+
+
+def test_a_cookie_laaffic_sets_is_sent_back_on_the_next_call(mocked_api):
+    mocked_api.post(
+        api_url("queryDetail"), json=DETAIL, headers={"Set-Cookie": "lb=node-2; Path=/"}
+    )
+    mocked_api.post(api_url("queryDetail"), json=DETAIL)
+    client = make_client()
+
+    client.query_detail(12)
+    client.query_detail(12)
+
+    first, second = (c.request for c in mocked_api.calls)
+    assert "Cookie" not in first.headers
+    assert second.headers["Cookie"] == "lb=node-2"
+    assert second.headers["Api-Key"] == KEY and second.body == b'{"keyId":12}'
+
+
+def test_a_session_with_hooks_of_its_own_still_runs_them(mocked_api):
+    mocked_api.post(api_url("queryDetail"), json=DETAIL)
+    session, seen = new_session(BASE), []
+    session.hooks["response"].append(lambda response, **kwargs: seen.append(response.status_code))
+
+    make_client(session=session).query_detail(12)
+
+    assert seen == [200]
+
+
 # --------------------------------------------------------------------------- TLS, redirects, codes
 
 

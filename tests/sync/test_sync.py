@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -596,9 +597,10 @@ def test_queries_per_page_do_not_grow_with_the_page_size(fake, django_assert_max
     assert summary.tasks_updated == 100 and summary.nodes_updated == 500
 
 
-def test_the_signal_is_sent_for_every_task_whose_detail_is_stored(fake):
+def test_the_signal_is_sent_for_each_task_whose_mirror_changed(fake):
     fake.add_task(1, status=1)
-    fake.add_task(2, status=2, created="2024-05-18 11:00:00")
+    fake.add_task(2, status=1, created="2024-05-18 11:00:00")
+    fake.add_task(3, status=2, created="2024-05-18 12:00:00")
     received = []
 
     def receiver(sender, task, **kwargs):
@@ -610,11 +612,95 @@ def test_the_signal_is_sent_for_every_task_whose_detail_is_stored(fake):
         first = sorted(received)
         received.clear()
         sync_tasks(DAY, NEXT_DAY)
+        unchanged = list(received)
+        fake.tasks[2].nodes[1]["nodeStatus"] = 1
+        received.clear()
+        sync_tasks(DAY, NEXT_DAY)
     finally:
         task_synced.disconnect(receiver)
 
-    assert first == [(1, True, 1), (2, True, 2)]
-    assert received == [(1, True, 1)]  # re-read unchanged: still announced
+    assert first == [(1, True, 1), (2, True, 1), (3, True, 2)]
+    assert unchanged == []  # 1 and 2 were read again, unchanged: nothing to announce
+    assert received == [(2, True, 1)]
+
+
+def test_an_unchanged_task_with_a_cancel_in_doubt_is_announced_and_settled(fake):
+    fake.add_task(1, status=1)
+    fake.add_task(2, status=1, created="2024-05-18 11:00:00")
+    sync_tasks(DAY, NEXT_DAY)
+    RecallTask.objects.filter(key_id=1).update(cancel_in_doubt=True)
+    received = []
+
+    def receiver(sender, task, **kwargs):
+        received.append(task.key_id)
+
+    task_synced.connect(receiver)
+    try:
+        sync_tasks(DAY, NEXT_DAY)
+    finally:
+        task_synced.disconnect(receiver)
+
+    assert received == [1]
+    assert not RecallTask.objects.get(key_id=1).cancel_in_doubt  # no attempt was open
+
+
+MIRROR_WRITE = re.compile(
+    r"\b(INSERT INTO|UPDATE|DELETE FROM)\s+[\"`]?laaffic_recall_recall(task|node)\b", re.I
+)
+
+
+def mirror_writes(queries: CaptureQueriesContext) -> list[str]:
+    """The statements that wrote to the tasks or nodes table."""
+    return [q["sql"] for q in queries.captured_queries if MIRROR_WRITE.search(q["sql"])]
+
+
+def list_lags_its_detail(body, data):
+    """Each live task listed Pending while its detail says In progress: the list lags."""
+    records = [{**r, "status": 0} if r["status"] == 1 else r for r in data["records"]]
+    return {**data, "records": records}
+
+
+@pytest.mark.parametrize("list_lags", [False, True], ids=["same", "list lags its detail"])
+def test_an_unchanged_resync_writes_no_task_or_node(fake, list_lags):
+    fake.add_tasks(5, start=MORNING, step=timedelta(minutes=1), status=1)
+    fake.add_tasks(3, first=2000, start=MORNING, step=timedelta(minutes=1), status=2)
+    if list_lags:
+        fake.page_hook = list_lags_its_detail
+    sync_tasks(DAY, NEXT_DAY)
+    before = snapshot()
+
+    with CaptureQueriesContext(connection) as queries:
+        again = sync_tasks(DAY, NEXT_DAY)
+
+    assert again.ok and again.details_fetched == 5  # the live ones are read again
+    assert mirror_writes(queries) == []
+    assert not again.changed and snapshot() == before
+    assert set(RecallTask.objects.values_list("status", flat=True)) == {1, 2}
+
+
+def test_an_unchanged_refresh_writes_no_task_or_node(fake):
+    fake.add_task(1, status=1)
+    sync_task_details([1])
+
+    with CaptureQueriesContext(connection) as queries:
+        summary = sync_task_details([1])
+
+    assert summary.details_fetched == 1 and not summary.changed
+    assert mirror_writes(queries) == []
+
+
+def test_a_changed_list_record_is_stored_and_its_detail_keeps_the_last_word(fake):
+    fake.add_task(1, status=1)
+    fake.page_hook = list_lags_its_detail
+    sync_tasks(DAY, NEXT_DAY)
+    fake.tasks[1].finish_num = 1  # the list changes; it still lags on the status
+
+    summary = sync_tasks(DAY, NEXT_DAY)
+
+    task = RecallTask.objects.get(key_id=1)
+    assert (task.finish_num, task.status) == (1, 1)
+    assert task.raw["status"] == 0 and task.detail_raw["status"] == 1
+    assert summary.tasks_updated == 1
 
 
 def test_each_worker_thread_uses_its_own_client(fake):
