@@ -26,6 +26,7 @@ import io
 import json
 import os
 import pstats
+import re
 import resource
 import signal
 import statistics
@@ -50,6 +51,7 @@ class Result:
     pages: int
     details: int
     queries: int
+    writes: int  # statements that wrote to the tasks or nodes table
     latency: float
     cpu: float  # seconds of CPU used by this process (the sync) during the run
     main_cpu: float  # of which by the calling thread: list pages and every database write
@@ -152,18 +154,26 @@ def empty_mirror() -> None:
         cursor.execute(f"DELETE FROM {RecallTask._meta.db_table}")
 
 
-def run_sync(server, base_url: str, start, end, workers: int, args, profiler=None) -> Result:
+MIRROR_WRITE = re.compile(r"^\s*(INSERT INTO|UPDATE|DELETE FROM)\s+\"laaffic_recall_recall", re.I)
+
+
+def run_sync(
+    server, base_url: str, start, end, workers: int, args, profiler=None, again=False
+) -> Result:
+    """One sync into an empty mirror (``again``: over what the last one stored)."""
     from django.db import connection
 
     from laaffic_recall.models import RecallNode
     from laaffic_recall.sync import sync_tasks
 
-    empty_mirror()
-    queries = 0
+    if not again:
+        empty_mirror()
+    queries = writes = 0
 
     def count(execute, sql, params, many, context):
-        nonlocal queries
+        nonlocal queries, writes
         queries += 1
+        writes += bool(MIRROR_WRITE.match(sql))
         return execute(sql, params, many, context)
 
     before, cpu_before, server_before = (
@@ -180,8 +190,10 @@ def run_sync(server, base_url: str, start, end, workers: int, args, profiler=Non
             profiler.disable()
         wall, main_cpu = time.perf_counter() - began, time.thread_time() - main_began
     after, cpu_after, server_after = server_calls(base_url), process_cpu(), server_cpu(server.pid)
-    if not summary.ok or summary.tasks_created != args.tasks:
+    if not summary.ok or summary.tasks_seen != args.tasks:
         raise SystemExit(f"the sync did not mirror everything: {summary}")
+    if not again and summary.tasks_created != args.tasks:
+        raise SystemExit(f"the sync did not create every task: {summary}")
     if RecallNode.objects.count() != args.tasks * args.nodes:
         raise SystemExit("the sync did not store every node")
     return Result(
@@ -191,6 +203,7 @@ def run_sync(server, base_url: str, start, end, workers: int, args, profiler=Non
         pages=after.get("queryPage", 0) - before.get("queryPage", 0),
         details=after.get("queryDetail", 0) - before.get("queryDetail", 0),
         queries=queries,
+        writes=writes,
         latency=args.latency,
         cpu=cpu_after - cpu_before,
         main_cpu=main_cpu,
@@ -266,6 +279,15 @@ def measure(args) -> list[Result]:
                 results.append(result)
                 if not args.quiet:
                     print_result(result)
+            if results and not args.quiet:
+                again = run_sync(server, base_url, start, end, workers, args, again=True)
+                print(
+                    f"Again over the same data ({workers} workers): {again.details} details "
+                    f"(the live tasks) and {again.pages} pages in {again.wall:.2f} s "
+                    f"(floor {again.floor:.2f} s), {again.cpu / again.details * 1000:.2f} ms "
+                    f"CPU per detail, {again.writes} writes to tasks or nodes",
+                    flush=True,
+                )
     finally:
         stop_server(server)
     return results
@@ -286,6 +308,10 @@ def rss_of(tasks: int, args) -> dict:
     return json.loads(output.strip().splitlines()[-1])
 
 
+def numbers(text: str) -> list[int]:
+    return [int(n) for n in text.split(",") if n.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=2000)
@@ -293,13 +319,13 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.020, help="seconds per call")
     parser.add_argument(
         "--workers",
-        type=lambda v: [int(w) for w in v.split(",")],
+        type=numbers,
         default=[1, 8, 16],
-        help="comma-separated worker counts, one run each (default 1,8,16)",
+        help="comma-separated worker counts, one run each (default 1,8,16; '' for none)",
     )
     parser.add_argument(
         "--rss",
-        type=lambda v: [int(t) for t in v.split(",") if t],
+        type=numbers,
         default=[],
         help="task counts whose peak RSS to measure, each in a fresh process",
     )
