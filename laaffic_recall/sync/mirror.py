@@ -117,18 +117,19 @@ def to_remote(value: datetime) -> datetime:
 # --------------------------------------------------------------------------- values
 
 
-def _list_values(record: TaskRecord) -> dict:
-    return {
-        "parent_task_id": record.task_id,
-        "task_name": record.task_name[:TASK_NAME_MAX],
-        "created_at_remote": to_aware(record.create_time),
-        "recall_type": record.recall_type,
-        "recall_interval": record.recall_interval,
-        "recall_num": record.recall_num,
-        "finish_num": record.finish_num,
-        "status": record.status,
-        "raw": record.raw,
-    }
+def _list_values(record: TaskRecord, status: int) -> tuple:
+    """A list record's values, in the order of ``TASK_LIST_FIELDS``."""
+    return (
+        record.task_id,
+        record.task_name[:TASK_NAME_MAX],
+        to_aware(record.create_time),
+        record.recall_type,
+        record.recall_interval,
+        record.recall_num,
+        record.finish_num,
+        status,
+        record.raw,
+    )
 
 
 def _detail_values(detail: TaskDetail) -> dict:
@@ -159,9 +160,9 @@ class _Writer:
     """One INSERT ... ON CONFLICT (key_id) DO UPDATE, or one UPDATE ... WHERE id, run for
     every row of a batch at once (``executemany``).
 
-    The ORM's ``bulk_create`` compiles every value of every row through its field, which
-    was most of the CPU a sync spent on the database; here each row is a tuple of values
-    adapted once per column type. Rows are sorted by key so row locks never cross.
+    The ORM's ``bulk_create`` compiles every value of every row through its field, the
+    largest CPU cost of a sync's writes; here each row is a tuple of values, adapted by a
+    function chosen once per column. Rows are sorted by key so row locks never cross.
     """
 
     def __init__(self, model, columns: Sequence[str], *, update: Sequence[str] = ()):
@@ -286,23 +287,7 @@ def _store_records(
             status = record.status
         elif status is None:
             status = Status.PENDING
-        rows.append(
-            (
-                key,
-                record.task_id,
-                record.task_name[:TASK_NAME_MAX],
-                to_aware(record.create_time),
-                record.recall_type,
-                record.recall_interval,
-                record.recall_num,
-                record.finish_num,
-                status,
-                record.raw,
-                now,
-                unconfirmed,
-                in_doubt,
-            )
-        )
+        rows.append((key, *_list_values(record, status), now, unconfirmed, in_doubt))
         needs_detail.add(key)  # new or changed: its detail may have changed too
     _RECORD_WRITER.upsert(rows)
     return RecordChanges(frozenset(created), frozenset(updated), frozenset(needs_detail))
