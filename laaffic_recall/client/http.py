@@ -409,7 +409,10 @@ class LaafficClient:
         request = requests.PreparedRequest()
         request.prepare_method("POST")
         request.url = url
-        headers = CaseInsensitiveDict(session.headers)
+        # As the session merges them: its own headers, ours over them, None meaning unset.
+        headers = CaseInsensitiveDict(
+            (name, value) for name, value in session.headers.items() if value is not None
+        )
         headers.update(self._headers())
         request.prepare_headers(headers)
         request.prepare_body(data, None)
@@ -435,9 +438,9 @@ class LaafficClient:
         if found is None:
             request = requests.PreparedRequest()
             request.prepare_url(self.url(call), None)
-            assert request.url is not None
-            credentials = get_auth_from_url(request.url)
-            found = self._urls[call] = (request.url, credentials if any(credentials) else None)
+            url = request.url or self.url(call)
+            credentials = get_auth_from_url(url)
+            found = self._urls[call] = (url, credentials if any(credentials) else None)
         return found
 
     def _read_body(self, response: requests.Response) -> bytes:

@@ -617,6 +617,19 @@ def test_a_cookie_laaffic_sets_is_sent_back_on_the_next_call(mocked_api):
     assert second.headers["Api-Key"] == KEY and second.body == b'{"keyId":12}'
 
 
+def test_the_sessions_own_headers_are_sent_and_one_set_to_none_is_not(mocked_api):
+    mocked_api.post(api_url("queryDetail"), json=DETAIL)
+    session = new_session(BASE)
+    session.headers.update({"X-Request-Source": "nightly-sync", "User-Agent": None})
+
+    make_client(session=session).query_detail(12)
+
+    (call,) = mocked_api.calls
+    assert call.request.headers["X-Request-Source"] == "nightly-sync"
+    assert "User-Agent" not in call.request.headers
+    assert call.request.headers["Content-Type"] == "application/json;charset=UTF-8"
+
+
 def test_a_session_with_hooks_of_its_own_still_runs_them(mocked_api):
     mocked_api.post(api_url("queryDetail"), json=DETAIL)
     session, seen = new_session(BASE), []
