@@ -666,11 +666,14 @@ def test_an_unchanged_resync_writes_no_task_or_node(fake, list_lags):
     fake.add_tasks(3, first=2000, start=MORNING, step=timedelta(minutes=1), status=2)
     if list_lags:
         fake.page_hook = list_lags_its_detail
-    sync_tasks(DAY, NEXT_DAY)
+    with CaptureQueriesContext(connection) as first:
+        sync_tasks(DAY, NEXT_DAY)
     before = snapshot()
 
     with CaptureQueriesContext(connection) as queries:
         again = sync_tasks(DAY, NEXT_DAY)
+
+    assert len(mirror_writes(first)) >= 3  # tasks from the page, then their details, nodes
 
     assert again.ok and again.details_fetched == 5  # the live ones are read again
     assert mirror_writes(queries) == []
@@ -680,11 +683,13 @@ def test_an_unchanged_resync_writes_no_task_or_node(fake, list_lags):
 
 def test_an_unchanged_refresh_writes_no_task_or_node(fake):
     fake.add_task(1, status=1)
-    sync_task_details([1])
+    with CaptureQueriesContext(connection) as first:
+        sync_task_details([1])
 
     with CaptureQueriesContext(connection) as queries:
         summary = sync_task_details([1])
 
+    assert len(mirror_writes(first)) == 2  # the task, then its nodes
     assert summary.details_fetched == 1 and not summary.changed
     assert mirror_writes(queries) == []
 
