@@ -1,10 +1,13 @@
-"""The keyed hash chain over finished cancel attempts: what a link signs, and how.
+"""The keyed hash chain over cancel attempts: what a seal, a link and a check sign, and how.
 
-Each finished ``CancelAttempt`` gets the next link number and an HMAC-SHA256, keyed by
-``AUDIT_CHAIN_KEY`` (a setting, never stored in the database), over a canonical form of
-its frozen fields, its link number and the previous link's HMAC. A link is decided once,
-when the row becomes final, while the chain is locked, so the chain never forks and
-checking it is one pass in link order (``verify.py``).
+Every MAC is an HMAC-SHA256 keyed by ``AUDIT_CHAIN_KEY`` (a setting, never stored in the
+database) over sorted, compact, ASCII JSON naming what it signs. An open row carries a
+*seal* over its signed fields as stored, made when it is written and made again by each
+write of the app while it stays open; a row that becomes final gets the next link number
+and a *link* over its fields, its seal, its link number and the previous link's MAC. A
+link is decided once, while the chain is locked, so the chain never forks and checking it
+is one pass in link order (``verify.py``). Each run of the verifier is kept as a
+*check*, MACed too, and handed out as a one-line *anchor* to keep outside the database.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ from typing import Any
 
 from .conf import app_settings
 
-# The fields a link signs: everything a finished row keeps for ever. Left out: the links
-# to the user, task and node (``SET_NULL`` clears them when those rows are deleted; the
-# username and the ids sent are signed instead) and the chain's own two columns.
+# The fields a seal and a link sign: everything a finished row keeps for ever. Left out:
+# the links to the user, task and node (``SET_NULL`` clears them when those rows are
+# deleted; the username and the ids sent are signed instead) and the chain's own columns.
 SIGNED_FIELDS = (
     "id",
     "correlation_id",
@@ -42,6 +45,25 @@ SIGNED_FIELDS = (
     "client_ip",
     "mirror_confirmed",
 )
+
+# What the chain reads of a row: the signed fields and the row's seal.
+READ_FIELDS = (*SIGNED_FIELDS, "seal_mac")
+
+# What a check's MAC signs (its id is left out: it is known only once the row is written).
+CHECK_FIELDS = (
+    "checked_at",
+    "ok",
+    "links",
+    "through_seq",
+    "through_row",
+    "through_mac",
+    "unchained",
+    "problem_row",
+    "problem",
+)
+
+# What an anchor holds: the check it was printed after, and the point that check verified.
+ANCHOR_FIELDS = ("check", "through_seq", "through_row", "through_mac", "unchained")
 
 # Any fixed number: the PostgreSQL advisory lock that serialises appends to the chain.
 CHAIN_LOCK_ID = 7_146_171_015
@@ -66,19 +88,47 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"cannot sign a {type(value).__name__}")
 
 
-def canonical(values: dict[str, Any], seq: int, prev_mac: str) -> bytes:
-    """The bytes a link signs: the row's signed fields as read back from the database,
-    its link number and the previous link's HMAC, as sorted, compact, ASCII JSON."""
-    row = {name: values[name] for name in SIGNED_FIELDS}
-    document = {"prev": prev_mac, "row": row, "seq": seq}
-    return json.dumps(
+def _mac(key: bytes, document: dict[str, Any]) -> str:
+    data = json.dumps(
         document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=_plain
     ).encode("ascii")
+    return hmac.new(key, data, hashlib.sha256).hexdigest()
+
+
+def _row(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in SIGNED_FIELDS}
+
+
+def seal_mac(key: bytes, values: dict[str, Any]) -> str:
+    """The seal of an open row over its signed values as read back from the database."""
+    return _mac(key, {"kind": "seal", "row": _row(values)})
+
+
+def seal_holds(key: bytes, values: dict[str, Any]) -> bool:
+    """Whether ``values["seal_mac"]`` is the seal of the other values."""
+    return hmac.compare_digest(seal_mac(key, values), values["seal_mac"] or "")
 
 
 def link_mac(key: bytes, values: dict[str, Any], seq: int, prev_mac: str) -> str:
-    """The HMAC-SHA256 (hex) of link ``seq`` over a row's signed values."""
-    return hmac.new(key, canonical(values, seq, prev_mac), hashlib.sha256).hexdigest()
+    """The MAC of link ``seq``: a row's signed values, its seal and the previous link's MAC."""
+    document = {
+        "kind": "link",
+        "prev": prev_mac,
+        "row": _row(values),
+        "seal": values["seal_mac"],
+        "seq": seq,
+    }
+    return _mac(key, document)
+
+
+def check_mac(key: bytes, values: dict[str, Any]) -> str:
+    """The MAC of a recorded verifier run over its ``CHECK_FIELDS``."""
+    return _mac(key, {"kind": "check", **{name: values[name] for name in CHECK_FIELDS}})
+
+
+def anchor_mac(key: bytes, values: dict[str, Any]) -> str:
+    """The MAC of an anchor over its ``ANCHOR_FIELDS``."""
+    return _mac(key, {"kind": "anchor", **{name: values[name] for name in ANCHOR_FIELDS}})
 
 
 def lock_chain(connection) -> None:

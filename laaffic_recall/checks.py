@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.core.checks import Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DatabaseError
 
 from .chain import chain_key
 from .conf import DEFAULTS, SETTING_NAME, app_settings, problems
+from .verify import broken_seals
 
 
 @register(Tags.compatibility)
@@ -37,3 +39,26 @@ def check_settings(app_configs=None, **kwargs) -> list[Warning]:
             )
         )
     return warnings
+
+
+@register(Tags.database)
+def check_seals(app_configs=None, databases=None, **kwargs) -> list[Warning]:
+    """W008 when open cancel attempts do not match their seals (run with ``--database``)."""
+    if not databases:
+        return []
+    try:
+        broken = broken_seals()
+    except DatabaseError:  # not migrated yet
+        return []
+    if not broken:
+        return []
+    shown = ", ".join(str(pk) for pk in broken[:10])
+    return [
+        Warning(
+            f"{len(broken)} open cancel attempt(s) do not match their seal (first: {shown}): "
+            "they were inserted or changed outside the app, which will not settle them.",
+            hint="Run manage.py laaffic_audit_verify and compare these rows with your own "
+            "records; see the operators' notes on the audit chain.",
+            id="laaffic_recall.W008",
+        )
+    ]

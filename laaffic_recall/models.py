@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 
@@ -11,10 +12,19 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from .chain import SIGNED_FIELDS, chain_key, link_mac, lock_chain
+from .chain import (
+    READ_FIELDS,
+    chain_key,
+    link_mac,
+    lock_chain,
+    seal_holds,
+    seal_mac,
+)
 from .client.printable import printable
 from .client.wire import fits_signed
 from .conf import app_settings
+
+logger = logging.getLogger("laaffic_recall")
 
 # Vendor texts and error details are cut to this many characters before they are stored,
 # so a huge message cannot break the write that finishes an audit row.
@@ -193,6 +203,10 @@ class AppendOnlyError(Exception):
     """Raised on any attempt to alter or remove a finished audit record through the ORM."""
 
 
+class BrokenSealError(AppendOnlyError):
+    """An open audit row does not match its seal: the app leaves it as it is."""
+
+
 # The links Django's deletion collector nulls (on_delete=SET_NULL) through the base manager.
 SET_NULL_LINKS = frozenset({"user", "task", "node"})
 
@@ -340,8 +354,9 @@ class CancelAttempt(models.Model):
         blank=True,
         help_text=_("Whether the local mirror was re-read from LAAFFIC after the cancel."),
     )
-    # The row's link in the audit chain, set once when its outcome becomes final (see
-    # chain.py); empty for rows still open and rows written while no chain key was set.
+    # The row's seal while it is open, and its link in the audit chain, set once when its
+    # outcome becomes final (see chain.py); all empty while no chain key is set.
+    seal_mac = models.CharField(_("seal HMAC"), max_length=64, blank=True)
     chain_seq = models.BigIntegerField(_("chain link"), null=True, blank=True, unique=True)
     chain_mac = models.CharField(_("chain HMAC"), max_length=64, blank=True)
 
@@ -384,8 +399,10 @@ class CancelAttempt(models.Model):
     def save(self, *args, **kwargs):
         """Insert a new row, or resolve a row that is still open (pending or unknown) once.
 
-        The stored outcome is read under a row lock, so two processes finishing the same
-        row cannot both write: the second finds it finished and is refused.
+        The stored row is read under a row lock, so two processes finishing the same row
+        cannot both write: the second finds it finished and is refused. With a chain key,
+        an open row whose stored values do not match its seal is refused too
+        (``BrokenSealError``, logged).
         """
         self.clip_texts()
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
@@ -400,28 +417,56 @@ class CancelAttempt(models.Model):
                 ._base_manager.using(using)
                 .select_for_update()
                 .filter(pk=self.pk)
-                .values_list("outcome", flat=True)
+                .values(*READ_FIELDS)
                 .first()
             )
-            if stored is not None and stored not in OPEN_OUTCOMES:
-                raise AppendOnlyError(
-                    f"Cancel attempt {self.pk} is finished ({stored}) and cannot be changed."
-                )
+            if stored is not None:
+                if stored["outcome"] not in OPEN_OUTCOMES:
+                    raise AppendOnlyError(
+                        f"Cancel attempt {self.pk} is finished ({stored['outcome']}) and "
+                        "cannot be changed."
+                    )
+                self._keep_seal(stored)
             super().save(*args, **kwargs)
             self._link(using)
 
+    def _keep_seal(self, stored: dict) -> None:
+        """Refuse to write an open row whose stored values do not match its seal."""
+        key = chain_key()
+        if key is not None and not seal_holds(key, stored):
+            logger.error(
+                "Cancel attempt %s does not match its seal: it was inserted or changed "
+                "outside the app, so it is left as it is. Run laaffic_audit_verify.",
+                self.pk,
+            )
+            raise BrokenSealError(f"Cancel attempt {self.pk} does not match its seal.")
+        self.seal_mac = stored["seal_mac"]
+
+    @property
+    def seal_intact(self) -> bool:
+        """Whether an open row matches its seal (always, while no chain key is set)."""
+        key = chain_key()
+        values = {name: getattr(self, name) for name in READ_FIELDS}
+        return key is None or self.outcome not in OPEN_OUTCOMES or seal_holds(key, values)
+
     def _link(self, using: str) -> None:
-        """Give a row whose outcome is now final the next link of the audit chain.
+        """Seal a row that is still open; give one whose outcome is now final the next
+        link of the audit chain.
 
         Runs in the transaction that wrote the row, under the chain's lock, and signs the
         values as read back from the database (what the verifier will read). Without a
-        key the row stays unchained.
+        key the row stays unsealed and unchained.
         """
         key = chain_key()
-        if key is None or self.outcome in OPEN_OUTCOMES or self.chain_seq is not None:
+        if key is None or self.chain_seq is not None:
+            return
+        rows = type(self)._base_manager.using(using)
+        if self.outcome in OPEN_OUTCOMES:
+            values = rows.filter(pk=self.pk).values(*READ_FIELDS).get()
+            self.seal_mac = seal_mac(key, values)
+            models.QuerySet.update(rows.filter(pk=self.pk), seal_mac=self.seal_mac)
             return
         lock_chain(transaction.get_connection(using))
-        rows = type(self)._base_manager.using(using)
         last = (
             rows.filter(chain_seq__isnull=False)
             .order_by("-chain_seq")
@@ -429,7 +474,7 @@ class CancelAttempt(models.Model):
             .first()
         )
         seq, prev = (last[0] + 1, last[1]) if last and last[0] is not None else (1, "")
-        values = rows.filter(pk=self.pk).values(*SIGNED_FIELDS).get()
+        values = rows.filter(pk=self.pk).values(*READ_FIELDS).get()
         mac = link_mac(key, values, seq, prev)
         models.QuerySet.update(
             rows.filter(pk=self.pk, chain_seq=None), chain_seq=seq, chain_mac=mac
@@ -460,9 +505,11 @@ class CancelAttempt(models.Model):
 
 
 class AuditChainCheck(models.Model):
-    """The result of one run of ``laaffic_audit_verify``, shown in the audit admin.
+    """The result of one run of ``laaffic_audit_verify``, shown in the audit admin; MACed
+    (``chain.check_mac``) and append-only.
 
-    A later run also uses the last good one to notice links removed from the chain's end.
+    A later run compares the chain with the last good one: links removed from the chain's
+    end, or replaced, and rows added or removed outside the chain.
     """
 
     checked_at = models.DateTimeField(_("checked at"), default=timezone.now)
@@ -470,9 +517,11 @@ class AuditChainCheck(models.Model):
     links = models.BigIntegerField(_("links checked"), default=0)
     through_seq = models.BigIntegerField(_("verified up to link"), null=True, blank=True)
     through_row = models.BigIntegerField(_("verified up to row"), null=True, blank=True)
+    through_mac = models.CharField(_("HMAC of the last link verified"), max_length=64, blank=True)
     unchained = models.BigIntegerField(_("rows written before a key was set"), default=0)
     problem_row = models.BigIntegerField(_("first row in question"), null=True, blank=True)
     problem = models.TextField(_("problem"), blank=True)
+    mac = models.CharField(_("check HMAC"), max_length=64, blank=True)
 
     class Meta:
         verbose_name = _("audit chain check")

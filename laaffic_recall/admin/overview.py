@@ -33,6 +33,7 @@ from ..models import (
     SyncRun,
 )
 from ..sync.runs import last_run, last_success
+from ..verify import broken_seals
 from .charts import Series, stacked_bars
 from .display import STATUS_CLASSES, status_css
 
@@ -200,6 +201,25 @@ def attention(site: str, now: datetime, sync: SyncState, attempts: bool) -> list
                     gettext(
                         "Refresh their tasks from LAAFFIC (or wait for the next sync), which "
                         "settles them; cancel again only if the task still runs."
+                    ),
+                )
+            )
+        broken = broken_seals()
+        if broken:
+            found.append(
+                Attention(
+                    "broken-seal",
+                    ngettext(
+                        "%(count)d open cancel whose audit row does not match its seal",
+                        "%(count)d open cancels whose audit rows do not match their seals",
+                        len(broken),
+                    )
+                    % {"count": len(broken)},
+                    len(broken),
+                    _url(site, "cancelattempt_change", args=[broken[0]]),
+                    gettext(
+                        "They were changed outside the app, which will not settle them: run "
+                        "manage.py laaffic_audit_verify and compare them with your records."
                     ),
                 )
             )

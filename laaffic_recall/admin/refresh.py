@@ -82,6 +82,16 @@ def settled_lines(attempt_ids: Iterable[int]) -> tuple[list[str], list[str]]:
                 )
                 % values
             )
+        elif not row.seal_intact:
+            unsure.append(
+                _(
+                    "Whether the cancel of %(when)s (task #%(task)s) stopped the calls is not "
+                    "known, and this app will not settle it: its audit record was changed "
+                    "outside the app. LAAFFIC shows the task %(status)s; ask an administrator "
+                    "to check the audit log."
+                )
+                % values
+            )
         else:
             unsure.append(
                 _(

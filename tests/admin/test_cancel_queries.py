@@ -21,14 +21,15 @@ pytestmark = pytest.mark.django_db
 
 # Measured inside a test's transaction (savepoints instead of transactions): the
 # confirmation 9 (11 while it read the sync state it does not show), the confirmed cancel
-# of one task, its row chained, 48 on SQLite and 49 on PostgreSQL, whose audit chain takes
-# an advisory lock (55 and 56 while it read the sync state, reconciled its own two reads and
-# read the task again for the admin history).
+# of one task, its row sealed when opened (read back, then the seal written) and chained,
+# 50 on SQLite and 51 on PostgreSQL, whose audit chain takes an advisory lock (57 and 58
+# while it read the sync state, reconciled its own two reads and read the task again for
+# the admin history).
 CONFIRMATION_QUERIES = 9
 
 
 def confirm_queries() -> int:
-    return 49 if connection.vendor == "postgresql" else 48
+    return 51 if connection.vendor == "postgresql" else 50
 
 
 def confirm(agent_client, task):

@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from laaffic_recall.admin.overview import sync_state
-from laaffic_recall.models import CancelType, Outcome, RecallTask, Status, SyncRun
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask, Status, SyncRun
 from tests.support.admin import TASKS, logged_in
-from tests.support.audit import attempt_on
+from tests.support.audit import attempt_on, raw_sql
 from tests.support.mirror import make_nodes, make_task
 
 pytestmark = pytest.mark.django_db
@@ -368,3 +368,18 @@ def test_the_mirror_is_stale_without_a_recent_successful_sync(settings):
         trigger="schedule", started_at=now - timedelta(minutes=6), finished_at=now
     )
     assert not sync_state("admin", now).stale
+
+
+def test_open_cancels_changed_outside_the_app_need_attention(agent_client, audit_chain_key):
+    task = make_task(10, status=Status.IN_PROGRESS)
+    attempt_on(task, CancelType.TASK, 10, Outcome.UNKNOWN)
+    changed = attempt_on(task, CancelType.TASK, 10, Outcome.PENDING)
+    raw_sql(f"UPDATE {CancelAttempt._meta.db_table} SET reason = 'x' WHERE id = %s", changed.pk)
+
+    html = html_of(agent_client.get(OVERVIEW))
+
+    links = attention_links(html)
+    assert "1 open cancel whose audit row does not match its seal" in html
+    assert links["broken-seal"] == reverse(
+        "admin:laaffic_recall_cancelattempt_change", args=[changed.pk]
+    )

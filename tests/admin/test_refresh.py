@@ -16,7 +16,7 @@ from laaffic_recall.admin.refresh import join_sentences
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, SyncRun, SyncTrigger
 from laaffic_recall.verify import verify_chain
 from tests.support.admin import TASKS, logged_in, task_url
-from tests.support.audit import attempt_on
+from tests.support.audit import attempt_on, raw_sql
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import CANCELLED, PENDING, add_detail
 
@@ -129,6 +129,25 @@ def test_both_refreshes_are_recorded_as_admin_refresh_sync_runs(mocked_api, view
     runs = list(SyncRun.objects.order_by("id"))
     assert [run.trigger for run in runs] == [SyncTrigger.REFRESH, SyncTrigger.REFRESH]
     assert all(run.ok and run.details_fetched == 1 for run in runs)
+
+
+def test_a_refresh_does_not_settle_a_cancel_changed_outside_the_app_and_says_why(
+    mocked_api, viewer_client, audit_chain_key
+):
+    task = make_task(12)
+    attempt = unknown_cancel(task)
+    raw_sql(f"UPDATE {CancelAttempt._meta.db_table} SET username = 'director'")
+    add_detail(mocked_api, 12, CANCELLED)
+
+    response = viewer_client.post(refresh_url(task))
+
+    assert CancelAttempt.objects.get(pk=attempt.pk).outcome == Outcome.UNKNOWN
+    [message] = texts(response)
+    assert (
+        f"Whether the cancel of {clock(STARTED)} (task #12) stopped the calls is not known, "
+        "and this app will not settle it: its audit record was changed outside the app. "
+        "LAAFFIC shows the task Cancelled; ask an administrator to check the audit log."
+    ) in message
 
 
 # --------------------------------------------------------------------------- not known yet

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from django.db import OperationalError
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from laaffic_recall.models import CancelAttempt, RecallTask
+from django.core.management import CommandError, call_command
+from django.db import OperationalError, connection
+from django.utils import timezone
+
+from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome, RecallTask
+from laaffic_recall.verify import ANCHOR_PREFIX
+
+GUARDED_TABLES = (CancelAttempt._meta.db_table, AuditChainCheck._meta.db_table)
 
 # The audit chain key of the tests that need a chain (the ``chain_key`` fixture sets it).
 CHAIN_KEY = "test-audit-chain-key"
@@ -22,6 +30,40 @@ def attempt_on(task: RecallTask, cancel_type: int, target_id: int, outcome: str,
     )
 
 
+def finished(target_id: int = 12, outcome: str = Outcome.SUCCEEDED, **fields) -> CancelAttempt:
+    """A finished attempt to cancel task ``target_id``, written as the cancel service does."""
+    now = timezone.now()
+    fields.setdefault("username", "ann")
+    return CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=target_id,
+        task_key_id=target_id,
+        outcome=outcome,
+        finished_at=now,
+        duration=now - now,
+        request_body={"type": 1, "id": target_id},
+        response_message="success",
+        **fields,
+    )
+
+
+def run_verify(capsys, *args: str) -> tuple[str, str | None]:
+    """``laaffic_audit_verify`` with ``args``: (its stdout, the problem it raised or None)."""
+    problem = None
+    try:
+        call_command("laaffic_audit_verify", *args)
+    except CommandError as exc:
+        if exc.returncode != 1:
+            raise
+        problem = str(exc)
+    return capsys.readouterr().out, problem
+
+
+def anchor_in(out: str) -> str:
+    """The anchor line a run of ``laaffic_audit_verify`` printed."""
+    return next(line for line in out.splitlines() if line.startswith(ANCHOR_PREFIX))
+
+
 def refuse_attempt_updates(execute, sql, params, many, context):
     """A database execute wrapper that fails every UPDATE of the audit log ("disk full"),
     as when the database breaks after the request was sent: use it with
@@ -29,3 +71,41 @@ def refuse_attempt_updates(execute, sql, params, many, context):
     if sql.lstrip().upper().startswith("UPDATE") and "cancelattempt" in sql:
         raise OperationalError("disk full")
     return execute(sql, params, many, context)
+
+
+@contextmanager
+def guards_lifted(db=connection) -> Iterator[None]:
+    """The audit log's triggers off, as the database's owner can turn them off: on
+    PostgreSQL disabled (``ALTER TABLE ... DISABLE TRIGGER USER``), on SQLite dropped and
+    made again afterwards from their own SQL."""
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            for table in GUARDED_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        else:
+            marks = ", ".join("%s" for _ in GUARDED_TABLES)
+            cursor.execute(
+                f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
+                f"AND tbl_name IN ({marks})",
+                GUARDED_TABLES,
+            )
+            triggers = cursor.fetchall()
+            for name, _sql in triggers:
+                cursor.execute(f"DROP TRIGGER {name}")
+    try:
+        yield
+    finally:
+        with db.cursor() as cursor:
+            if db.vendor == "postgresql":
+                for table in GUARDED_TABLES:
+                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+            else:
+                for _name, sql in triggers:
+                    cursor.execute(sql)
+
+
+def raw_sql(statement: str, *params) -> None:
+    """Run SQL as the database's owner would, past the audit log's triggers."""
+    with guards_lifted(), connection.cursor() as cursor:
+        cursor.execute(statement, params)
