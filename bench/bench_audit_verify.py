@@ -24,6 +24,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from empty_database import flush
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-audit-chain-key"
 BATCH = 5000
@@ -61,17 +63,12 @@ def fill(rows: int) -> None:
     from django.db import connection, transaction
     from django.test import override_settings
 
-    from laaffic_recall.chain import SIGNED_FIELDS, link_mac
-    from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome
+    from laaffic_recall.chain import READ_FIELDS, link_mac
+    from laaffic_recall.models import CancelAttempt, CancelType, Outcome
 
     call_command("migrate", verbosity=0)
     table = CancelAttempt._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {AuditChainCheck._meta.db_table}")
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {table}")  # past the trigger that refuses DELETE
-        else:
-            cursor.execute(f"DELETE FROM {table}")
+    flush()
     began = datetime(2025, 1, 1, tzinfo=UTC)
     outcomes = [Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED, Outcome.SKIPPED]
     for first in range(0, rows, BATCH):
@@ -102,7 +99,7 @@ def fill(rows: int) -> None:
             CancelAttempt.objects.bulk_create(batch)
     key, prev, updates = KEY.encode(), "", []
     values = (
-        CancelAttempt._base_manager.order_by("id").values(*SIGNED_FIELDS).iterator(chunk_size=BATCH)
+        CancelAttempt._base_manager.order_by("id").values(*READ_FIELDS).iterator(chunk_size=BATCH)
     )
     with transaction.atomic(), connection.cursor() as cursor:
         for seq, row in enumerate(values, start=1):

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+from empty_database import flush
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "load-agent-password"
@@ -202,7 +203,7 @@ def prepare(args, database_url: str, sandbox_url: str) -> None:
     from laaffic_recall.sandbox.seed import seed
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    flush()
     seed(args.tasks, seed=args.seed, days=1, status=Status.PENDING)
     started = time.perf_counter()
     call_command("laaffic_sync", days=2, verbosity=0)

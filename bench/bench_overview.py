@@ -24,6 +24,8 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+from empty_database import flush
+
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
 # LAAFFIC's answer code by outcome (none for a skipped target: nothing was sent).
@@ -65,7 +67,7 @@ def setup(args) -> None:
 
     call_command("migrate", verbosity=0)
     if not args.no_fill:
-        call_command("flush", interactive=False, verbosity=0)
+        flush()
 
 
 def fill(args) -> None:

@@ -30,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from empty_database import flush
+
 ROOT = Path(__file__).resolve().parent.parent
 BASE_URL = "https://laaffic.profile.test"
 TASKS_URL = "/admin/laaffic_recall/recalltask/?status__exact=0"
@@ -71,7 +73,7 @@ def setup(args) -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
-    call_command("flush", interactive=False, verbosity=0)
+    flush()
 
 
 def fill(args):
