@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
-from empty_database import flush
 
 ROOT = Path(__file__).resolve().parent.parent
 PASSWORD = "load-agent-password"
@@ -198,12 +197,15 @@ def prepare(args, database_url: str, sandbox_url: str) -> None:
     from django.contrib.auth.hashers import make_password
     from django.contrib.auth.models import Permission, User
     from django.core.management import call_command
+    from django.db import connection
 
+    from laaffic_recall.guards import guards_lifted
     from laaffic_recall.sandbox.models import Status
     from laaffic_recall.sandbox.seed import seed
 
     call_command("migrate", verbosity=0)
-    flush()
+    with guards_lifted(connection):  # the owner empties the audit log too
+        call_command("flush", interactive=False, verbosity=0)
     seed(args.tasks, seed=args.seed, days=1, status=Status.PENDING)
     started = time.perf_counter()
     call_command("laaffic_sync", days=2, verbosity=0)

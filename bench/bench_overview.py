@@ -24,8 +24,6 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from empty_database import flush
-
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = 5000
 # LAAFFIC's answer code by outcome (none for a skipped target: nothing was sent).
@@ -64,10 +62,14 @@ def setup(args) -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
+
+    from laaffic_recall.guards import guards_lifted
 
     call_command("migrate", verbosity=0)
     if not args.no_fill:
-        flush()
+        with guards_lifted(connection):  # the owner empties the audit log too
+            call_command("flush", interactive=False, verbosity=0)
 
 
 def fill(args) -> None:

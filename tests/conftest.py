@@ -17,9 +17,10 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import translation
 
+from laaffic_recall.guards import flushes_past_guards
 from laaffic_recall.models import RecallTask
 from tests.support.admin import AGENT_PERMISSIONS, VIEW_ALL, logged_in
-from tests.support.audit import CHAIN_KEY, guards_lifted
+from tests.support.audit import CHAIN_KEY
 from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS
 
@@ -79,18 +80,9 @@ def fast_password_hasher():
 
 @pytest.fixture(scope="session", autouse=True)
 def flush_past_the_audit_guards():
-    """A transactional test's flush empties the append-only audit log as its owner would,
-    with the database's guards lifted for the flush."""
-    operations = type(connection.ops)
-    flush = operations.execute_sql_flush
-
-    def execute_sql_flush(self, sql_list):
-        with guards_lifted(self.connection):
-            flush(self, sql_list)
-
-    operations.execute_sql_flush = execute_sql_flush
-    yield
-    operations.execute_sql_flush = flush
+    """A transactional test's flush empties the append-only audit log as its owner would."""
+    with flushes_past_guards():
+        yield
 
 
 @pytest.fixture(autouse=True)

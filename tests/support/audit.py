@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
 from django.utils import timezone
 
-from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome, RecallTask
+from laaffic_recall.guards import guards_lifted
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
 from laaffic_recall.verify import ANCHOR_PREFIX
-
-GUARDED_TABLES = (CancelAttempt._meta.db_table, AuditChainCheck._meta.db_table)
 
 # The audit chain key of the tests that need a chain (the ``chain_key`` fixture sets it).
 CHAIN_KEY = "test-audit-chain-key"
@@ -73,39 +69,7 @@ def refuse_attempt_updates(execute, sql, params, many, context):
     return execute(sql, params, many, context)
 
 
-@contextmanager
-def guards_lifted(db=connection) -> Iterator[None]:
-    """The audit log's triggers off, as the database's owner can turn them off: on
-    PostgreSQL disabled (``ALTER TABLE ... DISABLE TRIGGER USER``), on SQLite dropped and
-    made again afterwards from their own SQL."""
-    with db.cursor() as cursor:
-        if db.vendor == "postgresql":
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            for table in GUARDED_TABLES:
-                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
-        else:
-            marks = ", ".join("%s" for _ in GUARDED_TABLES)
-            cursor.execute(
-                f"SELECT name, sql FROM sqlite_master WHERE type = 'trigger' "
-                f"AND tbl_name IN ({marks})",
-                GUARDED_TABLES,
-            )
-            triggers = cursor.fetchall()
-            for name, _sql in triggers:
-                cursor.execute(f"DROP TRIGGER {name}")
-    try:
-        yield
-    finally:
-        with db.cursor() as cursor:
-            if db.vendor == "postgresql":
-                for table in GUARDED_TABLES:
-                    cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
-            else:
-                for _name, sql in triggers:
-                    cursor.execute(sql)
-
-
 def raw_sql(statement: str, *params) -> None:
     """Run SQL as the database's owner would, past the audit log's triggers."""
-    with guards_lifted(), connection.cursor() as cursor:
+    with guards_lifted(connection), connection.cursor() as cursor:
         cursor.execute(statement, params)
