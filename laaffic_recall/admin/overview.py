@@ -218,8 +218,9 @@ def attention(site: str, now: datetime, sync: SyncState, attempts: bool) -> list
                     len(broken),
                     _url(site, "cancelattempt_change", args=[broken[0]]),
                     gettext(
-                        "They were changed outside the app, which will not settle them: run "
-                        "manage.py laaffic_audit_verify and compare them with your records."
+                        "They were changed outside the app, so it will not settle them and "
+                        "their tasks cannot be cancelled again here: ask an administrator to "
+                        "check the audit log."
                     ),
                 )
             )
