@@ -72,6 +72,8 @@ nitpick_ignore = [
 nitpick_ignore_regex = [
     # Django's model and manager internals named in signatures but not in its docs' index.
     (r"py:class", r"django\.db\.models\.(query|manager|fields)\..*"),
+    # A database connection's class (the type of django.db.connection).
+    (r"py:class", r"django\.db\.backends\..*"),
 ]
 
 html_theme = "furo"
