@@ -92,6 +92,14 @@ class Outcome(models.TextChoices):
     UNKNOWN = "unknown", _("Unknown (may have reached LAAFFIC)")
 
 
+class SettledBy(models.TextChoices):
+    """What decided a cancel attempt's outcome."""
+
+    ANSWER = "answer", _("LAAFFIC's answer")
+    REREAD = "reread", _("a re-read right after")
+    SYNC = "sync", _("a later sync")
+
+
 # Outcomes that may still be resolved; every other outcome is history and frozen.
 OPEN_OUTCOMES = frozenset({Outcome.PENDING, Outcome.UNKNOWN})
 
@@ -345,6 +353,16 @@ class CancelAttempt(models.Model):
             "answer, not by the cancel's own answer."
         ),
     )
+    # What LAAFFIC's first answer meant, and how the outcome was settled: by that answer,
+    # by the re-read right after it, or by a later sync (at settled_at). Kept as values so
+    # the row is worded in the reader's language.
+    first_outcome = models.CharField(
+        _("first answer"), max_length=16, choices=Outcome, blank=True, db_default=""
+    )
+    settled_by = models.CharField(
+        _("settled by"), max_length=8, choices=SettledBy, blank=True, db_default=""
+    )
+    settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     error_detail = models.TextField(_("error detail"), blank=True)
     reason = models.TextField(_("reason"), blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)
@@ -551,7 +569,7 @@ class CancelSubmission(models.Model):
     username = models.CharField(_("username"), max_length=150, blank=True)
     started_at = models.DateTimeField(_("started at"), default=timezone.now)
     finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
-    # What the agent was told, as plain text: the first line, then one line per target.
+    # What the agent was told, as values (admin/flow.py's Result): worded when shown.
     summary = models.JSONField(_("summary"), default=list, blank=True)
     level = models.CharField(_("level"), max_length=10, blank=True)
 

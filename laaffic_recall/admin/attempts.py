@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, overload
 from django.contrib import admin
 from django.db.models import Case, F, Value, When
 from django.http import HttpRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.formats import number_format
@@ -346,7 +347,7 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
             None,
             {
                 "fields": [
-                    ("outcome_badge", "confirmed_by_reread_text", "mirror_confirmed_text"),
+                    ("outcome_badge", "message", "mirror_confirmed_text"),
                     ("cancel_type", "target_id"),
                     ("task_link", "node"),
                     "reason_shown",
@@ -386,12 +387,12 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         return [
             *names,
             "outcome_badge",
+            "message",
             "response_message_shown",
             "error_detail_shown",
             "reason_shown",
             "username_shown",
             "task_link",
-            "confirmed_by_reread_text",
             "mirror_confirmed_text",
             "duration_text",
             "submission_link",
@@ -414,12 +415,6 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
             obj.get_cancel_type_display(),
             label,
         )
-
-    @admin.display(description=_("confirmed by re-read"))
-    def confirmed_by_reread_text(self, obj: CancelAttempt) -> str:
-        if obj.confirmed_by_reread:
-            return gettext("Yes (settled by re-reading the task, not by the cancel's answer)")
-        return gettext("No")
 
     @admin.display(description=_("mirror confirmed"))
     def mirror_confirmed_text(self, obj: CancelAttempt) -> str:
@@ -466,8 +461,8 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("message"))
     def message(self, obj: CancelAttempt) -> str:
-        text = printable(obj.response_message or obj.error_detail)
-        return text if len(text) <= 80 else text[:79] + "…"
+        context = {"attempt": obj, "limit": 80}
+        return render_to_string("admin/laaffic_recall/cancelattempt/message.html", context)
 
     # The row keeps LAAFFIC's and the agent's text verbatim; the pages show control and
     # bidi characters as visible escapes.

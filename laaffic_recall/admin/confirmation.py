@@ -1,198 +1,38 @@
-"""The cancel confirmation page: one row per target and what will happen to it on confirm.
+"""The two pages of a cancel flow: its confirmation, and its result as one admin message.
 
-In the manner of Django's ``delete_selected``: the page lists exactly what will be
-cancelled and posts back with ``post=yes``. Its template is found by name through the
-usual chain, ``admin/<app>/<model>/cancel_confirmation.html``, then
-``admin/<app>/cancel_confirmation.html``, then ``admin/cancel_confirmation.html``, so a
-host project overrides it by dropping a file in place. Nothing here writes or calls
-LAAFFIC; the cancel service decides again on confirm.
+In the manner of Django's ``delete_selected``: without ``post`` the confirmation lists
+what will happen per task; the page posts the same fields back with ``post=yes``, and only
+then is anything sent. Templates are found by name, ``admin/<app>/<model>/<name>``, then
+``admin/<app>/<name>``, then ``admin/<name>``, so a host overrides one by dropping a file
+in place: ``cancel_confirmation.html`` (the page), ``cancel_result.html`` (the summary)
+and ``cancel_row.html`` (one task, in both).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
-from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, replace
-from datetime import datetime
 from typing import Any
 
-from django.contrib.admin import helpers
+from django.contrib import messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
-from django.http import HttpRequest
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
-from ..cancel.audit import blocking_attempts
+from ..cancel.audit import Submission
 from ..client.wire import is_valid_id
 from ..forms import CancelReasonForm
-from ..models import RecallNode, RecallTask, Status, status_label
-from .display import status_css
+from ..models import VIEW_ATTEMPTS_PERMISSION, RecallNode, RecallTask, Status
+from .flow import CancelFlow, Result, claim, handled_before
 
-
-@dataclass(frozen=True)
-class Row:
-    """One line of a confirmation page: what it is, its mirrored status, what will happen.
-
-    ``note`` (why it is skipped) or ``warning`` (why the service would refuse it now)
-    means nothing will be sent for it; a row that is not Pending is skipped anyway.
-    """
-
-    label: str
-    status: str
-    status_css: str
-    will_send: bool
-    url: str = ""
-    note: str = ""
-    warning: str = ""
-    parent_task_id: int | None = None
-    rounds: str = ""
-    created_at: datetime | None = None
-    group_task_id: int | None = None
-    chosen: bool = False
-    new: bool = False
-    # "Stop rounds N-M": a type-3 cancel from the first Pending node of an In-progress task.
-    offer_label: str = ""
-    offer_url: str = ""
-
-
-def row(
-    label: str, status: int | None, url: str = "", note: str = "", warning: str = "", **extra
-) -> Row:
-    pending = status == Status.PENDING
-    return Row(
-        label=label,
-        status=status_label(status),
-        status_css=status_css(status),
-        will_send=pending and not note and not warning,
-        url=url,
-        note=note,
-        warning=warning if pending and not note else "",
-        **extra,
-    )
-
-
-def task_row(task: RecallTask, url: str, blocks: dict[int, str], note: str = "") -> Row:
-    """A task's row, with the warning of ``blocking_notes`` if it has one."""
-    return row(
-        str(task),
-        task.status,
-        url,
-        note,
-        blocks.get(task.key_id, ""),
-        parent_task_id=task.parent_task_id,
-        rounds=task.rounds_label,
-        created_at=task.created_at_remote,
-    )
-
-
-@dataclass(frozen=True)
-class StopRounds:
-    """The offer where a whole-task cancel is not possible: the task is In progress and
-    later rounds are still Pending; a type-3 cancel from the first Pending node stops them."""
-
-    label: str
-    url: str
-    node: RecallNode
-
-
-def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRounds | None:
-    """ "Stop rounds N-M" for an In-progress task with Pending rounds (None otherwise); its
-    URL is the node's "Cancel from here" confirmation, the same preview."""
-    if task.status != Status.IN_PROGRESS or not is_valid_id(task.key_id):
-        return None
-    pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
-    if not pending:
-        return None
-    first, last = pending[0].position + 1, pending[-1].position + 1
-    if first == last:
-        label = _("Stop round %(round)d") % {"round": first}
-    else:
-        label = _("Stop rounds %(first)d-%(last)d") % {"first": first, "last": last}
-    url = reverse(
-        f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node",
-        args=[task.pk, pending[0].pk],
-    )
-    return StopRounds(label, with_filters(modeladmin, request, url), pending[0])
-
-
-def with_offer(modeladmin, request: HttpRequest, row: Row, task: RecallTask) -> Row:
-    """The row, with "Stop rounds N-M" when the task is In progress with Pending rounds."""
-    offer = stop_rounds(modeladmin, request, task)
-    if offer is None:
-        return row
-    note = _(
-        "skipped: In progress, so the whole task cannot be cancelled; its later rounds can "
-        "still be stopped:"
-    )
-    return replace(row, note=note, offer_label=offer.label, offer_url=offer.url)
-
-
-def parent_rows(
-    tasks: Iterable[RecallTask],
-    url: Callable[[RecallTask], str],
-    blocks: dict[int, str],
-    new_keys: Collection[int] = (),
-) -> list[Row]:
-    """The rows of one parent task id: one cancel covers them all, so while any of its
-    tasks has a cancel in flight or in doubt, nothing is sent for the others either.
-    Tasks in ``new_keys`` were not mirrored before the page looked them up."""
-    tasks = list(tasks)
-    rows = [
-        replace(task_row(task, url(task), blocks), new=task.key_id in new_keys) for task in tasks
-    ]
-    if not any(task.key_id in blocks for task in tasks):
-        return rows
-    warning = _(
-        "Another recall task of this parent task id has a cancel in flight or in doubt (see "
-        "its row): one cancel covers them all."
-    )
-    return [replace(r, will_send=False, warning=warning) if r.will_send else r for r in rows]
-
-
-def node_rows(node: RecallNode, blocks: dict[int, str]) -> list[Row]:
-    """The chosen node and every later node of its task, with what will happen to each.
-
-    Nothing is sent unless the chosen node is Pending, the task has no cancel in flight
-    or in doubt, and the node key can be sent at all.
-    """
-    later = node.task.nodes.filter(position__gte=node.position).order_by("position")
-    warning = blocks.get(node.task.key_id, "")
-    note = ""
-    if not is_valid_id(node.key_id):
-        note = _("skipped: invalid node key %(key)s") % {"key": node.key_id}
-    elif not node.is_pending:
-        note = _("skipped: the chosen node is %(status)s") % {"status": status_label(node.status)}
-    rows = []
-    for each in later:
-        chosen = each.pk == node.pk
-        label = _("round %(round)d: node #%(key)s") % {
-            "round": each.position + 1,
-            "key": each.key_id,
-        }
-        row_note = ""
-        if note and chosen:
-            row_note = note
-        elif note and each.is_pending:
-            row_note = _("skipped: nothing is sent for the chosen node")
-        rows.append(
-            row(
-                label,
-                each.status,
-                note=row_note,
-                warning=warning,
-                group_task_id=each.group_task_id,
-                chosen=chosen,
-            )
-        )
-    return rows
-
-
-def blocking_notes(tasks: Iterable[RecallTask]) -> dict[int, str]:
-    """Task key -> why the cancel service would refuse a new cancel of it now, for the
-    tasks that have such a reason: another cancel in flight, or one whose outcome is
-    unknown (refresh the task first). Read-only, from the service's own rule."""
-    return {key: blocking.describe() for key, blocking in blocking_attempts(tasks).items()}
+logger = logging.getLogger("laaffic_recall")
+LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
 
 
 def template_names(modeladmin, name: str) -> list[str]:
@@ -206,39 +46,12 @@ def template_names(modeladmin, name: str) -> list[str]:
 
 
 def with_filters(modeladmin, request: HttpRequest, url: str) -> str:
-    """``url`` with the change list's filters of this request kept (``_changelist_filters``
-    on a change or cancel page, the list's own query on the change list)."""
+    """``url`` with the change list's filters of this request kept."""
     context = {
         "opts": modeladmin.opts,
         "preserved_filters": modeladmin.get_preserved_filters(request),
     }
     return add_preserved_filters(context, url)
-
-
-def render_confirmation(
-    modeladmin, request: HttpRequest, context: dict[str, Any]
-) -> TemplateResponse:
-    """The confirmation page. ``context``: title, intro, the rows (``groups`` of title and
-    rows, or ``node_rows`` and ``task``), form, back_url, and for an action its name and
-    the ``selected`` primary keys, or ``hidden_fields`` to post back."""
-    request.current_app = modeladmin.admin_site.name
-    rows = [r for group in context.get("groups", ()) for r in group["rows"]]
-    rows += context.get("node_rows", [])
-    context = {
-        **modeladmin.admin_site.each_context(request),
-        "opts": modeladmin.opts,
-        "media": modeladmin.media,
-        "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-        "preserved_filters": modeladmin.get_preserved_filters(request),
-        "will_cancel_count": sum(1 for r in rows if r.will_send),
-        # One-time: a second POST of this page's form starts nothing (see run_cancel).
-        "submission_token": uuid.uuid4(),
-        "row_count": len(rows),
-        **context,
-    }
-    return TemplateResponse(
-        request, template_names(modeladmin, "cancel_confirmation.html"), context
-    )
 
 
 def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
@@ -247,32 +60,136 @@ def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
     return with_filters(modeladmin, request, url)
 
 
-def invalid_key_note(task: RecallTask) -> str:
-    """A confirmation row's note for a task whose key cannot be sent ("" when it can)."""
-    if is_valid_id(task.key_id):
-        return ""
-    return _("skipped: invalid recall key %(key)s") % {"key": task.key_id}
+def node_url(modeladmin, request: HttpRequest, task: RecallTask, node: RecallNode) -> str:
+    """The "Cancel from here" confirmation of ``node``."""
+    name = f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
+    return with_filters(modeladmin, request, reverse(name, args=[task.pk, node.pk]))
 
 
-def invalid_key_line(task: RecallTask) -> str:
-    return _("%(task)s has an invalid recall key (%(key)s); nothing sent.") % {
-        "task": task,
-        "key": task.key_id,
-    }
+@dataclass(frozen=True)
+class StopRounds:
+    """The task page's offer for an In-progress task with Pending rounds."""
+
+    first: int
+    last: int
+    url: str
+    node: RecallNode
+
+    @property
+    def label(self) -> str:
+        return render_to_string(
+            "admin/laaffic_recall/stop_rounds_label.html", {"offer": self}
+        ).strip()
 
 
-def node_context(node: RecallNode, form: CancelReasonForm, back_url: str, obj=None) -> dict:
-    """The confirmation of a cancel from ``node`` onward: it and every later node."""
-    intro = _(
-        "Are you sure you want to cancel %(node)s and every later node of task %(task)s? "
-        "LAAFFIC will not run these recall rounds."
-    ) % {"node": node, "task": node.task}
-    return {
-        "title": _("Cancel from a node onward"),
-        "object": obj,
-        "intro": intro,
-        "task": node.task,
-        "node_rows": node_rows(node, blocking_notes([node.task])),
+def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRounds | None:
+    """ "Stop rounds N-M" of an In-progress task with Pending rounds (None otherwise)."""
+    if task.status != Status.IN_PROGRESS or not is_valid_id(task.key_id):
+        return None
+    pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
+    if not pending:
+        return None
+    url = node_url(modeladmin, request, task, pending[0])
+    return StopRounds(pending[0].position + 1, pending[-1].position + 1, url, pending[0])
+
+
+def task_admin(modeladmin):
+    """The admin of recall tasks on this site (its queryset says which tasks a user sees)."""
+    if modeladmin.model is RecallTask:
+        return modeladmin
+    return modeladmin.admin_site.get_model_admin(RecallTask)
+
+
+def flow(modeladmin, request: HttpRequest, **kwargs: Any) -> CancelFlow:
+    """A cancel flow linking this admin's pages, within what this user may see."""
+    return CancelFlow(
+        urls=lambda task: task_url(modeladmin, request, task),
+        offer=lambda task, node, first, last: node_url(modeladmin, request, task, node),
+        visible=task_admin(modeladmin).get_queryset(request),
+        **kwargs,
+    )
+
+
+def respond(
+    modeladmin,
+    request: HttpRequest,
+    cancel: CancelFlow,
+    context: dict[str, Any],
+    form_class: type = CancelReasonForm,
+) -> HttpResponse | None:
+    """The confirmation (``None`` of it when ``post=yes`` came with a valid form: then the
+    flow is confirmed, its result told as one message, and the caller redirects)."""
+    form = (
+        form_class(request.POST)
+        if request.POST.get("post")
+        else form_class(initial=context.get("hidden_fields"))
+    )
+    if request.POST.get("post") and form.is_valid():
+        confirm(modeladmin, request, cancel, form.cleaned_data.get("reason", ""))
+        return None
+    preview = cancel.preview()
+    already = None
+    if not preview.to_stop:
+        already = handled_before(request.user.get_username(), [x.key for x in preview.lines])
+    if cancel.node is not None:
+        title = _("Cancel from a node onward")
+    elif cancel.parent_ids:
+        title = _("Cancel by parent task id")
+    elif cancel.by_parent:
+        title = _("Cancel recall tasks by parent task id")
+    else:
+        title = _("Cancel recall tasks")
+    request.current_app = modeladmin.admin_site.name
+    context = {
+        **modeladmin.admin_site.each_context(request),
+        "title": title,
+        "opts": modeladmin.opts,
+        "media": modeladmin.media,
+        "preserved_filters": modeladmin.get_preserved_filters(request),
+        "preview": preview,
         "form": form,
-        "back_url": back_url,
+        "submission_token": uuid.uuid4(),  # one-time: a second POST of it starts nothing
+        "already": already and already[1],
+        "already_at": already and already[0].finished_at,
+        **context,
     }
+    return TemplateResponse(
+        request, template_names(modeladmin, "cancel_confirmation.html"), context
+    )
+
+
+def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -> None:
+    """Claim the page's one-time token, confirm the flow, tell its result."""
+    if not modeladmin.has_cancel_permission(request):  # the views and the admin check first
+        raise PermissionDenied
+    claimed, earlier = claim(request.POST.get("submission_token", ""), request.user.get_username())
+    if earlier is not None:
+        same = earlier.username == request.user.get_username()
+        result = Result.from_json(earlier.summary) if same and earlier.finished_at else None
+        tell(modeladmin, request, result, repeated=earlier, level=messages.INFO)
+        return
+    correlation_id = claimed.correlation_id if claimed is not None else uuid.uuid4()
+    submission = replace(
+        Submission.from_request(request, reason, correlation_id),
+        visible=task_admin(modeladmin).get_queryset(request),
+    )
+    try:
+        result = cancel.confirm(submission, claimed)
+    except Exception:
+        logger.exception("Cancel submission %s failed", correlation_id)
+        result = cancel._finish(claimed, Result((), str(correlation_id)[:8], "unexpected"))
+    tell(modeladmin, request, result, correlation_id=correlation_id)
+
+
+def tell(modeladmin, request, result, repeated=None, level=None, correlation_id=None) -> None:
+    """The result as one message, worded by ``cancel_result.html``."""
+    log_url = ""
+    ref = correlation_id or (repeated.correlation_id if repeated is not None else None)
+    if ref is not None and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+        url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
+        log_url = f"{url}?correlation_id={ref}"
+    context = {"result": result, "repeated": repeated, "log_url": log_url}
+    text = render_to_string(template_names(modeladmin, "cancel_result.html"), context, request)
+    if level is None:
+        level = LEVELS[result.level]
+    modeladmin.message_user(request, mark_safe(text.strip()), level)

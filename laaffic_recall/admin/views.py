@@ -20,39 +20,16 @@ from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 
 from ..cancel.audit import blocking_attempts
-from ..cancel.results import CancelTarget
-from ..cancel.service import look_up_parent
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..forms import ParentCancelForm, ParentTaskForm
 from ..models import VIEW_ATTEMPTS_PERMISSION, CancelAttempt, RecallTask, Status
-from .actions import (
-    cancel_node,
-    confirmed_reason,
-    hidden_parent_line,
-    hidden_tasks,
-    parent_group,
-    permission_message,
-    run_cancel,
-)
+from .actions import permission_message
 from .clock import last_read
-from .confirmation import (
-    blocking_notes,
-    invalid_key_line,
-    invalid_key_note,
-    node_context,
-    render_confirmation,
-    stop_rounds,
-    task_row,
-    task_url,
-    template_names,
-    with_filters,
-    with_offer,
-)
+from .confirmation import flow, respond, stop_rounds, task_url, template_names, with_filters
 from .overview import sync_state
 from .refresh import refresh_url
 from .timeline import task_timeline
-from .visibility import visible_tasks
 
 ATTEMPTS_ON_TASK_PAGE = 20
 
@@ -62,32 +39,10 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
     task, refused = _task_for_cancel(modeladmin, request, object_id)
     if refused:
         return refused
-    form, confirmed = confirmed_reason(request)
-    if confirmed:
-        if is_valid_id(task.key_id):
-            run_cancel(
-                modeladmin, request, [CancelTarget.for_task(task)], form.cleaned_data["reason"]
-            )
-        else:
-            run_cancel(modeladmin, request, [], "", [invalid_key_line(task)])
-        return HttpResponseRedirect(task_url(modeladmin, request, task))
-    row = task_row(task, "", blocking_notes([task]), invalid_key_note(task))
-    row = with_offer(modeladmin, request, row, task)
-    return render_confirmation(
-        modeladmin,
-        request,
-        {
-            "title": _("Cancel recall task"),
-            "object": task,
-            "intro": _(
-                "Are you sure you want to cancel this recall task? LAAFFIC will make no "
-                "further recall rounds for it."
-            ),
-            "groups": [{"title": _("Recall task"), "rows": [row]}],
-            "form": form,
-            "back_url": task_url(modeladmin, request, task),
-        },
-    )
+    back = task_url(modeladmin, request, task)
+    cancel = flow(modeladmin, request, tasks=[task])
+    page = respond(modeladmin, request, cancel, {"object": task, "back_url": back})
+    return page or HttpResponseRedirect(back)
 
 
 def cancel_from_node(
@@ -104,11 +59,10 @@ def cancel_from_node(
             request, _("That node is no longer in this task's node list."), messages.WARNING
         )
         return HttpResponseRedirect(back)
-    form, confirmed = confirmed_reason(request)
-    if confirmed:
-        cancel_node(modeladmin, request, node, form.cleaned_data["reason"])
-        return HttpResponseRedirect(back)
-    return render_confirmation(modeladmin, request, node_context(node, form, back, obj=task))
+    node.task = task
+    cancel = flow(modeladmin, request, node=node)
+    page = respond(modeladmin, request, cancel, {"object": task, "back_url": back})
+    return page or HttpResponseRedirect(back)
 
 
 def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
@@ -118,26 +72,21 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
         return _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
     if not modeladmin.has_cancel_permission(request):
         return _refuse(modeladmin, request, changelist)
-    if request.method == "POST" and request.POST.get("post"):
-        confirm = ParentCancelForm(request.POST)
-        if confirm.is_valid():
-            parent_task_id = confirm.cleaned_data["parent_task_id"]
-            lookup = look_up_parent(parent_task_id)
-            if hidden_tasks(modeladmin, request, lookup.tasks):
-                run_cancel(modeladmin, request, [], "", [hidden_parent_line(parent_task_id)])
-                return HttpResponseRedirect(changelist)
-            tasks = () if lookup.error else lookup.tasks
-            target = CancelTarget.for_parent(parent_task_id, tasks)
-            run_cancel(modeladmin, request, [target], confirm.cleaned_data["reason"])
-            return HttpResponseRedirect(changelist)
-        form = ParentTaskForm(request.POST)
-    elif request.method == "POST":
-        form = ParentTaskForm(request.POST)
-        if form.is_valid():
-            return _confirm_parent(modeladmin, request, form.cleaned_data["parent_task_id"])
-    else:
-        form = ParentTaskForm()
-    return _parent_form_page(modeladmin, request, form)
+    form = ParentTaskForm(request.POST if request.method == "POST" else None)
+    if request.method != "POST" or not form.is_valid():
+        return _parent_form_page(modeladmin, request, form)
+    parent_task_id = form.cleaned_data["parent_task_id"]
+    cancel = flow(modeladmin, request, parent_ids=[parent_task_id])
+    preview = cancel.preview()
+    unseen = any(code == "hidden" for code, _value in preview.notes)
+    if not request.POST.get("post") and (not preview.lines or unseen):
+        mistaken = RecallTask.objects.filter(key_id=parent_task_id).first()
+        return _parent_form_page(modeladmin, request, form, preview, mistaken)
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
+    back = with_filters(modeladmin, request, url)
+    context = {"hidden_fields": {"parent_task_id": parent_task_id}, "back_url": back}
+    page = respond(modeladmin, request, cancel, context, ParentCancelForm)
+    return page or HttpResponseRedirect(changelist)
 
 
 def task_page_context(modeladmin, request: HttpRequest, task: RecallTask) -> dict[str, Any]:
@@ -230,63 +179,34 @@ def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
         return None, _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
     task = modeladmin.get_object(request, unquote(object_id))
     if task is None or not modeladmin.has_view_permission(request, task):
-        redirect = modeladmin._get_obj_does_not_exist_redirect(request, modeladmin.opts, object_id)
-        return None, redirect
+        text = _("There is no recall task with id “%(id)s” here; it may have been removed.") % {
+            "id": object_id
+        }
+        modeladmin.message_user(request, text, messages.WARNING)
+        return None, HttpResponseRedirect(_changelist_url(modeladmin, request))
     if not modeladmin.has_cancel_permission(request):
         return None, _refuse(modeladmin, request, task_url(modeladmin, request, task))
     return task, None
 
 
 def _parent_form_page(
-    modeladmin, request: HttpRequest, form, error: str = "", mistaken: RecallTask | None = None
+    modeladmin, request: HttpRequest, form, preview=None, mistaken: RecallTask | None = None
 ) -> TemplateResponse:
-    """The form; ``mistaken`` is a mirrored task whose recall key is the number typed, as
-    when a recall key is typed where a parent id belongs, offered as "did you mean"."""
+    """The form; after a lookup that found nothing to list, why (``preview``'s notes);
+    ``mistaken`` is a mirrored task whose recall key is the number typed, as when a recall
+    key is typed where a parent id belongs, offered as "did you mean"."""
     request.current_app = modeladmin.admin_site.name
     context = {
+        **modeladmin.admin_site.each_context(request),
         "mistaken": mistaken,
         "mistaken_url": task_url(modeladmin, request, mistaken) if mistaken else "",
-        **modeladmin.admin_site.each_context(request),
         "opts": modeladmin.opts,
         "media": modeladmin.media + form.media,
         "title": _("Cancel by parent task id"),
         "form": form,
-        "error": error,
+        "preview": preview,
+        "days": app_settings.PARENT_LOOKUP_DAYS,
         "back_url": _changelist_url(modeladmin, request),
         "preserved_filters": modeladmin.get_preserved_filters(request),
     }
     return TemplateResponse(request, template_names(modeladmin, "cancel_by_parent.html"), context)
-
-
-def _confirm_parent(modeladmin, request: HttpRequest, parent_task_id: int) -> TemplateResponse:
-    lookup = look_up_parent(parent_task_id)
-    if lookup.error or not lookup.tasks:
-        error = lookup.error or _(
-            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
-            "%(days)s days; nothing can be cancelled."
-        ) % {"id": parent_task_id, "days": app_settings.PARENT_LOOKUP_DAYS}
-        form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
-        mistaken = visible_tasks(modeladmin, request).filter(key_id=parent_task_id).first()
-        return _parent_form_page(modeladmin, request, form, error=error, mistaken=mistaken)
-    hidden = hidden_tasks(modeladmin, request, lookup.tasks)
-    if hidden:
-        form = ParentTaskForm(initial={"parent_task_id": parent_task_id})
-        return _parent_form_page(
-            modeladmin, request, form, error=hidden_parent_line(parent_task_id)
-        )
-    return render_confirmation(
-        modeladmin,
-        request,
-        {
-            "title": _("Cancel by parent task id"),
-            "intro": _(
-                "Are you sure? LAAFFIC lists these recall tasks for parent task %(id)s; the "
-                "cancel stops the automatic recall of that parent task."
-            )
-            % {"id": parent_task_id},
-            "groups": [parent_group(modeladmin, request, lookup, [])],
-            "form": ParentCancelForm(initial={"parent_task_id": parent_task_id}),
-            "hidden_fields": {"parent_task_id": parent_task_id},
-            "back_url": request.get_full_path(),
-        },
-    )

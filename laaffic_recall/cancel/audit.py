@@ -134,8 +134,9 @@ def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission,
         return CancelSubmission.objects.get(token=token), False
 
 
-def finish_submission(row: CancelSubmission, summary: list[str], level: str) -> None:
-    """Keep what the agent was told, to say it again to a repeated POST."""
+def finish_submission(row: CancelSubmission, summary: Any, level: str) -> None:
+    """Keep what the agent was told (as values, worded again in the reader's language), to
+    say it again to a repeated POST."""
     row.summary, row.level, row.finished_at = summary, level, timezone.now()
     row.save(update_fields=["summary", "level", "finished_at"])
 

@@ -1,6 +1,7 @@
-"""Each finished cancel attempt also written to Django admin's own history (``LogEntry``),
-so the task's "History" and the admin's "Recent actions" show who cancelled what, as for
-any other change in the admin. The audit log stays the record; this is its familiar view.
+"""Each cancel that changed a task at LAAFFIC also written to Django admin's own history
+(``LogEntry``), so the task's "History" and the admin's "Recent actions" show who cancelled
+what, as for any other change in the admin. An attempt that changed nothing (skipped,
+refused, failed) is not a change there: the audit log, the record of every attempt, has it.
 """
 
 from __future__ import annotations
@@ -32,12 +33,13 @@ def change_message(attempt: CancelAttempt) -> str:
 
 def on_cancel_attempted(sender: Any, attempt: CancelAttempt, **kwargs: Any) -> None:
     """``cancel_attempted`` receiver: a ``CHANGE`` entry on the attempt's task by the
-    attempt's user; nothing when either is unknown, the attempt is still open, or the admin
-    app is not installed. A failing write is logged and never breaks the cancel."""
+    attempt's user once it succeeded; nothing when either is unknown, the attempt did not
+    succeed, or the admin app is not installed. A failing write is logged and never breaks
+    the cancel."""
     if (
         attempt.user_id is None
         or attempt.task_id is None
-        or attempt.outcome == Outcome.PENDING
+        or attempt.outcome != Outcome.SUCCEEDED
         or not apps.is_installed("django.contrib.admin")
     ):
         return

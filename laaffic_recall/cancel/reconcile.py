@@ -27,6 +27,7 @@ from ..models import (
     Outcome,
     RecallNode,
     RecallTask,
+    SettledBy,
     Status,
     status_label,
 )
@@ -103,6 +104,8 @@ def reconcile_task(task: RecallTask) -> list[CancelAttempt]:
         )
         row.confirmed_by_reread = True
         row.mirror_confirmed = True
+        row.settled_by = SettledBy.SYNC
+        row.settled_at = timezone.now()
         try:
             row.save()
         except AppendOnlyError:

@@ -20,7 +20,15 @@ from ..client.errors import ApiError, LaafficError, OutcomeUnknownError, Transpo
 from ..client.http import LaafficClient
 from ..client.wire import TaskRecord
 from ..conf import app_settings
-from ..models import CancelType, Outcome, RecallNode, RecallTask, Status, status_label
+from ..models import (
+    CancelType,
+    Outcome,
+    RecallNode,
+    RecallTask,
+    SettledBy,
+    Status,
+    status_label,
+)
 from ..sync.mirror import FetchedDetail, store_details, store_records, to_remote
 from .audit import join_notes
 from .results import CancelTarget, Scope
@@ -183,6 +191,8 @@ class Answer:
     error_detail: str = ""
     confirmed_by_reread: bool = False
     mirror_confirmed: bool | None = None
+    first_outcome: str = ""
+    settled_by: str = ""
     hint: str = ""
     code_name: str = ""
 
@@ -195,6 +205,12 @@ class Answer:
 
 def send(client: LaafficClient, target: CancelTarget) -> Answer:
     """The cancel request, sent once and never retried, and what its answer means."""
+    answer = _send(client, target)
+    settled = "" if answer.outcome in (Outcome.UNKNOWN, Outcome.PENDING) else SettledBy.ANSWER
+    return replace(answer, first_outcome=answer.outcome, settled_by=settled)
+
+
+def _send(client: LaafficClient, target: CancelTarget) -> Answer:
     try:
         accepted = client.cancel(int(target.cancel_type), target.target_id)
     except ApiError as exc:
@@ -278,10 +294,17 @@ def confirm(
     return replace(
         answer,
         outcome=outcome,
+        settled_by=_settled_by(answer, outcome, confirmed),
         confirmed_by_reread=confirmed,
         mirror_confirmed=mirror_confirmed,
         error_detail=join_notes(*notes),
     )
+
+
+def _settled_by(answer: Answer, outcome: str, confirmed: bool) -> str:
+    if confirmed:
+        return SettledBy.REREAD
+    return "" if outcome == Outcome.UNKNOWN else answer.settled_by
 
 
 def _reread(

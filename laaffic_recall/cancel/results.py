@@ -199,6 +199,8 @@ class AttemptResult:
     # A node cancel: (round, node key) of the chosen node and the later Pending nodes it
     # stopped, as LAAFFIC listed them just before the call.
     covered_nodes: tuple[tuple[int, int], ...] = ()
+    # The tasks the request covered, as the fresh read just before it found them Pending.
+    task_keys: tuple[int, ...] = ()
     confirmed_by_reread: bool = False
     mirror_confirmed: bool | None = None
     # False when the final write of the audit row failed: the pending row stays and the
@@ -214,6 +216,11 @@ class AttemptResult:
     @property
     def ok(self) -> bool:
         return self.outcome == Outcome.SUCCEEDED and self.recorded
+
+    @property
+    def vendor_next_step(self) -> str:
+        """What an agent can do after LAAFFIC's refusal code (an untranslated message id)."""
+        return vendor_code(self.response_code).next_step if self.response_code is not None else ""
 
     @property
     def problem(self) -> bool:

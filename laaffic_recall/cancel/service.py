@@ -492,6 +492,7 @@ def _close(
         hint=answer.hint,
         detail=answer.error_detail,
         covered_nodes=preflight.covered_nodes if preflight is not None else (),
+        task_keys=preflight.task_keys if preflight is not None and preflight.send else (),
         confirmed_by_reread=answer.confirmed_by_reread,
         mirror_confirmed=answer.mirror_confirmed,
         recorded=recorded,

@@ -1,4 +1,5 @@
-"""Each finished cancel attempt is also an entry of Django admin's history on its task."""
+"""Each cancel that changed a task is also an entry of Django admin's history on its task;
+one that changed nothing is not listed there as "Changed"."""
 
 from __future__ import annotations
 
@@ -55,16 +56,18 @@ def test_a_successful_cancel_is_in_the_tasks_history_with_its_outcome(
     assert "#12 Campaign 12" in recent.split("My actions")[1]  # the agent's "Recent actions"
 
 
-def test_an_attempt_that_sent_nothing_is_in_the_history_too(mocked_api, agent):
+def test_an_attempt_that_changed_nothing_is_not_a_change_in_the_history(mocked_api, agent, client):
     task = make_task(12, status=PENDING)
     add_detail(mocked_api, 12, IN_PROGRESS)
     cancel(task, agent)
-    assert entries(task) == [
-        ("agent", CHANGE, "Cancel (Whole task (by recall key)) of 12: Skipped (nothing sent).")
-    ]
+    assert CancelAttempt.objects.get().outcome == Outcome.SKIPPED
+    assert entries(task) == []
+    client.force_login(agent)
+    recent = client.get(reverse("admin:index")).content.decode()
+    assert "Changed:" not in recent and "#12 Campaign 12" not in recent
 
 
-def test_an_unknown_outcome_then_its_settlement_are_both_in_the_history(mocked_api, agent):
+def test_an_unknown_outcome_is_in_the_history_once_settled_as_succeeded(mocked_api, agent):
     task = make_task(12)
     add_detail(mocked_api, 12, PENDING)
     add_cancel(mocked_api, 1, 12, body="<html>502</html>", status=502)
@@ -75,7 +78,6 @@ def test_an_unknown_outcome_then_its_settlement_are_both_in_the_history(mocked_a
     sync.sync_task_details([12])
 
     assert [message for _user, _flag, message in entries(task)] == [
-        "Cancel (Whole task (by recall key)) of 12: Unknown (may have reached LAAFFIC).",
         "Cancel (Whole task (by recall key)) of 12: Succeeded. Settled by re-reading the "
         "task from LAAFFIC.",
     ]
@@ -96,8 +98,10 @@ def test_a_history_that_cannot_be_written_never_breaks_the_cancel(
         raise DatabaseError("log table gone")
 
     monkeypatch.setattr(LogEntry.objects, "create", broken)
-    task = make_task(12, status=PENDING)
-    add_detail(mocked_api, 12, IN_PROGRESS)
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12)
+    add_detail(mocked_api, 12, CANCELLED)
     attempt = cancel(task, agent)
-    assert attempt.outcome == Outcome.SKIPPED
+    assert attempt.outcome == Outcome.SUCCEEDED
     assert "Could not write the admin history" in caplog.text
