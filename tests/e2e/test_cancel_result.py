@@ -51,12 +51,12 @@ WORDS = {
         "button": "停止 1 个重呼任务（2 轮）",
         "undone": "此操作无法撤销。",
         "headline": "已停止 1 个重呼任务（剩余 2 轮）。",
-        "stopped": "已停止：LAAFFIC 现显示其已取消，读取于",
-        "completed": "未停止：LAAFFIC 显示其为已完成",
+        "stopped": "已停止：LAAFFIC 现显示其已取消，读取于",  # noqa: RUF001
+        "completed": "未停止：LAAFFIC 显示其为已完成",  # noqa: RUF001
         "offer": "停止第 3-4 轮",
         "already": "此取消已于",
         "settled": "由重新读取确定于",
-        "first": "首次答复：HTTP 502",
+        "first": "首次答复：HTTP 502",  # noqa: RUF001
     },
 }
 
