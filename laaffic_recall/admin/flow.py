@@ -182,6 +182,11 @@ class CancelFlow:
     offer: Any = lambda task, node, first, last: ""
     visible: Any = None
     _preview: Preview | None = field(default=None, repr=False)
+    # On confirm the service's own guard decides whether another cancel blocks a task.
+    _confirming: bool = field(default=False, repr=False)
+
+    def _blocks(self, tasks: Sequence[RecallTask]) -> dict:
+        return {} if self._confirming else blocking_attempts(tasks)
 
     # ----------------------------------------------------------------------- preview
 
@@ -241,7 +246,7 @@ class CancelFlow:
         return lines
 
     def _task_preview(self) -> Preview:
-        blocks, offers = blocking_attempts(self.tasks), self._offers(self.tasks)
+        blocks, offers = self._blocks(self.tasks), self._offers(self.tasks)
         lines = [self._line(t, blocks, offers) for t in self.tasks]
         targets = [CancelTarget.for_task(t) for t in self.tasks if is_valid_id(t.key_id)]
         return Preview((*lines, *self._gone_lines()), targets=tuple(targets))
@@ -263,7 +268,7 @@ class CancelFlow:
         for pid in groups:
             lookup = look_up_parent(pid)
             tasks = list(lookup.tasks)
-            blocks, offers = blocking_attempts(tasks), self._offers(tasks)
+            blocks, offers = self._blocks(tasks), self._offers(tasks)
             hidden = self._hidden(tasks)
             if lookup.error:
                 notes.append(("lookup_error", {"id": pid, "error": lookup.error}))
@@ -332,6 +337,7 @@ class CancelFlow:
     def confirm(self, submission: Submission, claimed: CancelSubmission | None = None) -> Result:
         """Send what the preview would send (the service reads each target again first and
         decides), then say per task what LAAFFIC shows now; kept on ``claimed``."""
+        self._confirming = self._preview is None
         preview = self.preview()
         ref = str(submission.correlation_id)[:8]
         try:

@@ -410,7 +410,7 @@ def test_node_button_confirms_with_later_nodes_then_cancels(mocked_api, agent_cl
     page = agent_client.get(node_url(nodes[1]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert "round 2: node #102" in html and "round 3: node #103" in html
+    assert "round 2: node #102" in html and "Round 3 (node #103)" in html
     assert "round 1: node #101" not in html
     assert len(mocked_api.calls) == 0
 

@@ -29,7 +29,7 @@ CONFIRMATION_QUERIES = 9
 
 
 def confirm_queries() -> int:
-    return 51 if connection.vendor == "postgresql" else 50
+    return 52 if connection.vendor == "postgresql" else 51
 
 
 def confirm(agent_client, task):

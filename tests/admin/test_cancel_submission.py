@@ -55,7 +55,7 @@ def test_a_second_post_of_the_same_confirmation_sends_nothing_and_repeats_the_re
     level, text = last_message(again)
     assert level == levels.INFO
     assert "already sent" in text and "nothing was sent again" in text
-    assert "task #12 Campaign 12: cancelled." in text
+    assert "Stopped: LAAFFIC now shows it Cancelled" in text
     row = CancelSubmission.objects.get()
     assert f"?correlation_id={row.correlation_id}" in text
     assert CancelAttempt.objects.get().correlation_id == row.correlation_id
@@ -71,7 +71,10 @@ def test_a_post_while_the_first_is_in_progress_says_so_and_sends_nothing(mocked_
     assert response.status_code == 302
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
     level, text = last_message(response)
-    assert level == levels.INFO and "already being processed" in text
+    assert (
+        level == levels.INFO
+        and "Its result appears in the audit log as soon as LAAFFIC answers" in text
+    )
 
 
 def test_the_action_confirmation_is_one_time_too(mocked_api, agent_client):

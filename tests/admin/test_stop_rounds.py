@@ -44,7 +44,7 @@ def test_the_confirmation_of_a_whole_task_cancel_offers_stop_rounds(agent_client
             TASKS, {"action": "cancel_tasks", "index": 0, "_selected_action": [task.pk]}
         ).content.decode(),
     ):
-        assert "skipped: In progress, so the whole task cannot be cancelled" in html
+        assert "Its later rounds can still be stopped:" in html
         link = re.escape(node_url(third_round(task)))
         assert re.search(rf'href="{link}[^"]*">Stop rounds 3-4</a>', html)
 
@@ -55,7 +55,7 @@ def test_the_offer_leads_to_the_cancel_from_here_preview_and_stops_the_rounds(
     task = running_task()
     node = third_round(task)
     preview = agent_client.get(node_url(node)).content.decode()
-    assert "round 3: node #103" in preview and "round 4: node #104" in preview
+    assert "Round 3 (node #103)" in preview and "Round 4 (node #104)" in preview
 
     nodes = ((101, COMPLETED), (102, IN_PROGRESS), (103, PENDING), (104, PENDING))
     add_detail(mocked_api, 12, IN_PROGRESS, nodes=nodes)
@@ -82,7 +82,7 @@ def test_a_task_shown_pending_from_a_stale_copy_is_offered_stop_rounds_in_the_re
 
     assert calls_to(mocked_api, "cancel") == []
     _level, text = last_message(response)
-    assert "Its later rounds are still Pending:" in text
+    assert "Its later rounds can still be stopped:" in text
     link = re.escape(node_url(RecallNode.objects.get(key_id=102)))
     assert re.search(rf'href="{link}[^"]*">Stop rounds 2-3</a>', text)
 
