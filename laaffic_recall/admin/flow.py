@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 from ..cancel.audit import Submission, blocking_attempts, claim_submission, finish_submission
 from ..cancel.results import AttemptResult, CancelTarget
 from ..cancel.service import BatchTooLarge, cancel, look_up_parent
+from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..models import (
     CancelSubmission,
@@ -60,6 +61,7 @@ class Line:
     offer_last: int | None = None
     code: int | None = None
     code_name: str = ""
+    message: str = ""  # LAAFFIC's own words with its refusal
     next_step: str = ""  # a vendor code's next step, an untranslated message id
     detail: str = ""  # technical, behind "details"
     by: str = ""  # who holds a blocking cancel, and since when
@@ -409,9 +411,8 @@ class CancelFlow:
         if result.not_started:
             return replace(line, state="not_stopped", why="not_started")
         if result.outcome == Outcome.REFUSED and sent:
-            return replace(
-                line, state="not_stopped", why="refused", next_step=result.vendor_next_step
-            )
+            step, message = result.vendor_next_step, printable(result.response_message)
+            return replace(line, state="not_stopped", why="refused", next_step=step, message=message)
         if result.outcome == Outcome.FAILED:
             why = "settings" if result.hint or result.configuration else "failed"
             return replace(line, state="not_stopped", why=why)

@@ -63,7 +63,8 @@ def test_cancel_tasks_confirmation_lists_exactly_what_will_be_cancelled(mocked_a
     assert "admin/laaffic_recall/cancel_confirmation.html" in [t.name for t in response.templates]
     html = response.content.decode()
     assert "#12 Spring" in html and "#13 Summer" in html and "Not selected" not in html
-    assert "will be cancelled" in html and "skipped: Completed" in html
+    assert "Will be stopped." in html
+    assert "Not sent: LAAFFIC shows it Completed; only a Pending task can be cancelled." in html
     assert sorted(hidden_inputs(html)) == sorted(
         [
             ("_selected_action", str(pending.pk)),
@@ -73,7 +74,7 @@ def test_cancel_tasks_confirmation_lists_exactly_what_will_be_cancelled(mocked_a
         ]
     )
     assert 'name="reason"' in html and "<textarea" in html
-    assert "Yes, I’m sure" in html
+    assert 'value="Stop 1 recall task"' in html and "This cannot be undone." in html
     assert re.search(rf'href="{re.escape(TASKS)}"[^>]*>No, take me back', html)
     assert "csrfmiddlewaretoken" in html
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
@@ -109,9 +110,9 @@ def test_confirming_cancel_tasks_sends_one_call_per_task_and_says_what_happened(
     assert rows[12].correlation_id == rows[13].correlation_id
     level, text = last_message(response)
     assert level == levels.WARNING
-    assert "1 of 2 cancelled, 1 skipped (ref " in text
-    assert "task #12 Spring: cancelled." in text
-    assert "task #13 Summer: skipped, nothing sent" in text and "In progress" in text
+    assert text.startswith('<span class="laaffic-cancel-headline">Stopped 1 recall task. 1 not')
+    assert re.search(r"#12 Spring</a></span> Stopped: LAAFFIC now shows it Cancelled, read at", text)
+    assert re.search(r"#13 Summer</a></span> Not stopped: LAAFFIC shows it In progress", text)
     assert f"correlation_id={rows[12].correlation_id}" in text
 
 
@@ -142,8 +143,8 @@ def test_a_refusal_is_an_error_message_with_the_vendor_hint(mocked_api, agent_cl
 
     level, text = last_message(response)
     assert level == levels.ERROR
-    assert "refused by LAAFFIC with code -16" in text and "timestamp expired" in text
-    assert "clock" in text
+    assert "Not stopped: LAAFFIC refused the cancel (code -16, " in text
+    assert "“timestamp expired”" in text and "clock" in text
     assert "test-secret-do-not-leak" not in text
 
 
@@ -178,7 +179,8 @@ def test_unexpected_error_in_the_transport_is_a_message_not_a_500(mocked_api, ag
 
     assert response.status_code == 302
     level, text = last_message(response)
-    assert level == levels.ERROR and "outcome unknown" in text
+    assert level == levels.WARNING and "1 recall task not known yet." in text
+    assert "Not known yet whether the calls stopped." in text
     assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
 
 
@@ -266,7 +268,7 @@ def test_cancel_by_parent_sends_one_call_per_distinct_parent(mocked_api, agent_c
     )
     html = page.content.decode()
     assert "Parent task 500" in html and "Parent task 600" in html
-    assert "no parent task id known" in html
+    assert "Not sent: no parent task id is known for it." in html
     assert calls_to(mocked_api, "cancel") == []
 
     for key in (12, 13, 14):
@@ -291,9 +293,10 @@ def test_cancel_by_parent_sends_one_call_per_distinct_parent(mocked_api, agent_c
     }
     level, text = last_message(response)
     assert level == levels.WARNING  # the task without a parent id was not cancelled
-    assert "2 of 3 cancelled, 1 skipped" in text
-    assert "parent task 500 (recall tasks #12, #13): cancelled." in text
-    assert "#15 Campaign 15 has no parent task id; nothing sent." in text
+    assert "Stopped 3 recall tasks (6 remaining rounds). 1 not stopped." in text
+    for key in (12, 13, 14):
+        assert f"#{key} Campaign {key}</a></span> Stopped: LAAFFIC now shows it Cancelled" in text
+    assert "#15 Campaign 15</a></span> Not stopped: no parent task id is known for it." in text
 
 
 # --------------------------------------------------------------------------- type 3, action
@@ -310,11 +313,12 @@ def test_node_action_confirmation_shows_the_node_and_every_later_node(mocked_api
     html = response.content.decode()
     assert response.status_code == 200
     assert "node #101" not in html  # before the chosen node: not affected
-    rows = re.findall(r"<tr class=\"([^\"]+)\">\s*<td>round (\d): node #(\d+)", html)
+    rows = re.findall(r"<tr class=\"([^\"]+)\">\s*<td>Round (\d) \(node #(\d+)\)", html)
     assert [(int(r), int(k)) for _, r, k in rows] == [(2, 102), (3, 103), (4, 104)]
     assert "laaffic-chosen" in rows[0][0]
     assert ["will-cancel" in c for c, _, _ in rows] == [True, False, True]
-    assert "skipped: In progress" in html
+    assert "Not sent: this round is In progress." in html
+    assert 'value="Stop rounds 2-4"' in html
     assert ("action", "cancel_from_node") in hidden_inputs(html)
     assert len(mocked_api.calls) == 0
 
@@ -336,7 +340,9 @@ def test_node_action_end_to_end(mocked_api, agent_client):
     attempt = CancelAttempt.objects.get()
     assert (attempt.cancel_type, attempt.node, attempt.outcome) == (3, nodes[1], "succeeded")
     level, text = last_message(response)
-    assert level == levels.SUCCESS and "node #102" in text
+    assert level == levels.SUCCESS
+    assert "Stopped 2 rounds of recall task #12 Campaign 12." in text
+    assert "Stopped rounds 2-3: LAAFFIC now shows it Cancelled, read at" in text
 
 
 def test_node_action_needs_exactly_one_node(mocked_api, agent_client):
@@ -379,7 +385,7 @@ def test_task_button_confirms_on_get_then_cancels_on_post(mocked_api, agent_clie
 
     page = agent_client.get(cancel_url(task))
     html = page.content.decode()
-    assert page.status_code == 200 and "#12 Spring" in html and "will be cancelled" in html
+    assert page.status_code == 200 and "#12 Spring" in html and "Will be stopped" in html
     assert re.search(rf'href="{re.escape(task_url(task))}"[^>]*>No, take me back', html)
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
@@ -410,8 +416,8 @@ def test_node_button_confirms_with_later_nodes_then_cancels(mocked_api, agent_cl
     page = agent_client.get(node_url(nodes[1]))
     html = page.content.decode()
     assert page.status_code == 200
-    assert "round 2: node #102" in html and "Round 3 (node #103)" in html
-    assert "round 1: node #101" not in html
+    assert "Round 2 (node #102)" in html and "Round 3 (node #103)" in html
+    assert "Round 1 (node #101)" not in html
     assert len(mocked_api.calls) == 0
 
     add_detail(mocked_api, 12, PENDING, nodes=((101, COMPLETED), (102, PENDING), (103, PENDING)))
@@ -479,7 +485,7 @@ def test_parent_id_typed_by_hand_is_looked_up_then_confirmed(mocked_api, agent_c
 
     html = page.content.decode()
     assert page.status_code == 200
-    assert "#77 Autumn" in html and "will be cancelled" in html
+    assert "#77 Autumn" in html and "Will be stopped" in html
     assert ("parent_task_id", str(parent)) in hidden_inputs(html)
     assert ("post", "yes") in hidden_inputs(html)
     assert len(calls_to(mocked_api, "cancel")) == 0

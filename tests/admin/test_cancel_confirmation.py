@@ -103,7 +103,7 @@ def test_an_invalid_id_is_skipped_and_named_never_a_500(
 
     html = preview(agent_client, action, bad, good)
     assert bad_row in row_of(html, f"#{bad.key_id} ")
-    assert "will be cancelled" in row_of(html, f"#{good.key_id} ")
+    assert "Will be stopped" in row_of(html, f"#{good.key_id} ")
 
     expect_cancel(mocked_api, sent["type"], sent["id"], good.key_id)
     response = confirm(agent_client, action, bad.pk, good.pk)
@@ -202,10 +202,10 @@ def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt_and_sends_noth
     html = preview(agent_client, action, *made.values())
 
     assert "in flight" in row_of(html, "#12 ")
-    assert "will be cancelled" not in row_of(html, "#12 ")
+    assert "Will be stopped" not in row_of(html, "#12 ")
     for text in second_row:
         assert text in row_of(html, "#13 ")
-    assert "will be cancelled" in row_of(html, "#14 ")
+    assert "Will be stopped" in row_of(html, "#14 ")
     assert "1 of 3 will be cancelled" in html
     assert calls_to(mocked_api, "cancel") == []
 
@@ -327,7 +327,7 @@ def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent_client):
 
     assert NOTHING in html and YES not in html
     assert "the chosen node is In progress" in row_of(html, "node #101")
-    assert "will be cancelled" not in row_of(html, "node #102")
+    assert "Will be stopped" not in row_of(html, "node #102")
 
 
 # --------------------------------------------------------------------------- U13: more columns
