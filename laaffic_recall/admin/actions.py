@@ -58,6 +58,10 @@ def cancel_tasks_by_parent(
 def cancel_from_node(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
     """Type 3 on exactly one selected node (``{"type": 3, "id": node.key_id}``)."""
     nodes = list(queryset.select_related("task")[:2])
+    gone = _gone(modeladmin, request, nodes)
+    if not nodes and len(gone) == 1:  # the one node selected left the list
+        cancel = flow(modeladmin, request, gone=gone)
+        return respond(modeladmin, request, cancel, _context(request, "cancel_from_node", []))
     if len(nodes) != 1:
         text = _(
             "Select exactly one node: the cancel stops that node and every later node of its "

@@ -185,7 +185,8 @@ def tell(modeladmin, request, result, repeated=None, level=None, correlation_id=
     """The result as one message, worded by ``cancel_result.html``."""
     log_url = ""
     ref = correlation_id or (repeated.correlation_id if repeated is not None else None)
-    if ref is not None and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
+    logged = repeated is not None or (result is not None and result.ref)
+    if ref is not None and logged and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
         url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
         log_url = f"{url}?correlation_id={ref}"
     context = {"result": result, "repeated": repeated, "log_url": log_url}

@@ -48,6 +48,9 @@ class Line:
     url: str = ""
     status: int | None = None
     group: int | None = None  # the parent task id it is listed under
+    parent: int | None = None
+    progress: str = ""  # rounds done/required, e.g. "1/3"
+    created: datetime | None = None
     send: bool = False
     state: str = ""
     why: str = ""
@@ -73,7 +76,7 @@ class Line:
 
     def as_json(self) -> dict[str, Any]:
         values = asdict(self)
-        for name in ("read_at", "since"):
+        for name in ("read_at", "since", "created"):
             values[name] = values[name] and values[name].isoformat()
         return values
 
@@ -81,7 +84,7 @@ class Line:
     def from_json(cls, values: dict[str, Any]) -> Line:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in values.items() if k in known}
-        for name in ("read_at", "since"):
+        for name in ("read_at", "since", "created"):
             values[name] = values.get(name) and parse_datetime(values[name])
         return cls(**values)
 
@@ -208,7 +211,13 @@ class CancelFlow:
         if task.recall_num is not None:
             remaining = max(task.recall_num - (task.finish_num or 0), 0)
         line = Line(task.key_id, str(task), self.urls(task), task.status, rounds=remaining)
-        line = replace(line, **extra)
+        line = replace(
+            line,
+            parent=task.parent_task_id,
+            progress=task.rounds_label,
+            created=task.created_at_remote,
+            **extra,
+        )
         if line.why:
             return line
         blocking = blocks.get(task.key_id)
@@ -360,7 +369,7 @@ class CancelFlow:
         for line in preview.lines:
             task, found = now.get(line.key), by_key.get(line.key)
             lines.append(self._settle(line, task, found, offers.get(line.key, {})))
-        return self._finish(claimed, Result(tuple(lines), ref))
+        return self._finish(claimed, Result(tuple(lines), ref if report is not None else ""))
 
     @staticmethod
     def _keys_of(result: AttemptResult, preview: Preview) -> list[int]:

@@ -31,7 +31,7 @@ from tests.support.vendor import (
 pytestmark = pytest.mark.django_db
 
 PENDING_TASKS = TASKS + "?status__exact=0"
-YES = "Yes, I’m sure"
+YES = 'class="laaffic-confirm-button"'
 NOTHING = "Nothing here can be cancelled"
 
 
@@ -74,11 +74,12 @@ def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> Non
             "cancel_tasks_by_parent",
             {"key_id": 12, "parent_task_id": 0},
             {"key_id": 13, "parent_task_id": 500},
-            "invalid parent task id 0",
+            "Not sent: its parent task id cannot be sent to LAAFFIC.",
             {"type": 2, "id": 500},
             [
-                "#12 Campaign 12 has an invalid parent task id (0); nothing sent.",
-                "parent task 500 (recall tasks #13): cancelled.",
+                "#12 Campaign 12</a></span> Not stopped: its parent task id cannot be sent",
+                "#13 C</a></span> Stopped: LAAFFIC now shows it Cancelled",
+                "Stopped 1 recall task (2 remaining rounds). 1 not stopped.",
             ],
             id="parent task id 0",
         ),
@@ -86,11 +87,11 @@ def expect_cancel(mocked_api, cancel_type: int, target_id: int, key: int) -> Non
             "cancel_tasks",
             {"key_id": -5},
             {"key_id": 12},
-            "invalid recall key -5",
+            "Not sent: its key cannot be sent to LAAFFIC.",
             {"type": 1, "id": 12},
             [
-                "#-5 Campaign -5 has an invalid recall key (-5); nothing sent.",
-                "1 of 2 cancelled",
+                "#-5 Campaign -5</a></span> Not stopped: its key cannot be sent to LAAFFIC.",
+                "Stopped 1 recall task. 1 not stopped.",
             ],
             id="negative recall key",
         ),
@@ -125,7 +126,9 @@ def test_only_invalid_parent_ids_send_nothing_and_say_so(mocked_api, agent_clien
     assert response.status_code == 302
     level, text = last_message(response)
     assert level == levels.WARNING
-    assert "invalid parent task id (0)" in text and "invalid parent task id (-7)" in text
+    assert text.startswith('<span class="laaffic-cancel-headline">Nothing was stopped.</span>')
+    for task in (zero, negative):
+        assert f"{task}</a></span> Not stopped: its parent task id cannot be sent" in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
@@ -142,7 +145,7 @@ def test_the_task_page_cancel_of_an_invalid_key_offers_nothing_and_sends_nothing
     response = agent_client.post(url, {"post": "yes"})
     assert response.status_code == 302
     level, text = last_message(response)
-    assert level == levels.WARNING and "invalid recall key (-5)" in text
+    assert level == levels.WARNING and "Not stopped: its key cannot be sent to LAAFFIC." in text
     assert "audit log" not in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
@@ -157,7 +160,7 @@ def test_a_node_with_an_invalid_key_is_not_sent(mocked_api, agent_client):
 
     assert response.status_code == 302
     _level, text = last_message(response)
-    assert "invalid node key" in text
+    assert "Not stopped: its key cannot be sent to LAAFFIC." in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
 
 
@@ -178,14 +181,14 @@ def open_attempt(task: RecallTask, outcome: str, started_at=None) -> CancelAttem
             "cancel_tasks",
             {12: {}, 13: {"cancel_in_doubt": True}, 14: {}},
             {12: Outcome.PENDING, 13: Outcome.UNKNOWN},
-            ["is unknown", "Refresh from LAAFFIC"],
+            ["is not known yet", "Refresh from LAAFFIC"],
             id="the other task in doubt",
         ),
         pytest.param(
             "cancel_tasks_by_parent",
             {12: {"parent_task_id": 500}, 13: {"parent_task_id": 500}, 14: {"parent_task_id": 600}},
             {12: Outcome.PENDING},
-            ["Another recall task of this parent task id"],
+            ["another recall task of this parent has a cancel in flight"],
             id="the other task of the same parent",
         ),
     ],
@@ -201,12 +204,12 @@ def test_the_confirmation_warns_of_a_cancel_in_flight_or_in_doubt_and_sends_noth
 
     html = preview(agent_client, action, *made.values())
 
-    assert "in flight" in row_of(html, "#12 ")
+    assert "Not sent: ann is cancelling it since" in row_of(html, "#12 ")
     assert "Will be stopped" not in row_of(html, "#12 ")
     for text in second_row:
         assert text in row_of(html, "#13 ")
     assert "Will be stopped" in row_of(html, "#14 ")
-    assert "1 of 3 will be cancelled" in html
+    assert 'value="Stop 1 recall task"' in html
     assert calls_to(mocked_api, "cancel") == []
 
 
@@ -219,7 +222,8 @@ def test_a_cancel_by_parent_in_flight_blocks_every_task_of_that_parent(mocked_ap
 
     html = preview(agent_client, "cancel_tasks", sibling)
 
-    assert "in flight" in row_of(html, "#13 ") and NOTHING in html and YES not in html
+    assert "is cancelling it since" in row_of(html, "#13 ") and NOTHING in html
+    assert YES not in html
     assert len(mocked_api.calls) == 0
 
 
@@ -231,7 +235,7 @@ def test_a_stale_pending_attempt_counts_as_in_doubt(agent_client, settings):
     html = agent_client.get(cancel_url(task))
     html = html.content.decode()
 
-    assert "is unknown" in row_of(html, "#12 ") and NOTHING in html and YES not in html
+    assert "is not known yet" in row_of(html, "#12 ") and NOTHING in html and YES not in html
 
 
 def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked_api, agent_client):
@@ -242,7 +246,9 @@ def test_the_node_confirmation_warns_when_its_task_has_a_cancel_in_flight(mocked
     url = node_url(nodes[0])
     html = agent_client.get(url).content.decode()
 
-    assert "in flight" in row_of(html, "node #101") and "in flight" in row_of(html, "node #102")
+    assert "Not sent: ann is cancelling it since" in row_of(html, "#12 ")
+    for node in ("node #101", "node #102"):
+        assert "Not sent: see the recall task above." in row_of(html, node)
     assert NOTHING in html and YES not in html
 
 
@@ -259,8 +265,8 @@ def test_resubmitting_after_a_task_left_the_filtered_list_names_it(mocked_api, a
     assert response.status_code == 302 and response.url == PENDING_TASKS
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 13}]
     _level, text = last_message(response)
-    assert "1 of 2 cancelled" in text
-    assert "#12 Campaign 12 is no longer in this list (now Cancelled); nothing sent." in text
+    assert "Stopped 1 recall task. 1 not stopped." in text
+    assert "#12 Campaign 12</a></span> Not stopped: it is no longer in this list (now " in text
 
 
 def test_resubmitting_when_every_task_left_the_list_records_nothing_and_links_nowhere(
@@ -272,7 +278,7 @@ def test_resubmitting_when_every_task_left_the_list_records_nothing_and_links_no
 
     level, text = last_message(response)
     assert level == levels.WARNING
-    assert "#12 Campaign 12 is no longer in this list (now Cancelled); nothing sent." in text
+    assert "Not stopped: it is no longer in this list (now Cancelled)." in text
     assert "nothing to do" not in text
     assert "audit log" not in text and "correlation_id" not in text
     assert len(mocked_api.calls) == 0 and CancelAttempt.objects.count() == 0
@@ -306,17 +312,18 @@ def test_when_no_row_can_be_cancelled_only_the_way_back_is_offered(agent_client)
     assert "Are you sure" not in html
 
 
-def test_when_some_rows_are_skipped_it_says_how_many_will_be_cancelled(agent_client):
+def test_when_some_rows_are_skipped_the_button_counts_only_what_will_stop(agent_client):
     tasks = [make_task(12), make_task(13, status=COMPLETED), make_task(14)]
 
     html = preview(agent_client, "cancel_tasks", *tasks)
 
-    assert "2 of 3 will be cancelled" in html and YES in html and NOTHING not in html
+    assert 'value="Stop 2 recall tasks"' in html and NOTHING not in html
+    assert "Not sent: LAAFFIC shows it Completed" in row_of(html, "#13 ")
 
 
-def test_when_every_row_can_be_cancelled_no_count_is_shown(agent_client):
+def test_when_every_row_can_be_cancelled_the_button_counts_them_all(agent_client):
     html = preview(agent_client, "cancel_tasks", make_task(12), make_task(13))
-    assert "will be cancelled;" not in html and YES in html
+    assert 'value="Stop 2 recall tasks"' in html and "Not sent" not in html
 
 
 def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent_client):
@@ -326,7 +333,8 @@ def test_a_chosen_node_that_is_not_pending_offers_no_confirmation(agent_client):
     html = preview(agent_client, "cancel_from_node", nodes[0], url=NODES)
 
     assert NOTHING in html and YES not in html
-    assert "the chosen node is In progress" in row_of(html, "node #101")
+    assert "Not sent: this round is In progress." in row_of(html, "node #101")
+    assert "Not sent: the chosen round is In progress" in row_of(html, "#12 ")
     assert "Will be stopped" not in row_of(html, "node #102")
 
 
@@ -351,7 +359,7 @@ def test_the_confirmation_shows_parent_id_rounds_and_creation_time(agent_client)
 # --------------------------------------------------------------------------- U11: the summary
 
 
-def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent_client):
+def test_the_summary_counts_the_tasks_and_rounds_that_stopped(mocked_api, agent_client):
     a, b = make_task(12), make_task(13)
     expect_cancel(mocked_api, 1, 12, 12)
     expect_cancel(mocked_api, 1, 13, 13)
@@ -362,7 +370,8 @@ def test_the_summary_says_how_many_of_how_many_were_cancelled(mocked_api, agent_
     attempt = CancelAttempt.objects.first()
     assert level == levels.SUCCESS
     assert text.startswith(
-        f"Calls stopped. 2 of 2 cancelled (ref {str(attempt.correlation_id)[:8]})."
+        '<span class="laaffic-cancel-headline">Stopped 2 recall tasks. '
+        f"(ref {str(attempt.correlation_id)[:8]})</span>"
     )
     assert "Cancel " not in text
     assert f"correlation_id={attempt.correlation_id}" in text

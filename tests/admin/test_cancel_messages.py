@@ -1,5 +1,6 @@
-"""What an agent reads after a cancel: one plain first sentence they can act on, a line per
-target, and the technical detail only behind a "details" disclosure, as plain text."""
+"""What an agent reads after a cancel: a headline counting the recall tasks that stopped, a
+line per task saying what LAAFFIC shows now, and the technical detail only behind a
+"details" disclosure, as plain text."""
 
 from __future__ import annotations
 
@@ -33,7 +34,9 @@ def test_calls_stopped(mocked_api, agent_client):
 
     level, text = last_message(cancel(agent_client, task))
 
-    assert level == levels.SUCCESS and text.startswith("Calls stopped. 1 of 1 cancelled")
+    assert level == levels.SUCCESS
+    assert text.startswith('<span class="laaffic-cancel-headline">Stopped 1 recall task. (ref ')
+    assert "#12 Campaign 12</a></span> Stopped: LAAFFIC now shows it Cancelled, read at " in text
 
 
 def test_nothing_stopped_says_why_and_what_to_do(mocked_api, agent_client):
@@ -45,9 +48,10 @@ def test_nothing_stopped_says_why_and_what_to_do(mocked_api, agent_client):
     level, text = last_message(cancel(agent_client, task))
 
     assert level == levels.ERROR
-    assert html.unescape(text).startswith(
-        "Nothing was stopped: this site's clock is off; tell your administrator. 0 of 1"
-    )
+    text = html.unescape(text)
+    assert text.startswith('<span class="laaffic-cancel-headline">Nothing was stopped. (ref ')
+    assert "Not stopped: LAAFFIC refused the cancel (code -16, " in text
+    assert "clock" in text.split("<details", 1)[0]  # what to do, in the agent's words
     assert "NTP" in text.split("<details", 1)[1]  # the developer's hint, behind details
 
 
@@ -61,8 +65,9 @@ def test_an_html_502_is_not_sure_yet_with_a_plain_text_excerpt_behind_details(
 
     level, text = last_message(cancel(agent_client, task))
 
-    assert level == levels.ERROR
-    assert text.startswith("Not sure yet whether calls stopped: press “Refresh from LAAFFIC”")
+    assert level == levels.WARNING
+    assert "1 recall task not known yet." in text
+    assert "Not known yet whether the calls stopped." in text and "Refresh from LAAFFIC" in text
     before, details = text.split('<details class="laaffic-details"><summary>details</summary>')
     assert "502" not in before.split("</a>", 1)[-1]  # the agent's line has no HTTP talk
     assert "HTTP 502." in details and "502 Bad Gateway 502 Bad Gateway nginx" in details

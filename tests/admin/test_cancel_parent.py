@@ -88,7 +88,10 @@ def test_one_sibling_selected_lists_guards_rereads_and_names_them_all(mocked_api
     assert statuses == {12: CANCELLED, 13: CANCELLED, 14: CANCELLED}
     level, text = last_message(response)
     assert level == levels.SUCCESS
-    assert "parent task 500 (recall tasks #12, #13, #14): cancelled." in text
+    assert "Stopped 3 recall tasks" in text
+    for key in (12, 13, 14):
+        assert text.count(f"#{key} ") == 1
+    assert text.count("Stopped: LAAFFIC now shows it Cancelled, read at") == 3
     row = CancelAttempt.objects.get()
     assert "Recall tasks of this parent task: #12, #13, #14." in row.error_detail
 
@@ -106,13 +109,14 @@ def test_a_siblings_cancel_in_flight_refuses_the_parent_cancel_locally(mocked_ap
     lists_parent(mocked_api, (12, PARENT, "A", PENDING), (13, PARENT, "B", PENDING))
 
     html = preview(agent_client, selected).content.decode()
-    assert "in flight" in html and "Nothing here can be cancelled" in html
+    assert "is cancelling it since" in html and "Nothing here can be cancelled" in html
 
     response = confirm(agent_client, selected)
 
     assert calls_to(mocked_api, "cancel") == []
     level, text = last_message(response)
-    assert level == levels.ERROR and "in progress" in text
+    assert level == levels.WARNING and "Nothing was stopped." in text
+    assert "is cancelling it since" in text
 
 
 # --------------------------------------------------------------------------- visibility

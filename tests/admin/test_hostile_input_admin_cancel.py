@@ -89,7 +89,8 @@ def test_a_duplicated_id_is_one_target_and_one_call(mocked_api, agent_client, ac
     assert len(sent_bodies(mocked_api)) == 1
     assert CancelAttempt.objects.count() == 1
     [(_level, text)] = messages_of(response)
-    assert "1 of 1 cancelled" in text
+    assert "Stopped 1 recall task." in text
+    assert text.count("Stopped: LAAFFIC now shows it Cancelled") == 1
 
 
 @pytest.mark.parametrize(
@@ -305,7 +306,8 @@ def test_the_parent_id_form_takes_an_id_as_the_admin_writes_it(mocked_api, agent
     response = agent_client.post(BY_PARENT, {"parent_task_id": typed})
 
     assert response.status_code == 200
-    assert "2024051800012" in response.context["error"]
+    note = response.content.decode().split('<p class="errornote">', 1)[1].split("</p>")[0]
+    assert "LAAFFIC has no recall task with parent task id 2024051800012" in note
     assert sent_bodies(mocked_api) == []
 
 
@@ -424,7 +426,8 @@ def test_a_looked_up_task_the_mirror_cannot_hold_is_a_message_not_a_500(mocked_a
     response = agent_client.post(BY_PARENT, {"parent_task_id": str(parent)})
 
     assert response.status_code == 200
-    assert response.context["error"]
+    html = response.content.decode()
+    assert '<p class="errornote">' in html and "Database error while storing" in html
     assert sent_bodies(mocked_api) == [] and CancelAttempt.objects.count() == 0
 
 

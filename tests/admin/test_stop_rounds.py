@@ -67,7 +67,8 @@ def test_the_offer_leads_to_the_cancel_from_here_preview_and_stops_the_rounds(
 
     assert sent_bodies(mocked_api) == [{"type": 3, "id": 103}]
     _level, text = last_message(response)
-    assert text.startswith("Calls stopped.") and "rounds 3-4 cancelled" in text
+    assert "Stopped 2 rounds of recall task #12" in text
+    assert "Stopped rounds 3-4: LAAFFIC now shows it Cancelled" in text
 
 
 def test_a_task_shown_pending_from_a_stale_copy_is_offered_stop_rounds_in_the_result(
