@@ -421,7 +421,9 @@ class CancelFlow:
             return replace(line, state="not_stopped", why="not_started")
         if result.outcome == Outcome.REFUSED and sent:
             step, message = result.vendor_next_step, printable(result.response_message)
-            return replace(line, state="not_stopped", why="refused", next_step=step, message=message)
+            return replace(
+                line, state="not_stopped", why="refused", next_step=step, message=message
+            )
         if result.outcome == Outcome.FAILED:
             why = "settings" if result.hint or result.configuration else "failed"
             return replace(line, state="not_stopped", why=why)

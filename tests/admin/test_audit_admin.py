@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 
 from laaffic_recall.admin.attempts import csv_cell
-from laaffic_recall.models import SettledBy, AuditChainCheck, CancelAttempt, CancelType, Outcome
+from laaffic_recall.models import AuditChainCheck, CancelAttempt, CancelType, Outcome, SettledBy
 from laaffic_recall.verify import verify_chain
 from tests.support.mirror import make_task
 
@@ -364,7 +364,7 @@ def test_an_attempt_page_shows_its_link(auditor_client, audit_chain_key):
     ("language", "settled", "first"),
     [
         ("en", "Settled by a re-read at 23:04 (first answer: HTTP 502)", "code 0"),
-        ("zh-hans", "由重新读取确定于 23:04（首次答复：HTTP 502）", "代码 0"),
+        ("zh-hans", "由重新读取确定于 23:04（首次答复：HTTP 502）", "代码 0"),  # noqa: RUF001
     ],
 )
 def test_a_settled_row_says_how_in_the_readers_language(auditor_client, language, settled, first):

@@ -111,7 +111,9 @@ def test_confirming_cancel_tasks_sends_one_call_per_task_and_says_what_happened(
     level, text = last_message(response)
     assert level == levels.WARNING
     assert text.startswith('<span class="laaffic-cancel-headline">Stopped 1 recall task. 1 not')
-    assert re.search(r"#12 Spring</a></span> Stopped: LAAFFIC now shows it Cancelled, read at", text)
+    assert re.search(
+        r"#12 Spring</a></span> Stopped: LAAFFIC now shows it Cancelled, read at", text
+    )
     assert re.search(r"#13 Summer</a></span> Not stopped: LAAFFIC shows it In progress", text)
     assert f"correlation_id={rows[12].correlation_id}" in text
 
