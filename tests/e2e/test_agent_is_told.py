@@ -3,7 +3,8 @@ browser against the bundled site's sandbox.
 
 1. one sibling selected, cancel by parent id: the page lists both, both end Cancelled;
 2. a real double click on the confirm button: one cancel sent, no error shown;
-3. a -18 answer after the cancel took effect: outcome succeeded, code -18 kept;
+3. a -18 answer after the cancel took effect: outcome succeeded, settled by the re-read,
+   code -18 kept;
 4. an In-progress task: "Stop rounds N-M" stops its Pending rounds;
 5. an unknown outcome: "Refresh from LAAFFIC" on the task page settles it and says so;
 6. an action past its time budget: the targets not started are named, nothing sent for them.
@@ -61,8 +62,13 @@ def run_action(page, names: list[str], action: str) -> None:
 
 
 def press_yes(page) -> None:
-    page.locator("input[type=submit][value^=Yes]").click()
+    page.locator("input.laaffic-confirm-button").click()
     expect(page.locator("ul.messagelist")).to_be_visible()
+
+
+def attempt_settled_by_reread() -> bool:
+    attempt = CancelAttempt.objects.get()
+    return (attempt.first_outcome, attempt.settled_by) == (Outcome.REFUSED, "reread")
 
 
 def message(page) -> str:
@@ -91,8 +97,10 @@ def test_one_sibling_selected_lists_both_and_both_end_cancelled(
     screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
-    assert text.startswith("Calls stopped.")
-    assert f"#{first.key_id}" in text and f"#{second.key_id}" in text
+    assert text.startswith("Stopped 2 recall tasks (4 remaining rounds).")
+    for task in (first, second):
+        line = page.locator(".laaffic-cancel-result", has_text=f"#{task.key_id}")
+        expect(line).to_contain_text("Stopped: LAAFFIC now shows it Cancelled, read at")
     assert [c.body for c in sandbox_calls("cancel")] == [{"type": 2, "id": PARENT}]
     for task in (first, second):
         assert sandbox_status(task) == Status.CANCELLED
@@ -112,13 +120,13 @@ def test_a_double_click_sends_one_cancel_and_shows_no_error(
     page.goto(task_page(mirrored(task)) + "../cancel/")
     expect(page.locator("body.laaffic-cancel-confirmation")).to_be_visible()
 
-    page.locator("input[type=submit][value^=Yes]").dblclick()
+    page.locator("input.laaffic-confirm-button").dblclick()
     expect(page.locator("ul.messagelist")).to_be_visible(timeout=20_000)
     screenshot(page, artifact_name(request, "result"))
 
     assert len(sandbox_calls("cancel")) == 1
     expect(page.locator("ul.messagelist li.error")).to_have_count(0)
-    assert message(page).startswith("Calls stopped.")
+    assert message(page).startswith("Stopped 1 recall task (2 remaining rounds).")
     assert CancelAttempt.objects.count() == 1
     assert sandbox_status(task) == Status.CANCELLED
 
@@ -137,7 +145,7 @@ def test_the_confirm_button_is_disabled_on_submit_and_says_what_is_happening(
         ".addEventListener('submit', (event) => event.preventDefault())"
     )
 
-    page.locator("input[type=submit][value^=Yes]").click()
+    page.locator("input.laaffic-confirm-button").click()
 
     sending = page.locator("input[type=submit][value='Sending to LAAFFIC…']")
     expect(sending).to_be_disabled()
@@ -161,8 +169,9 @@ def test_a_minus_18_after_the_cancel_took_effect_is_succeeded_with_the_code_kept
     screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
-    assert text.startswith("Calls stopped.")
-    assert "answered code -18, but a re-read right after shows it Cancelled" in text
+    assert text.startswith("Stopped 1 recall task (2 remaining rounds).")
+    assert "Stopped: LAAFFIC now shows it Cancelled, read at" in text
+    assert attempt_settled_by_reread()
     attempt = CancelAttempt.objects.get()
     assert (attempt.outcome, attempt.response_code) == (Outcome.SUCCEEDED, -18)
     assert attempt.response_message == "port program unusual"
@@ -190,8 +199,8 @@ def test_an_in_progress_task_offers_stop_rounds_and_it_works(
     press_yes(page)
     screenshot(page, artifact_name(request, "result"))
 
-    assert message(page).startswith("Calls stopped.")
-    assert "rounds 3-4 cancelled" in message(page)
+    assert message(page).startswith("Stopped 2 rounds of recall task")
+    assert "Stopped rounds 3-4: LAAFFIC now shows it Cancelled, read at" in message(page)
     [call] = sandbox_calls("cancel")
     assert call.body["type"] == 3
     statuses = list(
@@ -218,7 +227,8 @@ def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
     press_yes(page)
     screenshot(page, artifact_name(request, "unknown"))
     text = message(page)
-    assert text.startswith("Not sure yet whether calls stopped")
+    assert text.startswith("1 recall task not known yet.")
+    assert "Not known yet whether the calls stopped." in text
     assert "<html" not in text and "\\r\\n" not in text
     expect(page.locator(".laaffic-not-known-yet")).to_be_visible()
     expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(0)
@@ -251,6 +261,8 @@ def test_an_action_past_its_time_budget_names_what_was_not_sent(
     screenshot(page, artifact_name(request, "result"))
 
     text = message(page)
-    assert "Calls stopped for 1 of 2" in text
-    assert "time budget was spent before it started; select it and try again" in text
+    assert text.startswith("Stopped 1 recall task (2 remaining rounds). 1 not stopped.")
+    assert (
+        "Not stopped: the action ran out of time before this one; select it and try again" in text
+    )
     assert len(sandbox_calls("cancel")) == 1

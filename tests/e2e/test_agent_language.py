@@ -36,14 +36,14 @@ def test_the_agent_switches_to_chinese_and_cancels_a_task(
     page.locator("button[name=index]").first.click()
     confirmation = page.locator("body.laaffic-cancel-confirmation")
     expect(confirmation).to_be_visible()
-    expect(page.locator("#content")).to_contain_text("确定要取消这些重呼任务吗")
-    expect(page.locator("table.laaffic-cancel-preview")).to_contain_text("将被取消")
+    expect(page.locator("#content")).to_contain_text("LAAFFIC 将不再为这些重呼任务进行后续重呼。")
+    expect(page.locator("table.laaffic-cancel-preview")).to_contain_text("将被停止")
     screenshot(page, f"zh-hans--confirmation-{width}")
 
     page.fill("textarea[name=reason]", "客户来电要求停止")
-    page.locator("input[type=submit][value^='是的']").click()
+    page.locator("input.laaffic-confirm-button").click()
     messages = page.locator("ul.messagelist")
-    expect(messages).to_contain_text("呼叫已停止")
+    expect(messages).to_contain_text("已停止 1 个重呼任务（剩余 2 轮）。")
     screenshot(page, f"zh-hans--after-cancel-{width}")
 
     assert [c.body for c in sandbox_calls("cancel")] == [{"type": 1, "id": target.key_id}]

@@ -69,7 +69,7 @@ def start_cancel_action(page, names: list[str]) -> None:
 
 def confirm(page, reason: str) -> None:
     page.fill("textarea[name=reason]", reason)
-    page.locator("input[type=submit][value^=Yes]").click()
+    page.locator("input.laaffic-confirm-button").click()
     expect(page.locator("ul.messagelist")).to_be_visible()
 
 
@@ -124,7 +124,7 @@ def test_agent_cancels_two_pending_tasks_with_the_action(
     assert len(rows) == 2, rows
     for task in (first, second):
         [row] = [r for r in rows if label(task) in r]
-        assert "Pending" in row and "will be cancelled" in row
+        assert "Pending" in row and "Will be stopped" in row
     assert untouched.task_name not in page.locator("#content").inner_text()
     assert sandbox_calls("cancel") == []  # a confirmation page sends nothing
     screenshot(page, artifact_name(request, "confirmation"))
@@ -133,9 +133,9 @@ def test_agent_cancels_two_pending_tasks_with_the_action(
     message = page.locator("ul.messagelist li.success")
     expect(message).to_be_visible()
     text = message.inner_text()
-    assert "2 cancelled" in text
+    assert text.startswith("Stopped 2 recall tasks (4 remaining rounds).")
     for task in (first, second):
-        assert f"task {label(task)}: cancelled." in text
+        assert f"{label(task)} Stopped: LAAFFIC now shows it Cancelled, read at" in text
     screenshot(page, artifact_name(request, "result"))
 
     # Back on the Pending-filtered list: only the third task is left there.
@@ -196,10 +196,10 @@ def test_agent_cancels_from_a_pending_node_of_an_in_progress_task(
     expect(nodes_table).to_be_visible()
     rows = preview_rows(page, "table.laaffic-cancel-nodes")
     assert len(rows) == 2, rows
-    assert f"round 3: node #{chosen.key_id} (chosen)" in rows[0]
-    assert "Pending" in rows[0] and "will be cancelled" in rows[0]
-    assert f"round 4: node #{later.key_id}" in rows[1] and "(chosen)" not in rows[1]
-    assert "Pending" in rows[1] and "will be cancelled" in rows[1]
+    assert f"Round 3 (node #{chosen.key_id}) (chosen)" in rows[0]
+    assert "Pending" in rows[0] and "Will be stopped" in rows[0]
+    assert f"Round 4 (node #{later.key_id})" in rows[1] and "(chosen)" not in rows[1]
+    assert "Pending" in rows[1] and "Will be stopped" in rows[1]
     content = page.locator("#content").inner_text()
     for earlier in (done, running):
         assert str(earlier.key_id) not in content
@@ -210,8 +210,8 @@ def test_agent_cancels_from_a_pending_node_of_an_in_progress_task(
     page.wait_for_url(re.compile(re.escape(task_page(task)) + "$"))
     message = page.locator("ul.messagelist li.success")
     expect(message).to_be_visible()
-    assert "1 cancelled" in message.inner_text()
-    assert f"node #{chosen.key_id}" in message.inner_text()
+    assert message.inner_text().startswith(f"Stopped 2 rounds of recall task {label(task)}.")
+    assert "Stopped rounds 3-4: LAAFFIC now shows it Cancelled, read at" in message.inner_text()
 
     expected = {
         done: "Completed",
@@ -248,12 +248,12 @@ def test_cancelling_a_completed_task_is_reported_as_skipped_and_sends_nothing(
 
     [row] = preview_rows(page)
     assert label(completed) in row
-    assert "Completed" in row and "skipped: Completed" in row
-    assert "will be cancelled" not in row
+    assert "Completed" in row and "Not sent: LAAFFIC shows it Completed" in row
+    assert "Will be stopped" not in row
     expect(page.locator("table.laaffic-cancel-preview tbody tr.laaffic-skipped")).to_have_count(1)
     # Nothing can be sent, so the page offers no way to send it: only the way back.
     expect(page.locator("p.laaffic-cancel-nothing")).to_contain_text("Nothing here can be")
-    expect(page.locator("input[type=submit][value^=Yes]")).to_have_count(0)
+    expect(page.locator("input.laaffic-confirm-button")).to_have_count(0)
     screenshot(page, artifact_name(request, "confirmation"))
 
     page.get_by_role("link", name="Take me back", exact=True).click()
@@ -282,14 +282,14 @@ def test_a_task_finished_at_laaffic_since_the_last_sync_is_skipped_on_confirm(
     open_task_list(page)
     start_cancel_action(page, [stale.task_name])
     [row] = preview_rows(page)
-    assert "will be cancelled" in row  # the mirror still says Pending
+    assert "Will be stopped" in row  # the mirror still says Pending
 
     confirm(page, "Ticket E2E-303: stop the reminder")
     messages = page.locator("ul.messagelist li")
     expect(messages).to_have_count(1)
     text = messages.inner_text()
-    assert "1 skipped" in text and not re.search(r"[1-9]\d* of \d+ cancelled", text)
-    assert f"task {label(stale)}: skipped, nothing sent" in text
+    assert text.startswith("Nothing was stopped.") and "Stopped:" not in text
+    assert f"{label(stale)} Not stopped: LAAFFIC shows it Completed" in text
     expect(page.locator("ul.messagelist li.success")).to_have_count(0)
     screenshot(page, artifact_name(request, "result"))
 
@@ -326,9 +326,12 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
         message = page.locator(f"ul.messagelist li.{level}")
         expect(message).to_have_count(1)
         said[task.key_id] = message.inner_text()
-    assert f"task {label(cancelled)}: cancelled." in said[cancelled.key_id]
-    assert f"task {label(refused)}: refused by LAAFFIC with code -18" in said[refused.key_id]
-    assert f"task {label(completed)}: skipped, nothing sent" in said[completed.key_id]
+    assert f"{label(cancelled)} Stopped: LAAFFIC now shows it Cancelled" in said[cancelled.key_id]
+    assert (
+        f"{label(refused)} Not stopped: LAAFFIC refused the cancel (code -18"
+        in said[refused.key_id]
+    )
+    assert f"{label(completed)} Not stopped: LAAFFIC shows it Completed" in said[completed.key_id]
 
     # What reached LAAFFIC: the success and the refusal; the skip sent nothing.
     assert cancel_bodies(sandbox_calls) == sorted(

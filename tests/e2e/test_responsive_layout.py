@@ -132,7 +132,7 @@ def test_the_confirmation_shows_what_happens_to_each_target(
     inside(page, ".laaffic-cancel-preview td.laaffic-on-confirm")
     inside(page, ".laaffic-cancel-preview tbody td:first-child")
     inside(page, ".laaffic-confirm-form input[type=submit], .laaffic-confirm-form a.button")
-    assert "will be cancelled" in page.locator(".laaffic-on-confirm").inner_text()
+    assert "Will be stopped" in page.locator(".laaffic-on-confirm").inner_text()
     snap(page, f"confirmation-{width}")
 
     progress = e2e_data.mirrored(e2e_data.in_progress)
