@@ -405,7 +405,6 @@ def _refused_here(
         Outcome.REFUSED,
         blocked_by.record_detail(),
         scope,
-        detail=blocked_by.describe(),
         in_flight=not blocked_by.in_doubt,
         in_doubt=blocked_by.in_doubt,
         blocked_by=blocked_by,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ssl
-import uuid
 from datetime import datetime, timedelta
 
 import pytest
@@ -15,7 +14,6 @@ from responses import matchers
 
 from laaffic_recall.cancel import BatchTooLarge, CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
-from laaffic_recall.cancel.results import AttemptResult, CancelReport, rounds_cancelled
 from laaffic_recall.client.wire import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
@@ -75,7 +73,7 @@ def test_task_cancel_end_to_end_records_the_attempt_and_mirrors_the_result(mocke
     assert sent_bodies(mocked_api) == [{"type": 1, "id": 12}]
     [result] = report.results
     assert result.outcome == Outcome.SUCCEEDED and result.ok
-    assert report.level == "success"
+    assert result.task_keys == (12,) and result.mirror_confirmed is True
     attempt = only_attempt()
     assert attempt.outcome == Outcome.SUCCEEDED
     assert (attempt.cancel_type, attempt.target_id) == (CancelType.TASK, 12)
@@ -107,10 +105,10 @@ def test_stale_mirror_does_not_cause_a_call_when_laaffic_says_not_pending(mocked
     assert attempt.outcome == Outcome.SKIPPED
     assert "In progress" in attempt.error_detail
     assert attempt.request_body is None
-    assert "skipped" in report.results[0].describe()
+    assert report.results[0].outcome == Outcome.SKIPPED
+    assert report.results[0].task_keys == ()  # the request covered no task
     task.refresh_from_db()
     assert task.status == IN_PROGRESS  # the fresh read was mirrored
-    assert report.level == "warning"
 
 
 def test_one_target_per_distinct_id_in_one_submission(mocked_api, submission):
@@ -161,7 +159,7 @@ def test_a_node_cancel_names_every_round_it_stopped(mocked_api, submission):
 
     [result] = report.results
     assert result.covered_nodes == ((2, 314049), (3, 314050), (4, 314051))
-    assert "rounds 2-4 cancelled (nodes #314049-#314051)" in result.describe()
+    assert result.outcome == Outcome.SUCCEEDED
 
 
 def test_a_node_cancel_of_the_last_round_names_that_round(mocked_api, submission):
@@ -173,7 +171,7 @@ def test_a_node_cancel_of_the_last_round_names_that_round(mocked_api, submission
 
     report = service.cancel([CancelTarget.for_node(nodes[1])], submission)
 
-    assert "round 2 cancelled (node #102)" in report.results[0].describe()
+    assert report.results[0].covered_nodes == ((2, 102),)
 
 
 @pytest.mark.parametrize(
@@ -349,13 +347,10 @@ def test_every_refusal_is_recorded_verbatim_with_the_hint(
     assert attempt.http_status == 200
     assert hint_words in attempt.error_detail
     assert attempt.mirror_confirmed is True
-    text = report.results[0].describe()
-    assert f"code {code}" in text and message in text
-    assert step.lower() in text.lower()  # the agent's next step
-    assert hint_words in report.results[0].technical()  # the developer's hint, behind "details"
-    assert report.headline().startswith("Nothing was stopped: ")
-    assert step.removesuffix("; nothing was stopped") in report.headline()
-    assert report.level == "error"
+    [result] = report.results
+    assert (result.response_code, result.response_message) == (code, message)
+    assert step.lower() in result.vendor_next_step.lower()  # the agent's next step
+    assert hint_words in result.technical()  # the developer's hint, behind "details"
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert len(calls_to(mocked_api, "queryDetail")) == 2
 
@@ -374,10 +369,10 @@ def test_html_502_is_unknown_stays_unknown_when_the_reread_shows_pending(mocked_
     assert "502 Bad Gateway" in attempt.error_detail
     assert "shows it Pending" in attempt.error_detail
     assert len(calls_to(mocked_api, "cancel")) == 1  # never resent
-    assert "not resent" in report.results[0].describe()
+    assert report.results[0].outcome == Outcome.UNKNOWN
+    assert report.results[0].task_keys == (12,)  # it may have reached LAAFFIC
     task.refresh_from_db()
     assert task.cancel_in_doubt is True and task.status == PENDING
-    assert report.level == "error"
 
 
 def test_read_timeout_is_unknown_then_succeeded_when_the_reread_shows_cancelled(
@@ -441,7 +436,8 @@ def test_not_reaching_laaffic_is_failed_and_not_reread(mocked_api, submission, f
     assert attempt.request_body == {"type": 1, "id": 12}
     assert attempt.mirror_confirmed is None
     assert len(calls_to(mocked_api, "queryDetail")) == 1
-    assert "try again" in report.results[0].describe()
+    [result] = report.results
+    assert result.outcome == Outcome.FAILED and not (result.hint or result.configuration)
     task.refresh_from_db()
     assert task.cancel_in_doubt is False
 
@@ -458,7 +454,7 @@ def test_a_tls_error_other_than_the_certificate_check_may_have_been_sent(mocked_
     assert attempt.outcome == Outcome.UNKNOWN
     assert len(calls_to(mocked_api, "cancel")) == 1  # never resent
     assert len(calls_to(mocked_api, "queryDetail")) == 2  # re-read at once
-    assert "not resent" in report.results[0].describe()
+    assert report.results[0].outcome == Outcome.UNKNOWN
 
 
 def test_http_429_on_cancel_is_failed_not_retried(mocked_api, submission):
@@ -485,7 +481,7 @@ def test_freshness_read_failure_sends_nothing(mocked_api, submission):
     attempt = only_attempt()
     assert attempt.outcome == Outcome.FAILED and "nothing was sent" in attempt.error_detail
     assert "clock" in report.results[0].technical()  # behind "details"
-    assert "tell your administrator" in report.results[0].describe()
+    assert report.results[0].hint  # this site's settings: the admin says "tell your administrator"
 
 
 def test_missing_credentials_fail_fast_with_the_hint_and_no_call(mocked_api, submission, settings):
@@ -498,7 +494,7 @@ def test_missing_credentials_fail_fast_with_the_hint_and_no_call(mocked_api, sub
     attempt = only_attempt()
     assert attempt.outcome == Outcome.FAILED and "API_SECRET" in attempt.error_detail
     assert "API_SECRET" in report.results[0].technical()  # behind "details"
-    assert "tell your administrator" in report.results[0].describe()
+    assert report.results[0].configuration
 
 
 # --------------------------------------------------------------------------- mirror after
@@ -516,7 +512,7 @@ def test_success_with_a_failing_reread_marks_the_task_unconfirmed(mocked_api, su
     assert attempt.outcome == Outcome.SUCCEEDED and attempt.mirror_confirmed is False
     task.refresh_from_db()
     assert (task.status, task.unconfirmed) == (CANCELLED, True)
-    assert "unconfirmed" in report.results[0].describe()
+    assert report.results[0].mirror_confirmed is False
 
     # The next sync confirms (or corrects) the assumption.
     add_detail(mocked_api, 12, CANCELLED)
@@ -587,8 +583,6 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
     assert attempt.request_body == {"type": 1, "id": 12}
     [result] = report.results
     assert result.outcome == Outcome.SUCCEEDED and result.recorded is False
-    assert "audit record could not be completed" in result.describe()
-    assert report.level == "error"
 
 
 # --------------------------------------------------------------------------- in flight
@@ -616,8 +610,8 @@ def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submi
     )
     assert refused.task == task and refused.task_key_id == 12
     [result] = report.results
-    assert result.in_flight and "already in progress" in result.describe()
-    assert "other" in result.describe()
+    assert result.in_flight and result.blocked_by.username == "other"
+    assert result.blocked_by.attempt_id == other.pk
 
 
 def test_a_stale_in_flight_row_becomes_unknown_and_asks_for_a_refresh(
@@ -705,26 +699,10 @@ def test_a_failing_signal_receiver_does_not_break_the_cancel(mocked_api, submiss
     assert attempt.response_code == 0 and attempt.mirror_confirmed is True
 
 
-def test_report_levels():
-    ok = AttemptResult(CancelTarget(1, 1), Outcome.SUCCEEDED)
-    skipped = AttemptResult(CancelTarget(1, 2), Outcome.SKIPPED)
-    refused = AttemptResult(CancelTarget(1, 3), Outcome.REFUSED)
-    level = lambda *rs: CancelReport(uuid.uuid4(), rs).level  # noqa: E731
-    assert level(ok) == "success"
-    assert level(ok, skipped) == "warning"
-    assert level(ok, refused) == "warning"
-    assert level(refused) == "error"
-    assert level(skipped) == "warning"
-
-
 @pytest.mark.parametrize("bad", [0, -5, 2**63, "12", 1.5, True, None])
 def test_targets_validate_their_id(bad):
     with pytest.raises(ValueError, match="cancel id must be a positive 64-bit integer"):
         CancelTarget(CancelType.TASK, bad)
-
-
-def test_rounds_that_are_not_consecutive_are_listed():
-    assert rounds_cancelled([(2, 7), (4, 9)]) == "rounds 2, 4 cancelled (nodes #7, #9)"
 
 
 @pytest.mark.parametrize("bad_type", [0, 4, -1])

@@ -132,7 +132,7 @@ def test_a_day_of_syncs_cancels_and_refreshes_leaves_no_secret_anywhere(
         [CancelTarget(1, 14), CancelTarget(1, 15), CancelTarget(1, 17)],
         Submission(username="bot", reason="ticket 7"),
     )
-    texts += [r.describe() for r in report.results] + [repr(report)]
+    texts += [r.technical() + r.detail for r in report.results] + [repr(report)]
     outcomes = set(CancelAttempt.objects.values_list("outcome", flat=True))
     assert outcomes == {"succeeded", "refused", "failed", "unknown"}
 
