@@ -1,17 +1,20 @@
-"""The two pages of a cancel flow: its confirmation, and its result as one admin message.
+"""One cancel flow for every way the admin starts one, and its two pages.
 
-In the manner of Django's ``delete_selected``: without ``post`` the confirmation lists
-what will happen per task; the page posts the same fields back with ``post=yes``, and only
-then is anything sent. Templates are found by name, ``admin/<app>/<model>/<name>``, then
-``admin/<app>/<name>``, then ``admin/<name>``, so a host overrides one by dropping a file
-in place: ``cancel_confirmation.html`` (the page), ``cancel_result.html`` (the summary)
-and ``cancel_row.html`` (one task, in both).
+``CancelFlow.preview()`` says per recall task (and per round, from a node) what the
+confirmation will do and why; ``confirm()`` sends it and says per task what happened, as
+LAAFFIC's re-read shows it (the rules are ``cancel/plan.py``'s). In the manner of Django's
+``delete_selected``, ``respond()`` renders the confirmation without ``post``, and with
+``post=yes`` confirms and tells the result as one message. Templates are found by name,
+``admin/<app>/<model>/<name>``, then ``admin/<app>/<name>``, then ``admin/<name>``, so a
+host overrides one by dropping a file in place: ``cancel_confirmation.html`` (the page),
+``cancel_result.html`` (the summary) and ``cancel_row.html`` (one task, in both).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,11 +28,12 @@ from django.urls import reverse
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 
+from ..cancel import plan
 from ..cancel.audit import Submission
+from ..cancel.plan import Line, Preview, Result
 from ..client.wire import is_valid_id
 from ..forms import CancelReasonForm
 from ..models import VIEW_ATTEMPTS_PERMISSION, RecallNode, RecallTask, Status
-from .flow import CancelFlow, Result, claim, handled_before
 
 logger = logging.getLogger("laaffic_recall")
 LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
@@ -54,16 +58,11 @@ def with_filters(modeladmin, request: HttpRequest, url: str) -> str:
     return add_preserved_filters(context, url)
 
 
-def task_url(modeladmin, request: HttpRequest, task: RecallTask) -> str:
-    """The task's page, keeping the change list's filters of this request."""
-    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_change", args=[task.pk])
+def task_url(modeladmin, request: HttpRequest, task: RecallTask | int) -> str:
+    """The task's page (a task or its primary key), keeping the list's filters."""
+    pk = task if isinstance(task, int) else task.pk
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_change", args=[pk])
     return with_filters(modeladmin, request, url)
-
-
-def node_url(modeladmin, request: HttpRequest, task: RecallTask, node: RecallNode) -> str:
-    """The "Cancel from here" confirmation of ``node``."""
-    name = f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
-    return with_filters(modeladmin, request, reverse(name, args=[task.pk, node.pk]))
 
 
 @dataclass(frozen=True)
@@ -89,7 +88,8 @@ def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRound
     pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
     if not pending:
         return None
-    url = node_url(modeladmin, request, task, pending[0])
+    name = f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
+    url = with_filters(modeladmin, request, reverse(name, args=[task.pk, pending[0].pk]))
     return StopRounds(pending[0].position + 1, pending[-1].position + 1, url, pending[0])
 
 
@@ -100,14 +100,57 @@ def task_admin(modeladmin):
     return modeladmin.admin_site.get_model_admin(RecallTask)
 
 
+@dataclass
+class CancelFlow:
+    """A cancel of ``tasks`` (type 1 each), of their parents (type 2, ``by_parent``), of
+    ``parent_ids`` typed by hand, or from ``node`` onward (type 3), by this admin's user;
+    ``gone`` are selected rows no longer in the list (``(id, row now or None)``)."""
+
+    modeladmin: Any
+    request: HttpRequest
+    tasks: Sequence[RecallTask] = ()
+    by_parent: bool = False
+    parent_ids: Sequence[int] = ()
+    node: RecallNode | None = None
+    gone: Sequence[tuple[str, Any]] = ()
+    _preview: Preview | None = None
+
+    @property
+    def visible(self):
+        """The tasks this user may see: the task admin's ``get_queryset(request)``."""
+        return task_admin(self.modeladmin).get_queryset(self.request)
+
+    def preview(self, confirming: bool = False) -> Preview:
+        """What the confirmation would do now, per task (and per round, from a node)."""
+        if self._preview is None:
+            if self.node is not None:
+                found = plan.plan_node(self.node, self.visible)
+            elif self.by_parent or self.parent_ids:
+                found = plan.plan_parents(
+                    self.tasks, self.parent_ids, self.gone, self.visible, confirming
+                )
+            else:
+                found = plan.plan_tasks(self.tasks, self.gone, confirming)
+            self._preview = replace(found, lines=tuple(map(self._linked, found.lines)))
+        return self._preview
+
+    def confirm(self, submission: Submission, claimed=None) -> Result:
+        """Send what the preview would send; per task, what LAAFFIC shows now."""
+        result = plan.run(self.preview(confirming=True), submission, None)
+        return plan.finish(claimed, replace(result, lines=tuple(map(self._linked, result.lines))))
+
+    def _linked(self, line: Line) -> Line:
+        admin, request = self.modeladmin, self.request
+        url = task_url(admin, request, line.pk) if line.pk is not None else ""
+        offer = ""
+        if line.offer_node is not None and line.pk is not None:
+            name = f"{admin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
+            offer = with_filters(admin, request, reverse(name, args=[line.pk, line.offer_node]))
+        return replace(line, url=url, offer_url=offer)
+
+
 def flow(modeladmin, request: HttpRequest, **kwargs: Any) -> CancelFlow:
-    """A cancel flow linking this admin's pages, within what this user may see."""
-    return CancelFlow(
-        urls=lambda task: task_url(modeladmin, request, task),
-        offer=lambda task, node, first, last: node_url(modeladmin, request, task, node),
-        visible=task_admin(modeladmin).get_queryset(request),
-        **kwargs,
-    )
+    return CancelFlow(modeladmin, request, **kwargs)
 
 
 def respond(
@@ -130,7 +173,7 @@ def respond(
     preview = cancel.preview()
     already = None
     if not preview.to_stop:
-        already = handled_before(request.user.get_username(), [x.key for x in preview.lines])
+        already = plan.handled_before(request.user.get_username(), [x.key for x in preview.lines])
     if cancel.node is not None:
         title = _("Cancel from a node onward")
     elif cancel.parent_ids:
@@ -162,7 +205,8 @@ def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -
     """Claim the page's one-time token, confirm the flow, tell its result."""
     if not modeladmin.has_cancel_permission(request):  # the views and the admin check first
         raise PermissionDenied
-    claimed, earlier = claim(request.POST.get("submission_token", ""), request.user.get_username())
+    token, username = request.POST.get("submission_token", ""), request.user.get_username()
+    claimed, earlier = plan.claim(token, username)
     if earlier is not None:
         same = earlier.username == request.user.get_username()
         result = Result.from_json(earlier.summary) if same and earlier.finished_at else None
@@ -177,7 +221,7 @@ def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -
         result = cancel.confirm(submission, claimed)
     except Exception:
         logger.exception("Cancel submission %s failed", correlation_id)
-        result = cancel._finish(claimed, Result((), str(correlation_id)[:8], "unexpected"))
+        result = plan.finish(claimed, Result((), str(correlation_id)[:8], "unexpected"))
     tell(modeladmin, request, result, correlation_id=correlation_id)
 
 
