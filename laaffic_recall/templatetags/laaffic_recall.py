@@ -8,6 +8,7 @@ from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 
 from ..admin.date_hierarchy import spanned_date_hierarchy
+from ..admin.display import status_css
 from ..admin.overview import Overview, overview
 from ..client.printable import printable
 
@@ -26,6 +27,12 @@ def printable_filter(value):
 
 
 # --------------------------------------------------------------------------- overview
+
+
+@register.filter(name="status_css")
+def status_css_filter(value):
+    """The CSS class suffix of a task's or node's status (``laaffic-status-<suffix>``)."""
+    return status_css(value)
 
 
 @register.simple_tag(takes_context=True)
