@@ -18,9 +18,9 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..client.wire import MAX_ID
 from ..conf import app_settings
 from .confirmation import flow, respond
+from .readonly import is_pk
 
 CANCEL_ACTIONS = frozenset({"cancel_tasks", "cancel_tasks_by_parent", "cancel_from_node"})
 
@@ -87,9 +87,8 @@ def permission_message() -> str:
 
 def refusal(modeladmin, request: HttpRequest) -> str:
     """Why a change-list POST must be refused before the admin runs its action (a message
-    for the agent), or "". Without the cancel permission (a forged or stale form) Django
-    would only say "No action selected."; a malformed ``_selected_action`` id (Django
-    would fail on ``pk__in=["abc"]`` or on an id beyond 64 bits) gets a message too."""
+    for the agent), or "": without the cancel permission (a forged or stale form) Django
+    would only say "No action selected." (``ReadOnlyAdmin`` refuses a malformed selection.)"""
     if request.method != "POST":
         return ""
     if (
@@ -98,9 +97,6 @@ def refusal(modeladmin, request: HttpRequest) -> str:
         and not modeladmin.has_cancel_permission(request)
     ):
         return permission_message()
-    selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
-    if "index" in request.POST and not all(_is_pk(value) for value in selected):
-        return _("The selection contains an invalid id; nothing was done.")
     return ""
 
 
@@ -112,11 +108,6 @@ def _posted_action(request: HttpRequest) -> str:
     except ValueError:
         index = 0
     return names[index] if 0 <= index < len(names) else (names[-1] if names else "")
-
-
-def _is_pk(value: str) -> bool:
-    """Whether a posted primary key can be looked up (the app's models have 64-bit keys)."""
-    return value.isascii() and value.isdigit() and int(value) <= MAX_ID
 
 
 def _within_limit(modeladmin, request: HttpRequest, queryset: QuerySet, *ordering: str):
@@ -140,7 +131,7 @@ def _gone(modeladmin, request: HttpRequest, acted: Sequence) -> list[tuple[str, 
         return []
     acted_ids = {str(row.pk) for row in acted}
     posted = dict.fromkeys(v for v in request.POST.getlist(helpers.ACTION_CHECKBOX_NAME) if v)
-    missing = [v for v in posted if v not in acted_ids and _is_pk(v)]
+    missing = [v for v in posted if v not in acted_ids and is_pk(v)]
     if not missing:
         return []
     found = {str(obj.pk): obj for obj in modeladmin.get_queryset(request).filter(pk__in=missing)}

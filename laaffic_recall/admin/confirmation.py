@@ -34,6 +34,7 @@ from ..cancel.plan import Line, Preview, Result
 from ..client.wire import is_valid_id
 from ..forms import CancelReasonForm
 from ..models import VIEW_ATTEMPTS_PERMISSION, RecallNode, RecallTask, Status
+from .visibility import visible_tasks
 
 logger = logging.getLogger("laaffic_recall")
 LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
@@ -93,13 +94,6 @@ def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRound
     return StopRounds(pending[0].position + 1, pending[-1].position + 1, url, pending[0])
 
 
-def task_admin(modeladmin):
-    """The admin of recall tasks on this site (its queryset says which tasks a user sees)."""
-    if modeladmin.model is RecallTask:
-        return modeladmin
-    return modeladmin.admin_site.get_model_admin(RecallTask)
-
-
 @dataclass
 class CancelFlow:
     """A cancel of ``tasks`` (type 1 each), of their parents (type 2, ``by_parent``), of
@@ -118,7 +112,7 @@ class CancelFlow:
     @property
     def visible(self):
         """The tasks this user may see: the task admin's ``get_queryset(request)``."""
-        return task_admin(self.modeladmin).get_queryset(self.request)
+        return visible_tasks(self.modeladmin, self.request)
 
     def preview(self, confirming: bool = False) -> Preview:
         """What the confirmation would do now, per task (and per round, from a node)."""
@@ -213,10 +207,8 @@ def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -
         tell(modeladmin, request, result, repeated=earlier, level=messages.INFO)
         return
     correlation_id = claimed.correlation_id if claimed is not None else uuid.uuid4()
-    submission = replace(
-        Submission.from_request(request, reason, correlation_id),
-        visible=task_admin(modeladmin).get_queryset(request),
-    )
+    visible = visible_tasks(modeladmin, request)
+    submission = Submission.from_request(request, reason, correlation_id, visible=visible)
     try:
         result = cancel.confirm(submission, claimed)
     except Exception:

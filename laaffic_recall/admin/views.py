@@ -30,6 +30,7 @@ from .confirmation import flow, respond, stop_rounds, task_url, template_names, 
 from .overview import sync_state
 from .refresh import refresh_url
 from .timeline import task_timeline
+from .visibility import visible_tasks
 
 ATTEMPTS_ON_TASK_PAGE = 20
 
@@ -80,7 +81,7 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
     preview = cancel.preview()
     unseen = any(code == "hidden" for code, _value in preview.notes)
     if not request.POST.get("post") and (not preview.lines or unseen):
-        mistaken = RecallTask.objects.filter(key_id=parent_task_id).first()
+        mistaken = visible_tasks(modeladmin, request).filter(key_id=parent_task_id).first()
         return _parent_form_page(modeladmin, request, form, preview, mistaken)
     url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
     back = with_filters(modeladmin, request, url)

@@ -6,6 +6,7 @@ cancel pages and the cancel service (``Submission.visible``) follow it.
 
 from __future__ import annotations
 
+from django.contrib.admin.exceptions import NotRegistered
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -16,8 +17,11 @@ from ..models import RecallNode, RecallTask
 def visible_tasks(modeladmin, request: HttpRequest) -> QuerySet[RecallTask]:
     """The tasks this user may see on ``modeladmin``'s admin site (every task when that
     site has no task admin)."""
-    task_admin = modeladmin.admin_site._registry.get(RecallTask)
-    if task_admin is None:
+    if modeladmin.model is RecallTask:
+        return modeladmin.get_queryset(request)
+    try:
+        task_admin = modeladmin.admin_site.get_model_admin(RecallTask)
+    except NotRegistered:
         return RecallTask.objects.all()
     return task_admin.get_queryset(request)
 

@@ -158,7 +158,8 @@ class Result:
             return "error" if self.error else "warning"
         if len(self.stopped) == len(self.lines):
             return "success"
-        failed = any(line.why in ("refused", "failed") for line in self.not_stopped)
+        refusals = ("refused", "failed", "settings", "hidden", "hidden_task")
+        failed = any(line.why in refusals for line in self.not_stopped)
         return "error" if failed and not self.stopped and not self.unknown else "warning"
 
     def as_json(self) -> dict[str, Any]:
@@ -397,6 +398,8 @@ def settle(line: Line, task: RecallTask | None, result, offer: dict) -> Line:  #
         return replace(line, state="unknown", why="accepted")
     if sent and result.outcome in SENT_BUT_OPEN:
         return replace(line, state="unknown", why="no_answer")
+    if result.hidden:
+        return replace(line, why="hidden" if line.group else "hidden_task")
     if result.blocked_by is not None:
         blocking = result.blocked_by
         why = "in_doubt" if blocking.in_doubt else "in_flight"

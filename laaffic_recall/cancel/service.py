@@ -282,8 +282,7 @@ def _cancel_one(
         # What the cancel stops now: a parent's tasks found or mirrored since step 1 too.
         if not_visible(submission, _stopped_keys(target, scope, preflight)):
             refused = Answer(Outcome.REFUSED, error_detail=_hidden_detail(target, submission))
-            result = _close(attempt, target, refused)
-            return replace(result, detail=_hidden_message(target), hidden=True)
+            return replace(_close(attempt, target, refused), hidden=True)
 
         # 4. The request, exactly once; then what LAAFFIC says now (a request that
         # certainly did not reach LAAFFIC changed nothing there to re-read).
@@ -340,7 +339,6 @@ def _not_visible(
         Outcome.REFUSED,
         _hidden_detail(target, submission),
         shown,
-        detail=_hidden_message(target),
         hidden=True,
     )
 
@@ -357,16 +355,6 @@ def _hidden_detail(target: CancelTarget, submission: Submission) -> str:
             % values
         )
     return _("Not sent: %(user)s may not see this recall task.") % values
-
-
-def _hidden_message(target: CancelTarget) -> str:
-    """What the agent is told of such a refusal."""
-    if target.cancel_type == CancelType.PARENT:
-        return _(
-            "Parent task %(id)s has recall tasks you cannot see; a cancel by parent task id "
-            "would stop them too, so nothing was sent for it."
-        ) % {"id": target.target_id}
-    return _("You cannot see this recall task, so nothing was sent for it.")
 
 
 def _hint(exc: Exception) -> str:

@@ -176,7 +176,7 @@ def test_task_and_node_paths_refuse_a_task_the_agent_cannot_see(
     assert CancelAttempt.objects.filter(outcome=Outcome.SUCCEEDED).count() == 0
     assert by_button.status_code == by_node_button.status_code == 302
     # The node of a task the agent cannot see is not in their node list either.
-    assert "nothing sent" in last_message(by_node_action)[1]
+    assert "Not stopped: this row no longer exists." in last_message(by_node_action)[1]
     assert "Team B" not in last_message(by_node_action)[1]
     assert by_action.status_code == 302
 

@@ -57,8 +57,7 @@ def test_a_task_of_the_parent_mirrored_after_the_lookup_is_checked_before_sendin
     assert calls_to(mocked_api, "cancel") == []
     [result] = report.results
     assert result.outcome == Outcome.REFUSED and result.hidden
-    assert "you cannot see" in result.describe()
-    assert str(HIDDEN_KEY) not in result.describe()
+    assert str(HIDDEN_KEY) not in result.detail
     row = CancelAttempt.objects.get()
     assert row.outcome == Outcome.REFUSED and row.request_body is None
     assert row.task_key_id == 12
@@ -84,6 +83,6 @@ def test_a_task_cancel_of_a_task_outside_the_rule_is_refused_before_any_read(moc
     assert calls_to(mocked_api, "queryDetail") == calls_to(mocked_api, "cancel") == []
     [result] = report.results
     assert result.outcome == Outcome.REFUSED and result.hidden
-    assert "You cannot see this recall task" in result.describe()
+    assert "may not see this recall task" in result.detail
     row = CancelAttempt.objects.get()
     assert row.outcome == Outcome.REFUSED and row.task_key_id is None
