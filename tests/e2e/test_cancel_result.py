@@ -6,7 +6,8 @@ phone's and a laptop's width:
 - the button names the action and how many tasks and rounds; the headline counts tasks
   and rounds; going Back after the cancel shows that result, nothing red;
 - an audit row whose first answer was an HTTP 502 says it was settled by a re-read, with
-  that first answer, in the reader's language.
+  that first answer, in the reader's language;
+- a cancel that changed nothing is not listed as a change in the admin's "Recent actions".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.utils import timezone
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
 from laaffic_recall.sandbox.demo import sync_mirror
 from laaffic_recall.sandbox.models import SandboxTask
+from laaffic_recall.sandbox.state import settle
 from laaffic_recall.sandbox.testing import create_task, inject_fault
 from tests.support.browser import (
     AUDIT_LIST,
@@ -45,6 +47,7 @@ WORDS = {
         "already": "This cancel was already sent",
         "settled": "Settled by a re-read at",
         "first": "first answer: HTTP 502",
+        "not_stopped": "Not stopped: LAAFFIC shows it Completed",
     },
     "zh-hans": {
         "action": "按父任务 ID 取消所选重呼任务",
@@ -57,6 +60,7 @@ WORDS = {
         "already": "此取消已于",
         "settled": "由重新读取确定于",
         "first": "首次答复：HTTP 502",  # noqa: RUF001
+        "not_stopped": "未停止：LAAFFIC 显示其为已完成",  # noqa: RUF001
     },
 }
 
@@ -167,3 +171,29 @@ def test_an_audit_row_says_how_it_was_settled_and_keeps_the_first_answer(
     expect(row).to_contain_text(words["settled"])
     expect(row).to_contain_text(words["first"])
     screenshot(page, artifact_name(request, "audit"))
+
+
+def test_a_cancel_that_changed_nothing_is_not_a_change_in_recent_actions(
+    page, login, e2e_site, e2e_users, width, language, request
+):
+    words = WORDS[language]
+    finished = make([P, P], "Finished meanwhile", 1)
+    stopped = make([P, P], "Stopped for real", 2)
+    mirror()
+    finished.nodes.update(status=Status.COMPLETED)  # LAAFFIC finished it since the sync
+    settle(finished)
+    login(page, "agent")
+    for task, said in ((finished, words["not_stopped"]), (stopped, words["headline"])):
+        page.goto(task_page(RecallTask.objects.get(key_id=task.key_id)) + "../cancel/")
+        page.locator("input.laaffic-confirm-button").click()
+        expect(page.locator("ul.messagelist li")).to_contain_text(said)
+
+    page.goto("/admin/")
+    recent = page.locator("#recent-actions-module")
+    expect(recent).to_contain_text("Stopped for real")
+    expect(recent).not_to_contain_text("Finished meanwhile")
+    expect(recent.locator("li.changelink")).to_have_count(1)
+    no_sideways_scroll(page, width)
+    screenshot(page, artifact_name(request, "recent-actions"))
+    attempts = dict(CancelAttempt.objects.values_list("target_id", "outcome"))
+    assert attempts == {finished.key_id: Outcome.SKIPPED, stopped.key_id: Outcome.SUCCEEDED}
