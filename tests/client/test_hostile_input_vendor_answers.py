@@ -172,7 +172,7 @@ def test_counts_beyond_their_column_do_not_stop_a_cancel(
     message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
-    assert "1 of 1 cancelled" in message
+    assert "Stopped 1 recall task" in message and "LAAFFIC now shows it Cancelled" in message
     task.refresh_from_db()
     assert (task.status, task.recall_interval, task.recall_num) == (3, None, None)
 
@@ -218,7 +218,7 @@ def test_a_detail_with_nul_and_surrogates_in_its_fields_is_stored_and_the_cancel
     message = confirm_cancel(agent_client_without_node_view, task)
 
     assert len(calls_to(mocked_api, "cancel")) == 1
-    assert "1 of 1 cancelled" in message
+    assert "Stopped 1 recall task" in message and "LAAFFIC now shows it Cancelled" in message
     task.refresh_from_db()
     assert task.detail_raw["extra"] == "a\ufffdb"
     node = task.nodes.get()
