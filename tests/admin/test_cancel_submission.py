@@ -98,3 +98,26 @@ def test_the_action_confirmation_is_one_time_too(mocked_api, agent_client):
     assert len(calls_to(mocked_api, "cancel")) == 1
     assert last_message(again)[0] == levels.INFO
     assert CancelAttempt.objects.get().outcome == Outcome.SUCCEEDED
+
+
+@pytest.mark.parametrize("again", ["task page", "list action"])
+def test_the_confirmation_reached_again_after_a_cancel_shows_that_result_not_an_error(
+    mocked_api, agent_client, again
+):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12)
+    add_detail(mocked_api, 12, CANCELLED)
+    page = agent_client.get(cancel_url(task)).content.decode()
+    agent_client.post(cancel_url(task), {"post": "yes", "submission_token": token_of(page)})
+
+    if again == "task page":  # the browser's Back to the confirmation
+        html = agent_client.get(cancel_url(task)).content.decode()
+    else:  # the list's action form sent again (Back, then "resubmit")
+        form = {"action": "cancel_tasks", "index": 0, "_selected_action": [task.pk]}
+        html = agent_client.post(TASKS, form).content.decode()
+
+    assert "This cancel was already sent, at " in html
+    assert "Stopped: LAAFFIC now shows it Cancelled, read at " in html
+    assert "errornote" not in html and "laaffic-confirm-button" not in html
+    assert len(calls_to(mocked_api, "cancel")) == 1
