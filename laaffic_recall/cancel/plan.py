@@ -55,8 +55,7 @@ class Line:
     state: str = ""
     why: str = ""
     rounds: int | None = None  # remaining rounds: to stop, or stopped
-    first_round: int | None = None
-    last_round: int | None = None
+    round_span: str = ""  # the rounds of a cancel from a node: "3-4", or "2, 4"
     new: bool = False
     read_at: datetime | None = None
     offer_node: int | None = None  # "Stop rounds N-M" of an In-progress task: its first node
@@ -174,6 +173,13 @@ class Result:
 
 
 # --------------------------------------------------------------------------- the plan
+
+
+def span(numbers: Sequence[int]) -> str:
+    """``3-5`` for consecutive round numbers, else ``2, 4``; ``3`` for one."""
+    if len(numbers) > 1 and list(numbers) == list(range(numbers[0], numbers[-1] + 1)):
+        return f"{numbers[0]}-{numbers[-1]}"
+    return ", ".join(map(str, numbers))
 
 
 def _remaining(task: RecallTask) -> int | None:
@@ -327,8 +333,7 @@ def plan_node(node: RecallNode, visible: Any = None) -> Preview:
         send=bool(stop),
         why=why,
         rounds=len(stop),
-        first_round=stop[0].position + 1 if stop else node.position + 1,
-        last_round=stop[-1].position + 1 if stop else None,
+        round_span=span([n.position + 1 for n in stop]),
         status=node.status if why == "node_status" else task.status,
     )
     if why in ("in_flight", "in_doubt"):
@@ -390,7 +395,7 @@ def settle(line: Line, task: RecallTask | None, result, offer: dict) -> Line:  #
     )
     if node_cancel and result.outcome == Outcome.SUCCEEDED and result.covered_nodes:
         covered = [r for r, _key in result.covered_nodes]
-        line = replace(line, rounds=len(covered), first_round=covered[0], last_round=covered[-1])
+        line = replace(line, rounds=len(covered), round_span=span(covered))
     sent = line.key in result.task_keys
     if sent and result.outcome == Outcome.SUCCEEDED:
         if result.mirror_confirmed and (node_cancel or status == Status.CANCELLED):

@@ -320,7 +320,8 @@ def test_node_action_confirmation_shows_the_node_and_every_later_node(mocked_api
     assert "laaffic-chosen" in rows[0][0]
     assert ["will-cancel" in c for c, _, _ in rows] == [True, False, True]
     assert "Not sent: this round is In progress." in html
-    assert 'value="Stop rounds 2-4"' in html
+    assert 'value="Stop rounds 2, 4"' in html  # round 3 runs: LAAFFIC stops the Pending ones
+    assert "Rounds 2, 4 will be stopped." in html
     assert ("action", "cancel_from_node") in hidden_inputs(html)
     assert len(mocked_api.calls) == 0
 
