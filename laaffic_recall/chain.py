@@ -43,6 +43,7 @@ SIGNED_FIELDS = (
     "first_outcome",
     "settled_by",
     "settled_at",
+    "seen_status",
     "error_detail",
     "reason",
     "client_ip",

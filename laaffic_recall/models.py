@@ -363,6 +363,8 @@ class CancelAttempt(models.Model):
         _("settled by"), max_length=8, choices=SettledBy, blank=True, db_default=""
     )
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
+    # What LAAFFIC showed of the target when nothing was sent because it was not Pending.
+    seen_status = models.SmallIntegerField(_("status seen"), choices=Status, null=True, blank=True)
     error_detail = models.TextField(_("error detail"), blank=True)
     reason = models.TextField(_("reason"), blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)

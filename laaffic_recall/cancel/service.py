@@ -444,6 +444,9 @@ def _close(
         fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
     if preflight is None or not preflight.send:
         fields["request_body"] = None  # nothing was sent
+    if preflight is not None and not preflight.send:
+        seen = preflight.node if target.cancel_type == CancelType.NODE else preflight.task
+        fields["seen_status"] = seen.status if seen is not None else None
     if preflight is not None and preflight.task is not None:
         fields.update(task=preflight.task, task_key_id=preflight.task.key_id)
     if preflight is not None and target.cancel_type == CancelType.NODE:

@@ -391,3 +391,23 @@ def test_a_settled_row_says_how_in_the_readers_language(auditor_client, language
     assert settled in html
     assert first in html
     assert "Cancel outcome unknown" not in html  # the first answer is not the message
+
+
+@pytest.mark.parametrize(
+    ("language", "said"),
+    [
+        ("en", "Nothing sent: LAAFFIC showed it Completed."),
+        ("zh-hans", "未发送：LAAFFIC 显示其为已完成。"),  # noqa: RUF001
+    ],
+)
+def test_a_skipped_row_says_what_laaffic_showed_in_the_readers_language(
+    auditor_client, language, said
+):
+    attempt(
+        outcome=Outcome.SKIPPED,
+        seen_status=2,
+        error_detail="LAAFFIC reports the task Completed; only a Pending one can be cancelled.",
+    )
+    html = auditor_client.get(LIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
+    assert said in html
+    assert "only a Pending one can be cancelled" not in html

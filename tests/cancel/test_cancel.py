@@ -104,6 +104,7 @@ def test_stale_mirror_does_not_cause_a_call_when_laaffic_says_not_pending(mocked
     attempt = only_attempt()
     assert attempt.outcome == Outcome.SKIPPED
     assert "In progress" in attempt.error_detail
+    assert attempt.seen_status == IN_PROGRESS  # what LAAFFIC showed, to word it later
     assert attempt.request_body is None
     assert report.results[0].outcome == Outcome.SKIPPED
     assert report.results[0].task_keys == ()  # the request covered no task
