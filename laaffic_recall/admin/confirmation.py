@@ -162,7 +162,8 @@ def respond(
         else form_class(initial=context.get("hidden_fields"))
     )
     if request.POST.get("post") and form.is_valid():
-        confirm(modeladmin, request, cancel, form.cleaned_data.get("reason", ""))
+        landing = context.get("landing", context.get("back_url", ""))
+        confirm(modeladmin, request, cancel, form.cleaned_data.get("reason", ""), landing)
         return None
     preview = cancel.preview()
     already = None
@@ -195,8 +196,11 @@ def respond(
     )
 
 
-def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -> None:
-    """Claim the page's one-time token, confirm the flow, tell its result."""
+def confirm(
+    modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str, landing: str = ""
+) -> None:
+    """Claim the page's one-time token, confirm the flow, tell its result (``landing``: the
+    page the agent is sent to, where that message shows)."""
     if not modeladmin.has_cancel_permission(request):  # the views and the admin check first
         raise PermissionDenied
     token, username = request.POST.get("submission_token", ""), request.user.get_username()
@@ -204,7 +208,7 @@ def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -
     if earlier is not None:
         same = earlier.username == request.user.get_username()
         result = Result.from_json(earlier.summary) if same and earlier.finished_at else None
-        tell(modeladmin, request, result, repeated=earlier, level=messages.INFO)
+        tell(modeladmin, request, result, repeated=earlier, level=messages.INFO, landing=landing)
         return
     correlation_id = claimed.correlation_id if claimed is not None else uuid.uuid4()
     visible = visible_tasks(modeladmin, request)
@@ -214,10 +218,12 @@ def confirm(modeladmin, request: HttpRequest, cancel: CancelFlow, reason: str) -
     except Exception:
         logger.exception("Cancel submission %s failed", correlation_id)
         result = plan.finish(claimed, Result((), str(correlation_id)[:8], "unexpected"))
-    tell(modeladmin, request, result, correlation_id=correlation_id)
+    tell(modeladmin, request, result, correlation_id=correlation_id, landing=landing)
 
 
-def tell(modeladmin, request, result, repeated=None, level=None, correlation_id=None) -> None:
+def tell(
+    modeladmin, request, result, repeated=None, level=None, correlation_id=None, landing=""
+) -> None:
     """The result as one message, worded by ``cancel_result.html``."""
     log_url = ""
     ref = correlation_id or (repeated.correlation_id if repeated is not None else None)
@@ -225,7 +231,7 @@ def tell(modeladmin, request, result, repeated=None, level=None, correlation_id=
     if ref is not None and logged and request.user.has_perm(VIEW_ATTEMPTS_PERMISSION):
         url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_cancelattempt_changelist")
         log_url = f"{url}?correlation_id={ref}"
-    context = {"result": result, "repeated": repeated, "log_url": log_url}
+    context = {"result": result, "repeated": repeated, "log_url": log_url, "landing": landing}
     text = render_to_string(template_names(modeladmin, "cancel_result.html"), context, request)
     if level is None:
         level = LEVELS[result.level]

@@ -85,7 +85,11 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
         return _parent_form_page(modeladmin, request, form, preview, mistaken)
     url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_by_parent")
     back = with_filters(modeladmin, request, url)
-    context = {"hidden_fields": {"parent_task_id": parent_task_id}, "back_url": back}
+    context = {
+        "hidden_fields": {"parent_task_id": parent_task_id},
+        "back_url": back,
+        "landing": changelist,
+    }
     page = respond(modeladmin, request, cancel, context, ParentCancelForm)
     return page or HttpResponseRedirect(changelist)
 

@@ -66,6 +66,7 @@ class Line:
     message: str = ""  # LAAFFIC's own words with its refusal
     next_step: str = ""  # a vendor code's next step, an untranslated message id
     detail: str = ""  # technical, behind "details"
+    attempt: int | None = None  # the audit row of the cancel that covered it
     by: str = ""  # who holds a blocking cancel, and since when
     since: datetime | None = None
     url: str = ""  # links a presenter adds: the task's page, the "Stop rounds" preview
@@ -130,6 +131,7 @@ class Result:
     lines: tuple[Line, ...]
     ref: str = ""
     error: str = ""  # "too_many" or "unexpected": nothing (more) was done
+    started: datetime | None = None
 
     def _with(self, state: str) -> list[Line]:
         return [line for line in self.lines if line.state == state]
@@ -162,14 +164,17 @@ class Result:
         return "error" if failed and not self.stopped and not self.unknown else "warning"
 
     def as_json(self) -> dict[str, Any]:
-        return {"ref": self.ref, "error": self.error, "lines": [x.as_json() for x in self.lines]}
+        started = self.started and self.started.isoformat()
+        lines = [x.as_json() for x in self.lines]
+        return {"ref": self.ref, "error": self.error, "started": started, "lines": lines}
 
     @classmethod
     def from_json(cls, values: Any) -> Result:
         if not isinstance(values, dict):
             return cls(())
         lines = tuple(Line.from_json(x) for x in values.get("lines", ()))
-        return cls(lines, values.get("ref", ""), values.get("error", ""))
+        started = values.get("started") and parse_datetime(values["started"])
+        return cls(lines, values.get("ref", ""), values.get("error", ""), started)
 
 
 # --------------------------------------------------------------------------- the plan
@@ -349,7 +354,7 @@ def plan_node(node: RecallNode, visible: Any = None) -> Preview:
 def run(preview: Preview, submission: Submission, claimed: CancelSubmission | None) -> Result:
     """Send the plan's targets (the service reads each again first and decides), then say
     per task what LAAFFIC shows now; kept on ``claimed`` as values."""
-    ref = str(submission.correlation_id)[:8]
+    ref, started = str(submission.correlation_id)[:8], timezone.now()
     try:
         report = cancel(list(preview.targets), submission) if preview.targets else None
     except BatchTooLarge:
@@ -365,7 +370,7 @@ def run(preview: Preview, submission: Submission, claimed: CancelSubmission | No
         settle(line, now.get(line.key), by_key.get(line.key), offered.get(line.key, {}))
         for line in preview.lines
     )
-    return finish(claimed, Result(lines, ref if report is not None else ""))
+    return finish(claimed, Result(lines, ref if report is not None else "", started=started))
 
 
 def _keys_of(result: AttemptResult, preview: Preview) -> list[int]:
@@ -391,6 +396,7 @@ def settle(line: Line, task: RecallTask | None, result, offer: dict) -> Line:  #
         read_at=task.detail_synced_at if task is not None else None,
         code=result.response_code,
         code_name=result.code_name,
+        attempt=result.attempt_id,
         detail=result.technical(),
     )
     if node_cancel and result.outcome == Outcome.SUCCEEDED and result.covered_nodes:

@@ -182,7 +182,7 @@ def test_unexpected_error_in_the_transport_is_a_message_not_a_500(mocked_api, ag
     assert response.status_code == 302
     level, text = last_message(response)
     assert level == levels.WARNING and "1 recall task not known yet." in text
-    assert "Not known yet whether the calls stopped." in text
+    assert "Not known yet whether the cancel of" in text
     assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
 
 

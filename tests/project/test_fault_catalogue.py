@@ -104,7 +104,7 @@ def test_a_malformed_200_through_the_admin_tells_the_agent_the_outcome_is_unknow
 
     _level, text = last_message(response)
     assert text.startswith('<span class="laaffic-cancel-headline">1 recall task not known yet.')
-    assert "#12 Spring</a>" in text and "Not known yet whether the calls stopped." in text
+    assert "#12 Spring</a>" in text and "Not known yet whether the cancel of" in text
     assert "proxy page" in text.split("<details", 1)[1]  # the odd answer, behind details
     assert CancelAttempt.objects.get().outcome == Outcome.UNKNOWN
 
