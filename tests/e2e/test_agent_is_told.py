@@ -228,7 +228,7 @@ def test_an_unknown_outcome_is_settled_by_refresh_on_the_task_page(
     screenshot(page, artifact_name(request, "unknown"))
     text = message(page)
     assert text.startswith("1 recall task not known yet.")
-    assert "Not known yet whether the cancel of" in text
+    assert "Not known yet whether the calls stopped: see below." in text
     assert "<html" not in text and "\\r\\n" not in text
     expect(page.locator(".laaffic-not-known-yet")).to_be_visible()
     expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(0)

@@ -350,7 +350,7 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
     expected = {
         cancelled.key_id: ("Succeeded", "0", "success"),
         refused.key_id: ("Refused", "-18", "port program unusual"),
-        completed.key_id: ("Skipped", "-", "only a Pending one can be cancelled"),
+        completed.key_id: ("Skipped", "-", "Nothing sent: LAAFFIC showed it Completed."),
     }
     targets = [int(t.strip()) for t in rows.locator("td.field-target").all_inner_texts()]
     assert sorted(targets) == sorted(expected)
