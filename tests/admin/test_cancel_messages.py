@@ -67,7 +67,7 @@ def test_an_html_502_is_not_sure_yet_with_a_plain_text_excerpt_behind_details(
 
     assert level == levels.WARNING
     assert "1 recall task not known yet." in text
-    assert "Not known yet whether the cancel of" in text and "Refresh from LAAFFIC" in text
+    assert "Not known yet whether the calls stopped: see below." in text  # the task page
     before, details = text.split('<details class="laaffic-details"><summary>details</summary>')
     assert "502" not in before.split("</a>", 1)[-1]  # the agent's line has no HTTP talk
     assert "HTTP 502." in details and "502 Bad Gateway 502 Bad Gateway nginx" in details

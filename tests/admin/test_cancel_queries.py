@@ -21,10 +21,12 @@ pytestmark = pytest.mark.django_db
 
 # Measured inside a test's transaction (savepoints instead of transactions): the
 # confirmation 9 (11 while it read the sync state it does not show), the confirmed cancel
-# of one task, its row sealed when opened (read back, then the seal written) and chained,
-# 50 on SQLite and 51 on PostgreSQL, whose audit chain takes an advisory lock (57 and 58
-# while it read the sync state, reconciled its own two reads and read the task again for
-# the admin history).
+# of one task, its row sealed and chained, 51 on SQLite and 52 on PostgreSQL, whose audit
+# chain takes an advisory lock. Of the 51: the request 4 (session, user, permissions), the
+# change list 4 (its count, the selection), the service 42 (the outer-transaction check 2,
+# the target resolved 1, stale rows 2, the attempt opened and sealed 11, the fresh read
+# stored 6, the re-read stored 5, the row finished and chained 7, the tasks' doubt settled
+# 4, the admin history 4), and the tasks read back to say what each now shows 1.
 CONFIRMATION_QUERIES = 9
 
 
