@@ -420,7 +420,7 @@ def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
     else:  # e.g. the mirror could not store what was read
         logger.exception("Fresh read of %s %s failed", target.cancel_type, target.target_id)
         error = _("unexpected %(error)s") % {"error": type(exc).__name__}
-    detail = _("it could not be re-read from LAAFFIC first, so nothing was sent: %(error)s")
+    detail = _("Could not re-read it from LAAFFIC first, so nothing was sent: %(error)s")
     return Answer(Outcome.FAILED, error_detail=detail % {"error": error}, hint=_hint(exc))
 
 

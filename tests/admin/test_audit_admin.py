@@ -363,8 +363,12 @@ def test_an_attempt_page_shows_its_link(auditor_client, audit_chain_key):
 @pytest.mark.parametrize(
     ("language", "settled", "first"),
     [
-        ("en", "Settled by a re-read at 23:04 (first answer: HTTP 502)", "code 0"),
-        ("zh-hans", "由重新读取确定于 23:04（首次答复：HTTP 502）", "代码 0"),  # noqa: RUF001
+        ("en", "Settled by a re-read at 23:04 (first answer: HTTP 502)", "code 0: success"),
+        (
+            "zh-hans",
+            "由重新读取确定于 23:04（首次答复：HTTP 502）",  # noqa: RUF001
+            "代码 0：success",  # noqa: RUF001
+        ),
     ],
 )
 def test_a_settled_row_says_how_in_the_readers_language(auditor_client, language, settled, first):
