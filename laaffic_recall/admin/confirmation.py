@@ -21,7 +21,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -57,6 +57,21 @@ def with_filters(modeladmin, request: HttpRequest, url: str) -> str:
         "preserved_filters": modeladmin.get_preserved_filters(request),
     }
     return add_preserved_filters(context, url)
+
+
+def changelist_url(modeladmin, request: HttpRequest) -> str:
+    """The task list, with the filters the agent came with."""
+    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
+    return with_filters(modeladmin, request, url)
+
+
+def no_such_task(modeladmin, request: HttpRequest, object_id: str) -> HttpResponseRedirect:
+    """Back to the task list, saying there is no such task here (or none this agent sees)."""
+    text = _("There is no recall task with id “%(id)s” here; it may have been removed.") % {
+        "id": object_id
+    }
+    modeladmin.message_user(request, text, messages.WARNING)
+    return HttpResponseRedirect(changelist_url(modeladmin, request))
 
 
 def task_url(modeladmin, request: HttpRequest, task: RecallTask | int) -> str:

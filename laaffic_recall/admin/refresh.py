@@ -37,7 +37,7 @@ from ..models import (
     status_label,
 )
 from ..sync.service import sync_task_details
-from .confirmation import task_url
+from .confirmation import no_such_task, task_url
 
 
 def open_attempt_ids(task_keys: Iterable[int]) -> list[int]:
@@ -189,7 +189,7 @@ def refresh_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespon
         return HttpResponseRedirect(reverse(f"{modeladmin.admin_site.name}:index"))
     task = modeladmin.get_object(request, unquote(object_id))
     if task is None:
-        return modeladmin._get_obj_does_not_exist_redirect(request, modeladmin.opts, object_id)
+        return no_such_task(modeladmin, request, object_id)
     back = task_url(modeladmin, request, task)
     if request.method != "POST":  # a GET never changes anything
         return HttpResponseRedirect(back)

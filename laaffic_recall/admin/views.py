@@ -26,7 +26,16 @@ from ..forms import ParentCancelForm, ParentTaskForm
 from ..models import VIEW_ATTEMPTS_PERMISSION, CancelAttempt, RecallTask, Status
 from .actions import permission_message
 from .clock import last_read
-from .confirmation import flow, respond, stop_rounds, task_url, template_names, with_filters
+from .confirmation import (
+    changelist_url,
+    flow,
+    no_such_task,
+    respond,
+    stop_rounds,
+    task_url,
+    template_names,
+    with_filters,
+)
 from .overview import sync_state
 from .refresh import refresh_url
 from .timeline import task_timeline
@@ -68,7 +77,7 @@ def cancel_from_node(
 
 def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
     """Type a parent task id (maybe not mirrored yet), see what LAAFFIC has, confirm."""
-    changelist = _changelist_url(modeladmin, request)
+    changelist = changelist_url(modeladmin, request)
     if not modeladmin.has_view_permission(request):
         return _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
     if not modeladmin.has_cancel_permission(request):
@@ -172,11 +181,6 @@ def _refuse(modeladmin, request: HttpRequest, url: str) -> HttpResponseRedirect:
     return HttpResponseRedirect(url)
 
 
-def _changelist_url(modeladmin, request: HttpRequest) -> str:
-    url = reverse(f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_changelist")
-    return with_filters(modeladmin, request, url)
-
-
 def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
     """(task, None), or (None, a redirect) when the user may not cancel (with a message
     naming the permission) or the task does not exist or is not visible to them."""
@@ -184,11 +188,7 @@ def _task_for_cancel(modeladmin, request: HttpRequest, object_id: str):
         return None, _refuse(modeladmin, request, reverse(f"{modeladmin.admin_site.name}:index"))
     task = modeladmin.get_object(request, unquote(object_id))
     if task is None or not modeladmin.has_view_permission(request, task):
-        text = _("There is no recall task with id “%(id)s” here; it may have been removed.") % {
-            "id": object_id
-        }
-        modeladmin.message_user(request, text, messages.WARNING)
-        return None, HttpResponseRedirect(_changelist_url(modeladmin, request))
+        return None, no_such_task(modeladmin, request, object_id)
     if not modeladmin.has_cancel_permission(request):
         return None, _refuse(modeladmin, request, task_url(modeladmin, request, task))
     return task, None
@@ -211,7 +211,7 @@ def _parent_form_page(
         "form": form,
         "preview": preview,
         "days": app_settings.PARENT_LOOKUP_DAYS,
-        "back_url": _changelist_url(modeladmin, request),
+        "back_url": changelist_url(modeladmin, request),
         "preserved_filters": modeladmin.get_preserved_filters(request),
     }
     return TemplateResponse(request, template_names(modeladmin, "cancel_by_parent.html"), context)

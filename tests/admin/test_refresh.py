@@ -61,6 +61,19 @@ def test_a_get_of_the_refresh_url_changes_nothing(mocked_api, viewer_client):
     assert len(mocked_api.calls) == 0
 
 
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_refresh_of_a_task_not_here_goes_back_to_the_list_and_says_so(
+    mocked_api, viewer_client, method
+):
+    url = reverse("admin:laaffic_recall_recalltask_refresh", args=[987654])
+    response = getattr(viewer_client, method)(url)
+    assert response.status_code == 302 and response.url == TASKS
+    assert texts(response) == [
+        "There is no recall task with id “987654” here; it may have been removed."
+    ]
+    assert len(mocked_api.calls) == 0
+
+
 def test_while_a_cancel_is_unsure_the_cancel_buttons_give_way_to_refresh(agent_client):
     task = make_task(12)
     make_nodes(task, PENDING, PENDING)
