@@ -138,8 +138,10 @@ def anchor_mac(key: bytes, values: dict[str, Any]) -> str:
 def lock_chain(connection) -> None:
     """Serialise appends until the end of the transaction.
 
-    PostgreSQL: a transaction-level advisory lock. SQLite has a single writer, and the
-    caller has already written the row, so its transaction holds the write lock.
+    PostgreSQL: a transaction-level advisory lock. SQLite has a single writer: a
+    transaction begun ``IMMEDIATE`` (the bundled site's setting) holds the write lock from
+    its start; a deferred one that read the last link before another writer committed is
+    refused when it writes, and ``chain_seq`` is unique, so the chain never forks.
     """
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:

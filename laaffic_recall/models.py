@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import cast
 
 from django.conf import settings
 from django.db import models, router, transaction
+from django.db.models.expressions import DatabaseDefault
 from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -256,7 +258,7 @@ class CancelAttemptQuerySet(models.QuerySet["CancelAttempt"]):
             created = super().bulk_create(objs, *args, **kwargs)
             for obj in created:
                 if obj.pk is not None:
-                    obj._link(self.db)
+                    obj._link(self.db, obj._as_stored())
         return created
 
     def stale(self):
@@ -427,9 +429,10 @@ class CancelAttempt(models.Model):
         self.clip_texts()
         using = kwargs.get("using") or router.db_for_write(type(self), instance=self)
         if self.pk is None or kwargs.get("force_insert"):
-            with transaction.atomic(using=using):
+            # No savepoint of its own: a failed INSERT fails the caller's transaction.
+            with transaction.atomic(using=using, savepoint=False):
                 super().save(*args, **kwargs)
-                self._link(using)
+                self._link(using, self._as_stored())
             return
         with transaction.atomic(using=using):
             stored = (
@@ -440,15 +443,46 @@ class CancelAttempt(models.Model):
                 .values(*READ_FIELDS)
                 .first()
             )
-            if stored is not None:
-                if stored["outcome"] not in OPEN_OUTCOMES:
-                    raise AppendOnlyError(
-                        f"Cancel attempt {self.pk} is finished ({stored['outcome']}) and "
-                        "cannot be changed."
-                    )
-                self._keep_seal(stored)
-            super().save(*args, **kwargs)
-            self._link(using)
+            if stored is None:
+                super().save(*args, **kwargs)
+                self._link(using, self._as_stored())
+                return
+            if stored["outcome"] not in OPEN_OUTCOMES:
+                raise AppendOnlyError(
+                    f"Cancel attempt {self.pk} is finished ({stored['outcome']}) and "
+                    "cannot be changed."
+                )
+            self._keep_seal(stored)
+            # The seal or link of the row as this UPDATE leaves it, written by it too.
+            written = kwargs.get("update_fields")
+            names = None if written is None else set(written)
+            signed = self._sign(using, {**stored, **self._as_stored(names)})
+            if written is not None:
+                kwargs["update_fields"] = sorted({*written, *signed})
+            try:
+                super().save(*args, **kwargs)
+            except BaseException:
+                self.chain_seq, self.chain_mac = None, ""
+                raise
+
+    def _as_stored(self, names: set[str] | None = None) -> dict:
+        """The signed fields (all, or those among ``names``) as the database now holds
+        them after this instance was written: what the verifier will read back."""
+        values = {}
+        for name in READ_FIELDS:
+            if names is not None and name not in names:
+                continue
+            field = cast(models.Field, self._meta.get_field(name))
+            value = getattr(self, field.attname)
+            if isinstance(value, DatabaseDefault):  # not returned by the INSERT
+                value = getattr(field.db_default, "value", field.db_default)
+            value = field.get_prep_value(value)
+            if isinstance(field, models.GenericIPAddressField):
+                value = value or None  # a blank address is stored as NULL
+            elif isinstance(value, datetime) and timezone.is_aware(value):
+                value = value.astimezone(UTC)  # read back in UTC
+            values[name] = value
+        return values
 
     def _keep_seal(self, stored: dict) -> None:
         """Refuse to write an open row whose stored values do not match its seal."""
@@ -469,37 +503,39 @@ class CancelAttempt(models.Model):
         values = {name: getattr(self, name) for name in READ_FIELDS}
         return key is None or self.outcome not in OPEN_OUTCOMES or seal_holds(key, values)
 
-    def _link(self, using: str) -> None:
-        """Seal a row that is still open; give one whose outcome is now final the next
-        link of the audit chain.
+    def _link(self, using: str, values: dict) -> None:
+        """Seal or link a row just inserted (its id is known only now), in its transaction."""
+        signed = self._sign(using, values)
+        if signed:
+            rows = type(self)._base_manager.using(using).filter(pk=self.pk, chain_seq=None)
+            models.QuerySet.update(rows, **{name: getattr(self, name) for name in signed})
 
-        Runs in the transaction that wrote the row, under the chain's lock, and signs the
-        values as read back from the database (what the verifier will read). Without a
-        key the row stays unsealed and unchained.
+    def _sign(self, using: str, values: dict) -> set[str]:
+        """Seal a row that stays open; give one whose outcome is now final the next link
+        of the audit chain; (the names of the columns set).
+
+        ``values`` are the row as the database holds it once written (what the verifier
+        will read). The link is decided under the chain's lock, in the transaction that
+        writes it. Without a key the row stays unsealed and unchained.
         """
         key = chain_key()
         if key is None or self.chain_seq is not None:
-            return
-        rows = type(self)._base_manager.using(using)
+            return set()
         if self.outcome in OPEN_OUTCOMES:
-            values = rows.filter(pk=self.pk).values(*READ_FIELDS).get()
             self.seal_mac = seal_mac(key, values)
-            models.QuerySet.update(rows.filter(pk=self.pk), seal_mac=self.seal_mac)
-            return
+            return {"seal_mac"}
         lock_chain(transaction.get_connection(using))
         last = (
-            rows.filter(chain_seq__isnull=False)
+            type(self)
+            ._base_manager.using(using)
+            .filter(chain_seq__isnull=False)
             .order_by("-chain_seq")
             .values_list("chain_seq", "chain_mac")
             .first()
         )
         seq, prev = (last[0] + 1, last[1]) if last and last[0] is not None else (1, "")
-        values = rows.filter(pk=self.pk).values(*READ_FIELDS).get()
-        mac = link_mac(key, values, seq, prev)
-        models.QuerySet.update(
-            rows.filter(pk=self.pk, chain_seq=None), chain_seq=seq, chain_mac=mac
-        )
-        self.chain_seq, self.chain_mac = seq, mac
+        self.chain_seq, self.chain_mac = seq, link_mac(key, values, seq, prev)
+        return {"chain_seq", "chain_mac"}
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Cancel attempts are append-only: delete() is refused.")

@@ -11,6 +11,9 @@ is no id. The sandbox's admins use it too.
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -42,9 +45,14 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
     def get_results(self, request, *args, **kwargs):
-        # A savepoint, so that a refused query leaves a surrounding transaction usable.
+        # In a surrounding transaction, a savepoint, so that a refused query leaves it
+        # usable (outside one, each query is its own transaction).
+        using = router.db_for_read(self.model)
+        guard: AbstractContextManager[Any] = nullcontext()
+        if transaction.get_connection(using).in_atomic_block:
+            guard = transaction.atomic(using=using)
         try:
-            with transaction.atomic(using=router.db_for_read(self.model)):
+            with guard:
                 super().get_results(request, *args, **kwargs)
         except (OverflowError, ValueError, TypeError, AttributeError, DatabaseError) as exc:
             # Raised while the query string's lookups are compiled or run: a year past

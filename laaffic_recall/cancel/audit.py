@@ -178,23 +178,24 @@ def concerning(task_keys: Collection[int], parents: Collection[int]) -> Q:
     return condition
 
 
-def blocking_row(
-    cancel_type: int, target_id: int, task_keys: Collection[int]
-) -> CancelAttempt | None:
-    """The open attempt that blocks a new cancel of this target and its tasks, if any.
-
-    One in flight is named first (wait for it); else one in doubt (refresh first).
-    """
-    condition = concerning(task_keys, parent_ids(task_keys)) | Q(
-        cancel_type=cancel_type, target_id=target_id
-    )
-    rows = list(
+def open_rows(
+    cancel_type: int, target_id: int, task_keys: Collection[int], parents: Collection[int]
+) -> list[CancelAttempt]:
+    """The open attempts on this target, on one of the tasks, or cancelling one of their
+    ``parents``, newest first."""
+    condition = concerning(task_keys, parents) | Q(cancel_type=cancel_type, target_id=target_id)
+    return list(
         CancelAttempt.objects.filter(condition, outcome__in=list(OPEN_OUTCOMES)).order_by(
             "-started_at", "-id"
         )
     )
+
+
+def blocking_row(rows: list[CancelAttempt]) -> CancelAttempt:
+    """Of the open attempts ``rows`` (some), the one that blocks a new cancel: one in
+    flight is named first (wait for it); else one in doubt (refresh first)."""
     live = [r for r in rows if r.effective_outcome == Outcome.PENDING]
-    return next(iter(live or rows), None)
+    return (live or rows)[0]
 
 
 def blocking_attempts(tasks: Iterable[RecallTask]) -> dict[int, BlockingAttempt]:
@@ -261,7 +262,7 @@ def open_attempt(
     scope's task, or raise ``CancelBlocked`` when another attempt on one of the tasks the
     cancel concerns (a parent's several tasks) is in flight or in doubt.
 
-    Pending rows left behind by a dead worker are first turned into unknown (in doubt).
+    Pending rows left behind by a dead worker that block it become unknown (in doubt).
     Durable: raises ``RuntimeError`` inside an outer ``atomic()`` (the row must really be
     committed).
     """
@@ -269,33 +270,38 @@ def open_attempt(
     own = [scope.task_key_id] if scope.task_key_id is not None else []
     keys = sorted({*scope.task_keys, *own})
     cancel_type, target_id = target.key
-    expire_stale(cancel_type, target_id, keys)
     for last_try in (False, True):
         attempt = CancelAttempt(**fields, outcome=Outcome.PENDING, request_body=target.request_body)
         try:
             with transaction.atomic(durable=True):
                 # Lock order: task rows by key, then the attempt; see settle_doubt(). Under
                 # the locks this statement sees every row committed by an earlier opener.
-                _lock(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
-                existing = blocking_row(cancel_type, target_id, keys)
-                if existing is not None:
-                    raise CancelBlocked(existing)
-                attempt.save(force_insert=True)
-                mark_in_doubt(keys)
-            return attempt
-        except CancelBlocked as exc:
-            _blocked(exc)
+                locked = RecallTask.objects.filter(key_id__in=keys).order_by("key_id")
+                found = dict(locked.select_for_update().values_list("pk", "parent_task_id"))
+                parents = {parent for parent in found.values() if parent is not None}
+                rows = open_rows(cancel_type, target_id, keys, parents)
+                if not rows:
+                    if attempt.task_id not in found:  # the task was removed from the mirror
+                        attempt.task = None
+                    attempt.save(force_insert=True)
+                    mark_in_doubt(keys)
+                    return attempt
         except IntegrityError:
             # A concurrent opener of an unmirrored task got there first (no row to lock).
-            existing = blocking_row(cancel_type, target_id, keys)
-            if existing is not None:
-                _blocked(CancelBlocked(existing))
-            if last_try:
+            rows = open_rows(cancel_type, target_id, keys, parent_ids(keys))
+            if not rows and last_try:
                 raise
+        if rows:
+            _blocked(rows)
     raise AssertionError("unreachable")
 
 
-def _blocked(exc: CancelBlocked) -> NoReturn:
+def _blocked(rows: list[CancelAttempt]) -> NoReturn:
+    """Refuse the new attempt for the open ``rows``; those left pending by a dead worker
+    become unknown (in doubt) first."""
+    stale = [row for row in rows if row.is_stale]
+    expire(stale)
+    exc = CancelBlocked(blocking_row(rows))
     if exc.in_doubt:
         # Make sure a refresh of the task settles it, also of a task the attempt concerns
         # that was mirrored after it was opened (a parent's later recall task).
@@ -312,14 +318,10 @@ def mark_in_doubt(task_key_ids: Iterable[int]) -> None:
         )
 
 
-def expire_stale(cancel_type: int, target_id: int, task_keys: Iterable[int] = ()) -> None:
-    """Turn pending rows older than STALE_ATTEMPT_SECONDS of this target or its tasks into
-    unknown: their worker most likely died, and the next refresh of the task settles them."""
-    keys = list(task_keys)
-    condition = Q(cancel_type=cancel_type, target_id=target_id)
-    if keys:
-        condition |= concerning(keys, parent_ids(keys))
-    for row in CancelAttempt.objects.stale().filter(condition):
+def expire(rows: Iterable[CancelAttempt]) -> None:
+    """Turn pending rows older than STALE_ATTEMPT_SECONDS into unknown: their worker most
+    likely died, and the next refresh of the task settles them."""
+    for row in rows:
         row.outcome = Outcome.UNKNOWN
         row.error_detail = join_notes(
             row.error_detail,
@@ -346,14 +348,13 @@ def record_unsent(
 ) -> CancelAttempt:
     """Append a finished row for an attempt that sent nothing (skipped, refused here, failed)."""
     now = timezone.now()
-    with transaction.atomic():
-        return CancelAttempt.objects.create(
-            **_base_fields(submission, target, scope, started_at),
-            outcome=outcome,
-            error_detail=error_detail,
-            finished_at=now,
-            duration=now - started_at,
-        )
+    return CancelAttempt.objects.create(
+        **_base_fields(submission, target, scope, started_at),
+        outcome=outcome,
+        error_detail=error_detail,
+        finished_at=now,
+        duration=now - started_at,
+    )
 
 
 def finish(attempt: CancelAttempt, **fields: Any) -> None:

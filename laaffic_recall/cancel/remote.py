@@ -59,7 +59,7 @@ class Preflight:
 def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
     """The task(s) of a target (raises the client's errors of a parent lookup)."""
     if target.cancel_type == CancelType.TASK:
-        task = RecallTask.objects.filter(key_id=target.target_id).first()
+        task = target.task or RecallTask.objects.filter(key_id=target.target_id).first()
         return Scope(target.target_id, (target.target_id,), task=task)
     if target.cancel_type == CancelType.NODE:
         node = RecallNode.objects.select_related("task").filter(key_id=target.target_id).first()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.utils.translation import gettext as _
@@ -27,11 +27,14 @@ class CancelTarget:
 
     ``task_keys`` (type 2 only) are the mirrored tasks known under that parent id; empty
     for a parent id typed by hand, which is then looked up at LAAFFIC first.
+
+    ``task`` (type 1) is the mirrored task as the caller just read it, if it did.
     """
 
     cancel_type: int
     target_id: int
     task_keys: tuple[int, ...] = ()
+    task: RecallTask | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.cancel_type not in CancelType.values:
@@ -42,7 +45,7 @@ class CancelTarget:
 
     @classmethod
     def for_task(cls, task: RecallTask) -> CancelTarget:
-        return cls(CancelType.TASK, task.key_id)
+        return cls(CancelType.TASK, task.key_id, task=task)
 
     @classmethod
     def for_parent(cls, parent_task_id: int, tasks: Iterable[RecallTask] = ()) -> CancelTarget:

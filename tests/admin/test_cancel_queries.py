@@ -21,17 +21,20 @@ pytestmark = pytest.mark.django_db
 
 # Measured inside a test's transaction (savepoints instead of transactions): the
 # confirmation 9 (11 while it read the sync state it does not show), the confirmed cancel
-# of one task, its row sealed and chained, 51 on SQLite and 52 on PostgreSQL, whose audit
-# chain takes an advisory lock. Of the 51: the request 4 (session, user, permissions), the
-# change list 4 (its count, the selection), the service 42 (the outer-transaction check 2,
-# the target resolved 1, stale rows 2, the attempt opened and sealed 11, the fresh read
-# stored 6, the re-read stored 5, the row finished and chained 7, the tasks' doubt settled
-# 4, the admin history 4), and the tasks read back to say what each now shows 1.
+# of one task, its row sealed and chained, 42 on SQLite and 43 on PostgreSQL, whose audit
+# chain takes an advisory lock. Of the 42: the request 4 (session, user, permissions), the
+# change list 4 (its count, the selection), the service 33 (the outer-transaction check 2;
+# the attempt opened 7: the tasks locked with their parent ids, the open attempts that
+# would block it, the row inserted, its seal, the tasks flagged in doubt, the transaction;
+# the fresh read stored 6; the re-read stored 5; the row finished 5: its stored values
+# under lock, the last link, one UPDATE writing the outcome and the link, the transaction;
+# the tasks' doubt settled 4; the admin history 4), and the tasks read back to say what
+# each now shows 1. The task the change list selected is not read again.
 CONFIRMATION_QUERIES = 9
 
 
 def confirm_queries() -> int:
-    return 52 if connection.vendor == "postgresql" else 51
+    return 43 if connection.vendor == "postgresql" else 42
 
 
 def confirm(agent_client, task):

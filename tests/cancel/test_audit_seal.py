@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from laaffic_recall.cancel import CancelTarget, service
-from laaffic_recall.cancel.audit import Submission, expire_stale, finish
+from laaffic_recall.cancel.audit import Submission, expire, finish
 from laaffic_recall.checks import check_seals
 from laaffic_recall.models import BrokenSealError, CancelAttempt, CancelType, Outcome
 from laaffic_recall.verify import broken_seals
@@ -50,7 +50,7 @@ def test_a_row_is_sealed_when_opened_and_sealed_again_while_it_stays_open(settin
     first = stored_seal(row)
     assert len(first) == 64 and broken_seals() == []
 
-    expire_stale(CancelType.TASK, 12, [12])  # pending past STALE_ATTEMPT_SECONDS: unknown
+    expire([row])  # pending past STALE_ATTEMPT_SECONDS: unknown
 
     row.refresh_from_db()
     assert row.outcome == Outcome.UNKNOWN
