@@ -104,7 +104,7 @@ def _row(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def seal_mac(key: bytes, values: dict[str, Any]) -> str:
-    """The seal of an open row over its signed values as read back from the database."""
+    """The seal of an open row over its signed values as the database holds them."""
     return _mac(key, {"kind": "seal", "row": _row(values)})
 
 

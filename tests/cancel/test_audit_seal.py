@@ -15,7 +15,7 @@ from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission, expire, finish
 from laaffic_recall.checks import check_seals
 from laaffic_recall.models import BrokenSealError, CancelAttempt, CancelType, Outcome
-from laaffic_recall.verify import broken_seals
+from laaffic_recall.verify import broken_seals, verify_chain
 from tests.support.audit import CHAIN_KEY, raw_sql
 from tests.support.mirror import make_task
 from tests.support.vendor import (
@@ -114,3 +114,20 @@ def test_a_system_check_names_open_rows_that_do_not_match_their_seal():
     )
     assert broken_seals() == [bad.pk]  # not the intact row
     call_command("check", "--database", "default")  # a warning: commands still run
+
+
+@pytest.mark.usefixtures("audit_chain_key")
+def test_seals_and_links_sign_the_values_as_the_database_stores_them():
+    # An IPv4-mapped address is stored in Django's form, a key past 32 bits in the JSON body.
+    row = opened(
+        client_ip="::ffff:102:304",
+        reason="  why\nnot  ",
+        request_body={"type": 1, "id": 2**62},
+    )
+    assert broken_seals() == []
+
+    finish(row, outcome=Outcome.SUCCEEDED, http_status=200, response_code=0, error_detail="é")
+
+    row.refresh_from_db()
+    assert row.chain_seq == 1
+    assert verify_chain(record=False).problem == ""
