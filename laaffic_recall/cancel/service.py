@@ -77,7 +77,7 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
     if len(unique) > limit:
         raise BatchTooLarge(len(unique), limit)
     try:
-        get_client().close()
+        client = get_client()
     except ConfigurationError as exc:
         results = [_configuration_failure(t, submission, exc) for t in unique]
         return CancelReport(submission.correlation_id, tuple(results))
@@ -88,9 +88,10 @@ def cancel(targets: Sequence[CancelTarget], submission: Submission) -> CancelRep
         # Run here, one by one: inside a test case's transaction worker threads could not
         # see its uncommitted rows and might wait on its locks; SQLite takes one writer at
         # a time anyway.
-        with get_client() as client:
+        with client:
             results = [budget.run(t, submission, client) for t in unique]
     else:
+        client.close()  # each worker thread has its own
         results = _run_threaded(unique, submission, workers, budget)
     return CancelReport(submission.correlation_id, tuple(results))
 
