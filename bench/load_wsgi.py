@@ -2,7 +2,8 @@
 
 Each response carries three headers: ``X-Bench-App-Ms`` (the time the site took for the
 request, from the call of the WSGI application to its return), ``X-Bench-Laaffic-Ms`` (the
-part of it spent in HTTP calls to LAAFFIC, i.e. ``requests.Session.send``, which includes
+part of it spent in HTTP calls to LAAFFIC, i.e. ``requests.adapters.HTTPAdapter.send``
+(which every request of ``requests`` goes through, whether or not via a session), including
 waiting for the answer), ``X-Bench-Laaffic-Calls``, and ``X-Bench-App-Cpu-Ms``: the CPU
 time of the request's thread outside those calls (steadier than wall time on a busy
 machine). The app's own time of a request is the first minus the second. Only the
@@ -15,11 +16,12 @@ import threading
 import time
 
 import requests
+import requests.adapters
 
 from project.wsgi import application as site
 
 _local = threading.local()
-_send = requests.Session.send
+_send = requests.adapters.HTTPAdapter.send
 
 
 def _timed_send(self, request, **kwargs):
@@ -33,7 +35,7 @@ def _timed_send(self, request, **kwargs):
             _local.calls += 1
 
 
-requests.Session.send = _timed_send
+requests.adapters.HTTPAdapter.send = _timed_send
 
 
 def application(environ, start_response):
