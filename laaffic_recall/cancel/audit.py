@@ -85,6 +85,15 @@ def narrows(queryset: QuerySet) -> bool:
     return bool(queryset.query.has_filters()) or queryset.query.is_sliced
 
 
+def hidden_keys(visible: QuerySet | None, keys: Iterable[int]) -> set[int]:
+    """The recall keys among ``keys`` outside ``visible`` (what a user may see of the
+    mirror; None: every task)."""
+    wanted = set(keys)
+    if visible is None or not wanted:
+        return set()
+    return wanted - set(visible.filter(key_id__in=wanted).values_list("key_id", flat=True))
+
+
 def client_ip(meta: Mapping[str, Any], trusted_proxies: int | None = None) -> str | None:
     """The admin user's address: ``REMOTE_ADDR``, or X-Forwarded-For per TRUSTED_PROXY_COUNT.
 

@@ -30,7 +30,13 @@ from ..models import (
     Status,
     status_label,
 )
-from .audit import Submission, blocking_attempts, claim_submission, finish_submission
+from .audit import (
+    Submission,
+    blocking_attempts,
+    claim_submission,
+    finish_submission,
+    hidden_keys,
+)
 from .results import AttemptResult, CancelTarget
 from .service import BatchTooLarge, cancel, look_up_parent
 
@@ -256,10 +262,7 @@ def _blocks(tasks: Sequence[RecallTask], confirming: bool) -> dict:
 
 def _hidden(tasks: Iterable[RecallTask], visible: Any) -> set[int]:
     """The keys among ``tasks`` this user may not see (``visible``: None for all)."""
-    keys = {t.key_id for t in tasks}
-    if visible is None or not keys:
-        return set()
-    return keys - set(visible.filter(key_id__in=keys).values_list("key_id", flat=True))
+    return hidden_keys(visible, (t.key_id for t in tasks))
 
 
 def plan_tasks(tasks: Sequence[RecallTask], gone=(), confirming: bool = False) -> Preview:

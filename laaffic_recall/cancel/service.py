@@ -302,9 +302,7 @@ def not_visible(
     visible, unless ``mirrored_only``."""
     if submission.visible is None or not audit.narrows(submission.visible) or not task_keys:
         return set()
-    keys = list(task_keys)
-    seen = set(submission.visible.filter(key_id__in=keys).values_list("key_id", flat=True))
-    hidden = set(keys) - seen
+    hidden = audit.hidden_keys(submission.visible, task_keys)
     if mirrored_only and hidden:
         hidden &= set(
             RecallTask.objects.filter(key_id__in=list(hidden)).values_list("key_id", flat=True)
