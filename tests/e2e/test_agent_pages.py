@@ -247,8 +247,11 @@ def test_not_known_yet_is_short_and_updates_itself_when_the_sync_settles_it(
     else:
         assert len(note.inner_text()) <= 60
         assert "尚不知道" in note.inner_text()
-    # The time in the sentence is written as the timeline writes it.
-    when = re.search(r"\d{1,2}:\d{2}(\s?[ap]\.m\.)?", note.inner_text()).group(0)
+    # The time in the sentence is written as the timeline writes it (English writes
+    # "10:57 p.m.", "5 a.m.", "noon" or "midnight"; Chinese "22:57").
+    when = re.search(
+        r"\d{1,2}(:\d{2})?\s?[ap]\.m\.|\d{1,2}:\d{2}|midnight|noon", note.inner_text()
+    ).group(0)
     assert when in page.locator(".laaffic-event-cancel time").inner_text()
     expect(page.locator("a.laaffic-cancel-task-link")).to_have_count(0)
     no_sideways_scroll(page)
