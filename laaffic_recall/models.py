@@ -434,7 +434,9 @@ class CancelAttempt(models.Model):
                 super().save(*args, **kwargs)
                 self._link(using, self._as_stored())
             return
-        with transaction.atomic(using=using):
+        # No savepoint of its own either: a refusal is raised once the block has ended,
+        # having written nothing, so it leaves a caller's transaction usable.
+        with transaction.atomic(using=using, savepoint=False):
             stored = (
                 type(self)
                 ._base_manager.using(using)
@@ -447,23 +449,22 @@ class CancelAttempt(models.Model):
                 super().save(*args, **kwargs)
                 self._link(using, self._as_stored())
                 return
-            if stored["outcome"] not in OPEN_OUTCOMES:
-                raise AppendOnlyError(
-                    f"Cancel attempt {self.pk} is finished ({stored['outcome']}) and "
-                    "cannot be changed."
-                )
-            self._keep_seal(stored)
-            # The seal or link of the row as this UPDATE leaves it, written by it too.
-            written = kwargs.get("update_fields")
-            names = None if written is None else set(written)
-            signed = self._sign(using, {**stored, **self._as_stored(names)})
-            if written is not None:
-                kwargs["update_fields"] = sorted({*written, *signed})
-            try:
-                super().save(*args, **kwargs)
-            except BaseException:
-                self.chain_seq, self.chain_mac = None, ""
-                raise
+            refusal = self._refusal(stored)
+            if refusal is None:
+                # The seal or link of the row as this UPDATE leaves it, written by it too.
+                self.seal_mac = stored["seal_mac"]
+                written = kwargs.get("update_fields")
+                names = None if written is None else set(written)
+                signed = self._sign(using, {**stored, **self._as_stored(names)})
+                if written is not None:
+                    kwargs["update_fields"] = sorted({*written, *signed})
+                try:
+                    super().save(*args, **kwargs)
+                except BaseException:
+                    self.chain_seq, self.chain_mac = None, ""
+                    raise
+        if refusal is not None:
+            raise refusal
 
     def _as_stored(self, names: set[str] | None = None) -> dict:
         """The signed fields (all, or those among ``names``) as the database now holds
@@ -484,8 +485,13 @@ class CancelAttempt(models.Model):
             values[name] = value
         return values
 
-    def _keep_seal(self, stored: dict) -> None:
-        """Refuse to write an open row whose stored values do not match its seal."""
+    def _refusal(self, stored: dict) -> Exception | None:
+        """Why the stored row may not be written (finished, or an open row whose stored
+        values do not match its seal), or None."""
+        if stored["outcome"] not in OPEN_OUTCOMES:
+            return AppendOnlyError(
+                f"Cancel attempt {self.pk} is finished ({stored['outcome']}) and cannot be changed."
+            )
         key = chain_key()
         if key is not None and not seal_holds(key, stored):
             logger.error(
@@ -493,8 +499,8 @@ class CancelAttempt(models.Model):
                 "outside the app, so it is left as it is. Run laaffic_audit_verify.",
                 self.pk,
             )
-            raise BrokenSealError(f"Cancel attempt {self.pk} does not match its seal.")
-        self.seal_mac = stored["seal_mac"]
+            return BrokenSealError(f"Cancel attempt {self.pk} does not match its seal.")
+        return None
 
     @property
     def seal_intact(self) -> bool:

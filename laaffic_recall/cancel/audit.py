@@ -18,6 +18,7 @@ import ipaddress
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
@@ -129,6 +130,15 @@ def _ip(value: Any) -> str | None:
 # --------------------------------------------------------------------------- one submission
 
 
+def one_statement():
+    """Around a single write that may fail: nothing in autocommit, where the statement
+    commits or fails on its own; inside a caller's transaction, a savepoint, so that a
+    failed write leaves that transaction usable."""
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
+
+
 def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission, bool]:
     """(the submission of this confirmation token, whether this request claimed it).
 
@@ -136,7 +146,7 @@ def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission,
     the first's row (in progress while ``finished_at`` is empty) and must start nothing.
     """
     try:
-        with transaction.atomic():
+        with one_statement():
             row = CancelSubmission.objects.create(token=token, username=username[:150])
         return row, True
     except IntegrityError:
@@ -387,39 +397,38 @@ def finish(attempt: CancelAttempt, **fields: Any) -> None:
     attempt.save(update_fields=sorted(names | {"finished_at", "duration"}))
 
 
-def settle_doubt(task_key_ids: int | Iterable[int] | None) -> None:
-    """Clear ``RecallTask.cancel_in_doubt`` of these tasks once no open attempt concerns them."""
+def settle_doubt(task_key_ids: int | Iterable[int] | None, locked: Collection[int] = ()) -> None:
+    """Clear ``RecallTask.cancel_in_doubt`` of these tasks once no open attempt concerns them.
+
+    ``locked``: keys of task rows the caller's transaction already holds locked.
+    """
     if task_key_ids is None:
         return
     keys = sorted({task_key_ids} if isinstance(task_key_ids, int) else set(task_key_ids))
     if not keys:
         return
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         # Lock the task rows first, as open_attempt() does, so a pending row committed by a
         # concurrent opener is seen by the statement below.
-        locked = _lock(
-            RecallTask.objects.filter(key_id__in=keys, cancel_in_doubt=True).order_by("key_id")
-        )
-        if not locked:
-            return
+        unlocked = [key for key in keys if key not in locked]
+        if unlocked:
+            in_doubt = RecallTask.objects.filter(key_id__in=unlocked, cancel_in_doubt=True)
+            found = in_doubt.order_by("key_id").select_for_update().values_list("pk")
+            if not list(found) and len(unlocked) == len(keys):
+                return  # none of them in doubt
         still_open = CancelAttempt.objects.filter(
             Q(task_key_id=OuterRef("key_id"))
             | Q(cancel_type=CancelType.PARENT, target_id=OuterRef("parent_task_id")),
             outcome__in=list(OPEN_OUTCOMES),
         )
-        RecallTask.objects.filter(pk__in=locked).exclude(Exists(still_open)).update(
-            cancel_in_doubt=False
-        )
+        RecallTask.objects.filter(key_id__in=keys, cancel_in_doubt=True).exclude(
+            Exists(still_open)
+        ).update(cancel_in_doubt=False)
 
 
-def settle_attempt_doubt(attempt: CancelAttempt) -> None:
+def settle_attempt_doubt(attempt: CancelAttempt, locked: Collection[int] = ()) -> None:
     """``settle_doubt`` for every task a finished attempt concerned."""
-    settle_doubt(concerned_task_keys(attempt))
-
-
-def _lock(queryset) -> list:
-    """Lock the rows (SELECT ... FOR UPDATE) and return their primary keys."""
-    return list(queryset.select_for_update().values_list("pk", flat=True))
+    settle_doubt(concerned_task_keys(attempt), locked)
 
 
 def join_notes(*parts: str) -> str:

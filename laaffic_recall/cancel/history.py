@@ -7,15 +7,15 @@ refused, failed) is not a change there: the audit log, the record of every attem
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from typing import Any
 
 from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from ..models import CancelAttempt, Outcome, RecallTask
+from .audit import one_statement
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -52,10 +52,8 @@ def on_cancel_attempted(sender: Any, attempt: CancelAttempt, **kwargs: Any) -> N
         task = RecallTask.objects.filter(pk=attempt.task_id).first()
     if task is None:
         return
-    # In a surrounding transaction, a savepoint keeps it usable if the write fails.
-    guard = transaction.atomic() if transaction.get_connection().in_atomic_block else nullcontext()
     try:
-        with guard:
+        with one_statement():
             LogEntry.objects.create(
                 user_id=attempt.user_id,
                 content_type=ContentType.objects.get_for_model(RecallTask),

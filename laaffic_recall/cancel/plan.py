@@ -366,8 +366,10 @@ def run(preview: Preview, submission: Submission, claimed: CancelSubmission | No
     for result in report.results if report is not None else ():
         for key in _keys_of(result, preview):
             by_key[key] = result
-    keys = [x.key for x in preview.lines]
-    now = {t.key_id: t for t in RecallTask.objects.filter(key_id__in=keys)}
+    # Each task as the cancel's reads left it, else as the mirror holds it now.
+    now = {t.key_id: t for result in by_key.values() for t in result.seen}
+    if missing := [x.key for x in preview.lines if x.key not in now]:
+        now.update((t.key_id, t) for t in RecallTask.objects.filter(key_id__in=missing))
     offered = offers(t for t in now.values() if t.key_id in by_key)
     lines = tuple(
         settle(line, now.get(line.key), by_key.get(line.key), offered.get(line.key, {}))

@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from typing import Any
 
-from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -54,6 +53,8 @@ class Preflight:
     task_keys: tuple[int, ...] = ()
     # A node cancel: (round, node key) of the chosen node and the later Pending nodes.
     covered_nodes: tuple[tuple[int, int], ...] = ()
+    # What was read, when a request is to be sent: stored with the re-read that follows.
+    fetched: tuple[FetchedDetail, ...] = ()
 
 
 def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
@@ -77,55 +78,76 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
             "%(days)s days."
         ) % {"id": target.target_id, "days": app_settings.PARENT_LOOKUP_DAYS}
         return Scope(skip=reason)
-    tasks = list(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
+    tasks = tuple(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
     # Recorded on a task the mirror shows Pending if there is one; check() may correct it.
     main = next((t for t in tasks if t.is_pending), tasks[0] if tasks else None)
     main_key = main.key_id if main is not None else min(keys)
-    return Scope(main_key, tuple(sorted(keys)), task=main)
+    return Scope(main_key, tuple(sorted(keys)), task=main, tasks=tasks)
 
 
 def check(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
-    """Read the target now (raises the client's errors: then nothing may be sent)."""
+    """Read the target now (raises the client's errors: then nothing may be sent).
+
+    What was read is stored at once when nothing will be sent; otherwise it is kept on
+    the preflight, to be stored with the re-read after the request (the fresher wins).
+    """
     if target.cancel_type == CancelType.TASK:
-        [task] = _store([_fetch(client, target.target_id)])
-        if task.status != Status.PENDING:
+        fetched = _fetch(client, target.target_id)
+        if fetched.detail.status != Status.PENDING:
+            [task] = _store([fetched])
             return Preflight(False, _not_pending(_("the task"), task.status), task=task)
-        return Preflight(True, task=task, task_keys=(task.key_id,))
+        return _sending([fetched], scope, task_keys=(target.target_id,))
     if target.cancel_type == CancelType.PARENT:
         return _check_parent(scope, client)
     return _check_node(target, scope, client)
 
 
+def _sending(fetched: list[FetchedDetail], scope: Scope, **values: Any) -> Preflight:
+    """A preflight that lets the request go, on the first of ``task_keys`` as mirrored
+    (a task not mirrored yet is stored now, to record the attempt on it)."""
+    key = values["task_keys"][0]
+    task = next((t for t in (scope.task, *scope.tasks) if t is not None and t.key_id == key), None)
+    if task is None:
+        task = next(t for t in _store(fetched) if t.key_id == key)
+        return Preflight(True, task=task, **values)
+    return Preflight(True, task=task, fetched=tuple(fetched), **values)
+
+
 def _check_parent(scope: Scope, client: LaafficClient) -> Preflight:
-    tasks = _store([_fetch(client, key) for key in scope.task_keys])
-    pending = [t for t in tasks if t.status == Status.PENDING]
+    fetched = [_fetch(client, key) for key in scope.task_keys]
+    pending = [item.detail.key_id for item in fetched if item.detail.status == Status.PENDING]
     if not pending:
+        tasks = _store(fetched)
         states = ", ".join(f"#{t.key_id} {status_label(t.status)}" for t in tasks)
         reason = _(
             "LAAFFIC reports its recall task(s) %(states)s; only a Pending task can be cancelled."
         ) % {"states": states}
         main = next((t for t in tasks if t.key_id == scope.task_key_id), tasks[0])
         return Preflight(False, reason, task=main)
-    return Preflight(True, task=pending[0], task_keys=tuple(t.key_id for t in pending))
+    return _sending(fetched, scope, task_keys=tuple(pending))
 
 
 def _check_node(target: CancelTarget, scope: Scope, client: LaafficClient) -> Preflight:
     fetched = _fetch(client, scope.task_keys[0])  # a node's scope is its one task
-    [task], detail = _store([fetched]), fetched.detail
+    detail = fetched.detail
     index = next((i for i, n in enumerate(detail.nodes) if n.key_id == target.target_id), None)
     if index is None:
+        [task] = _store([fetched])
         reason = _("LAAFFIC no longer lists this node in task #%(task)s.") % {"task": task.key_id}
         return Preflight(False, reason, task=task)
     record = detail.nodes[index]
-    node = RecallNode.objects.select_related("task").get(key_id=target.target_id)
     if record.status != Status.PENDING:
+        [task] = _store([fetched])
+        node = RecallNode.objects.select_related("task").get(key_id=target.target_id)
         return Preflight(False, _not_pending(_("the node"), record.status), task=task, node=node)
     covered = tuple(
         (position + 1, each.key_id)
         for position, each in enumerate(detail.nodes)
         if position >= index and each.status == Status.PENDING
     )
-    return Preflight(True, task=task, node=node, task_keys=(task.key_id,), covered_nodes=covered)
+    return _sending(
+        [fetched], scope, node=scope.node, task_keys=(detail.key_id,), covered_nodes=covered
+    )
 
 
 def _fetch(client: LaafficClient, key_id: int) -> FetchedDetail:
@@ -247,14 +269,38 @@ def _transport_answer(outcome: str, exc: TransportError) -> Answer:
     return Answer(outcome, http_status=exc.http_status, error_detail=detail)
 
 
-def confirm(
-    answer: Answer, preflight: Preflight, target: CancelTarget, client: LaafficClient
-) -> Answer:
+@dataclass(frozen=True)
+class Reread:
+    """The target re-read right after the request: its status at LAAFFIC now (None when
+    not listed or not read), the error of a failed re-read, and the answers to store."""
+
+    state: int | None = None
+    error: str = ""
+    fetched: tuple[FetchedDetail, ...] = ()
+
+
+def reread(preflight: Preflight, target: CancelTarget, client: LaafficClient) -> Reread:
+    """Read the task(s) the request concerned again (nothing is stored here)."""
+    try:
+        fetched = tuple(_fetch(client, key) for key in preflight.task_keys)
+    except LaafficError as exc:
+        return Reread(error=str(exc))
+    if not fetched:
+        return Reread()
+    main = fetched[0].detail
+    if target.cancel_type == CancelType.NODE:
+        state = next((n.status for n in main.nodes if n.key_id == target.target_id), None)
+    else:
+        state = main.status
+    return Reread(state, fetched=fetched)
+
+
+def confirm(answer: Answer, read: Reread) -> Answer:
     """The answer once the task(s) are re-read: the state decides. An unknown outcome or a
     refusal becomes succeeded (confirmed by re-read) when LAAFFIC now shows the target
-    Cancelled; after a success the mirror shows Cancelled,
-    re-read or, if that failed, marked ``unconfirmed``."""
-    state, error = _reread(preflight, target, client)
+    Cancelled. A success the re-read does not show is ``mirror_confirmed`` False: the
+    mirror is then marked as LAAFFIC should now be (``mark_cancelled``)."""
+    state, error = read.state, read.error
     outcome, confirmed, notes = answer.outcome, False, [answer.error_detail]
     if outcome == Outcome.REFUSED and state == Status.CANCELLED:
         # The state decides: the calls did stop (LAAFFIC's code and message stay on the row).
@@ -283,7 +329,6 @@ def confirm(
     else:
         mirror_confirmed = state == Status.CANCELLED and not error
         if not mirror_confirmed:
-            _mark_cancelled(preflight, target)
             if error:
                 notes.append(_("The re-read after the cancel failed: %(error)s") % {"error": error})
             else:
@@ -301,48 +346,31 @@ def confirm(
     )
 
 
+def unstored(answer: Answer) -> Answer:
+    """The answer when what was read could not be stored in the mirror (a database
+    error): the mirror does not show what the row says."""
+    note = ""
+    if answer.outcome == Outcome.SUCCEEDED and answer.mirror_confirmed:
+        error = _("the mirror could not be updated (database error)")
+        note = _("The re-read after the cancel failed: %(error)s") % {"error": error}
+    return replace(
+        answer, mirror_confirmed=False, error_detail=join_notes(answer.error_detail, note)
+    )
+
+
 def _settled_by(answer: Answer, outcome: str, confirmed: bool) -> str:
     if confirmed:
         return SettledBy.REREAD
     return "" if outcome == Outcome.UNKNOWN else answer.settled_by
 
 
-def _reread(
-    preflight: Preflight, target: CancelTarget, client: LaafficClient
-) -> tuple[int | None, str]:
-    """(the target's status at LAAFFIC now, or None; an error text if the re-read failed)."""
-    try:
-        fetched = [_fetch(client, key) for key in preflight.task_keys]
-    except LaafficError as exc:
-        return None, str(exc)
-    if not fetched:
-        return None, ""
-    main = fetched[0].detail
+def mark_cancelled(preflight: Preflight, target: CancelTarget) -> None:
+    """Mark the mirror as LAAFFIC should now be, flagged ``unconfirmed`` until the next
+    sync: the rounds the node cancel covered, or the task(s)."""
     if target.cancel_type == CancelType.NODE:
-        state = next((n.status for n in main.nodes if n.key_id == target.target_id), None)
+        covered = [key for _round, key in preflight.covered_nodes]
+        nodes = RecallNode.objects.filter(key_id__in=covered, status=Status.PENDING)
+        nodes.update(status=Status.CANCELLED, unconfirmed=True)
     else:
-        state = main.status
-    try:
-        store_details(fetched)
-    except Exception:  # a database error, or a task_synced receiver of the host failing
-        logger.exception("Could not store the re-read of task(s) %s", preflight.task_keys)
-        return state, _("the mirror could not be updated (database error)")
-    return state, ""
-
-
-def _mark_cancelled(preflight: Preflight, target: CancelTarget) -> None:
-    """Mark the mirror as LAAFFIC should now be, flagged ``unconfirmed`` until the next sync."""
-    try:
-        with transaction.atomic():
-            if target.cancel_type == CancelType.NODE and preflight.node is not None:
-                RecallNode.objects.filter(
-                    task__key_id=preflight.node.task.key_id,
-                    position__gte=preflight.node.position,
-                    status=Status.PENDING,
-                ).update(status=Status.CANCELLED, unconfirmed=True)
-            elif target.cancel_type != CancelType.NODE:
-                RecallTask.objects.filter(key_id__in=preflight.task_keys).update(
-                    status=Status.CANCELLED, unconfirmed=True
-                )
-    except DatabaseError:
-        logger.exception("Could not mark the mirror of %s %s", target.cancel_type, target.target_id)
+        tasks = RecallTask.objects.filter(key_id__in=preflight.task_keys)
+        tasks.update(status=Status.CANCELLED, unconfirmed=True)

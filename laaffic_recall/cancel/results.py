@@ -80,6 +80,8 @@ class Scope:
     task: RecallTask | None = None
     node: RecallNode | None = None
     skip: str = ""
+    # A parent's tasks as mirrored when it was resolved.
+    tasks: tuple[RecallTask, ...] = ()
 
 
 NO_SCOPE = Scope()  # a target not resolved to any task
@@ -173,6 +175,8 @@ class AttemptResult:
     not_started: bool = False
     # Refused here, nothing sent: it would stop a task the submitter may not see.
     hidden: bool = False
+    # The tasks as the cancel's reads left them in the mirror.
+    seen: tuple[RecallTask, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def ok(self) -> bool:

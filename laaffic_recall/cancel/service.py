@@ -15,6 +15,7 @@ from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 from django.db.models import Q
@@ -27,6 +28,7 @@ from ..client.http import LaafficClient
 from ..conf import app_settings, get_client
 from ..models import CancelAttempt, CancelType, Outcome, RecallTask
 from ..signals import send_cancel_attempted
+from ..sync.mirror import DetailChanges, FetchedDetail, store_details, write_details
 from . import audit, reconcile, remote
 from .audit import CancelBlocked, Submission
 from .remote import Answer, Preflight
@@ -283,15 +285,18 @@ def _cancel_one(
         # What the cancel stops now: a parent's tasks found or mirrored since step 1 too.
         if not_visible(submission, _stopped_keys(target, scope, preflight)):
             refused = Answer(Outcome.REFUSED, error_detail=_hidden_detail(target, submission))
-            return replace(_close(attempt, target, refused), hidden=True)
+            closed = _close(attempt, target, refused, reads=preflight.fetched)
+            return replace(closed, hidden=True)
 
         # 4. The request, exactly once; then what LAAFFIC says now (a request that
         # certainly did not reach LAAFFIC changed nothing there to re-read).
         progress.sent = True
-        answer = remote.send(client, target)
+        answer, read = remote.send(client, target), remote.Reread()
         if answer.outcome != Outcome.FAILED:
-            answer = remote.confirm(answer, preflight, target, client)
-    return _close(attempt, target, answer, preflight, scope)
+            read = remote.reread(preflight, target, client)
+            answer = remote.confirm(answer, read)
+        reads = (*preflight.fetched, *read.fetched)
+        return _close(attempt, target, answer, preflight, scope, reads)
 
 
 def not_visible(
@@ -429,46 +434,12 @@ def _close(
     answer: Answer,
     preflight: Preflight | None = None,
     scope: Scope = NO_SCOPE,
+    reads: Sequence[FetchedDetail] = (),
 ) -> AttemptResult:
-    """The answer on the attempt's own row, the doubt on its tasks settled, the signal.
-
-    The row names the task and node the fresh read found: a parent's Pending task may
-    differ from the one the mirror suggested; a node LAAFFIC no longer lists was removed.
-    """
-    fields = answer.row_fields()
-    if target.cancel_type == CancelType.PARENT and scope.task_keys:
-        covers = _("Recall tasks of this parent task: %(keys)s.") % {
-            "keys": ", ".join(f"#{key}" for key in scope.task_keys)
-        }
-        fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
-    if preflight is None or not preflight.send:
-        fields["request_body"] = None  # nothing was sent
-    if preflight is not None and not preflight.send:
-        seen = preflight.node if target.cancel_type == CancelType.NODE else preflight.task
-        fields["seen_status"] = seen.status if seen is not None else None
-    if preflight is not None and preflight.task is not None:
-        fields.update(task=preflight.task, task_key_id=preflight.task.key_id)
-    if preflight is not None and target.cancel_type == CancelType.NODE:
-        fields["node"] = preflight.node
-    recorded = True
-    try:
-        audit.finish(attempt, **fields)
-    except Exception:
-        recorded = False
-        logger.exception(
-            "Cancel %s %s ended %s but its audit row %s could not be written; it stays "
-            "pending until a sync of the task settles it",
-            target.cancel_type,
-            target.target_id,
-            answer.outcome,
-            attempt.pk,
-        )
+    """The answer on the attempt's own row, what was read in the mirror, the doubt on the
+    tasks settled, the signals."""
+    answer, recorded, seen = _record(attempt, target, answer, preflight, scope, reads)
     if recorded:
-        if answer.outcome != Outcome.UNKNOWN:
-            try:
-                audit.settle_attempt_doubt(attempt)
-            except DatabaseError:
-                logger.exception("Could not clear cancel_in_doubt of task %s", attempt.task_key_id)
         send_cancel_attempted(attempt)
     return AttemptResult(
         target,
@@ -485,4 +456,124 @@ def _close(
         confirmed_by_reread=answer.confirmed_by_reread,
         mirror_confirmed=answer.mirror_confirmed,
         recorded=recorded,
+        seen=seen,
     )
+
+
+def _record(
+    attempt: CancelAttempt,
+    target: CancelTarget,
+    answer: Answer,
+    preflight: Preflight | None,
+    scope: Scope,
+    reads: Sequence[FetchedDetail],
+) -> tuple[Answer, bool, tuple[RecallTask, ...]]:
+    """Write the reads, the mark of a success the re-read did not show, the row and the
+    settled doubt in one transaction; (the answer as recorded, whether the row was
+    written, the tasks as stored). Should that fail, each is tried on its own: a mirror
+    that cannot be written never keeps the row open, nor a row that cannot be written
+    the mirror stale."""
+    locked = {item.detail.key_id for item in reads}
+    try:
+        with transaction.atomic():
+            changes = write_details(reads)
+            if preflight is not None and _to_mark(answer):
+                remote.mark_cancelled(preflight, target)
+            audit.finish(attempt, **_row_fields(target, answer, preflight, scope))
+            if answer.outcome != Outcome.UNKNOWN:
+                audit.settle_attempt_doubt(attempt, locked)
+    except Exception:
+        logger.warning(
+            "Could not close cancel attempt %s in one transaction; writing each part apart",
+            attempt.pk,
+            exc_info=True,
+        )
+        return _record_apart(attempt, target, answer, preflight, scope, reads)
+    _send_synced(changes)
+    return answer, True, changes.stored
+
+
+def _record_apart(
+    attempt: CancelAttempt,
+    target: CancelTarget,
+    answer: Answer,
+    preflight: Preflight | None,
+    scope: Scope,
+    reads: Sequence[FetchedDetail],
+) -> tuple[Answer, bool, tuple[RecallTask, ...]]:
+    """``_record``'s parts, each in its own transaction, each failure logged."""
+    seen: tuple[RecallTask, ...] = ()
+    if reads:
+        try:
+            changes = store_details(reads)
+        except Exception:
+            keys = sorted({item.detail.key_id for item in reads})
+            logger.exception("Could not store the re-read of task(s) %s", keys)
+            answer = remote.unstored(answer)
+        else:
+            _send_synced(changes)
+            seen = changes.stored
+    if preflight is not None and _to_mark(answer):
+        try:
+            with transaction.atomic():
+                remote.mark_cancelled(preflight, target)
+        except DatabaseError:
+            logger.exception("Could not mark the mirror of %s", target.key)
+    try:
+        with transaction.atomic():
+            audit.finish(attempt, **_row_fields(target, answer, preflight, scope))
+    except Exception:
+        logger.exception(
+            "Cancel %s %s ended %s but its audit row %s could not be written; it stays "
+            "pending until a sync of the task settles it",
+            target.cancel_type,
+            target.target_id,
+            answer.outcome,
+            attempt.pk,
+        )
+        return answer, False, seen
+    if answer.outcome != Outcome.UNKNOWN:
+        try:
+            with transaction.atomic():
+                audit.settle_attempt_doubt(attempt)
+        except DatabaseError:
+            logger.exception("Could not clear cancel_in_doubt of task %s", attempt.task_key_id)
+    return answer, True, seen
+
+
+def _to_mark(answer: Answer) -> bool:
+    """Whether the mirror is to be marked Cancelled: a success the re-read did not show."""
+    return answer.outcome == Outcome.SUCCEEDED and not answer.mirror_confirmed
+
+
+def _send_synced(changes: DetailChanges) -> None:
+    """``task_synced`` for what a cancel's reads changed; a host's failing receiver is
+    logged, never the cancel's failure."""
+    try:
+        changes.send_synced()
+    except Exception:
+        logger.exception("A task_synced receiver failed")
+
+
+def _row_fields(
+    target: CancelTarget, answer: Answer, preflight: Preflight | None, scope: Scope
+) -> dict[str, Any]:
+    """The attempt row's fields for ``answer``. The row names the task and node the fresh
+    read found: a parent's Pending task may differ from the one the mirror suggested; a
+    node LAAFFIC no longer lists was removed."""
+    fields = answer.row_fields()
+    if target.cancel_type == CancelType.PARENT and scope.task_keys:
+        covers = _("Recall tasks of this parent task: %(keys)s.") % {
+            "keys": ", ".join(f"#{key}" for key in scope.task_keys)
+        }
+        fields["error_detail"] = audit.join_notes(fields["error_detail"], covers)
+    if preflight is None or not preflight.send:
+        fields["request_body"] = None  # nothing was sent
+    if preflight is not None and not preflight.send:
+        seen = preflight.node if target.cancel_type == CancelType.NODE else preflight.task
+        fields["seen_status"] = seen.status if seen is not None else None
+    if preflight is not None and preflight.task is not None:
+        fields.update(task=preflight.task, task_key_id=preflight.task.key_id)
+    if preflight is not None and target.cancel_type == CancelType.NODE:
+        fields["node"] = preflight.node
+    return fields

@@ -93,6 +93,12 @@ class DetailChanges:
     nodes: NodeChanges
     # Details not written because a fresher one was stored after they were asked for.
     stale: frozenset[int]
+    # The tasks ``task_synced`` is for: written, or with a cancel in doubt.
+    synced: tuple[RecallTask, ...] = ()
+
+    def send_synced(self) -> None:
+        for task in self.synced:
+            send_task_synced(task)
 
 
 # --------------------------------------------------------------------------- times
@@ -307,12 +313,23 @@ _NODE_WRITER = _Writer(RecallNode, ["key_id", *NODE_COLUMNS], update=NODE_COLUMN
 
 
 def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
-    """Store a batch of details and their node lists in a constant number of queries.
+    """Store a batch of details and their node lists in one transaction, then send
+    ``task_synced`` for the tasks it concerns (see ``write_details``)."""
+    with transaction.atomic(using=_TASK_DETAIL_WRITER.db):
+        changes = write_details(fetched)
+    changes.send_synced()
+    return changes
+
+
+def write_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
+    """Write a batch of details and their node lists in a constant number of queries, in
+    the caller's transaction, the task rows locked first.
 
     Rows are written only when something differs, so re-storing the same answers writes
-    nothing. ``task_synced`` is sent, after the transaction, for every task whose row or
-    nodes were written, and for every task with a cancel in doubt (this read may settle
-    it). Nodes no longer listed are deleted.
+    nothing. Nodes no longer listed are deleted. ``task_synced`` is for the caller to send
+    once the transaction has committed (``DetailChanges.send_synced``): for every task whose
+    row or nodes were written, and for every task with a cancel in doubt (this read may
+    settle it).
     """
     latest: dict[int, FetchedDetail] = {}
     for item in fetched:
@@ -321,15 +338,18 @@ def store_details(fetched: Sequence[FetchedDetail]) -> DetailChanges:
             latest[item.detail.key_id] = item
     if not latest:
         return DetailChanges((), frozenset(), frozenset(), NodeChanges(), frozenset())
-    with transaction.atomic(using=_TASK_DETAIL_WRITER.db):
-        stored, created, updated, stale = _store_detail_rows(latest)
-        nodes, touched = _store_node_lists([(t, latest[t.key_id]) for t in stored])
-    for task in stored:
-        written = task.key_id in created or task.key_id in updated or task.pk in touched
-        if written or task.cancel_in_doubt:
-            send_task_synced(task)
+    stored, created, updated, stale = _store_detail_rows(latest)
+    nodes, touched = _store_node_lists([(t, latest[t.key_id]) for t in stored])
+    synced = tuple(
+        task
+        for task in stored
+        if task.key_id in created
+        or task.key_id in updated
+        or task.pk in touched
+        or task.cancel_in_doubt
+    )
     return DetailChanges(
-        tuple(stored), frozenset(created), frozenset(updated), nodes, frozenset(stale)
+        tuple(stored), frozenset(created), frozenset(updated), nodes, frozenset(stale), synced
     )
 
 

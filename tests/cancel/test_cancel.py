@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import connection
+from django.db import OperationalError, connection
 from django.utils import timezone
 from responses import matchers
 
@@ -584,6 +584,37 @@ def test_database_error_after_the_vendor_accepted_leaves_the_pending_row(mocked_
     assert attempt.request_body == {"type": 1, "id": 12}
     [result] = report.results
     assert result.outcome == Outcome.SUCCEEDED and result.recorded is False
+    # What the re-read found is not lost with the row: the mirror shows it.
+    task.refresh_from_db()
+    assert task.status == CANCELLED and task.unconfirmed is False
+    assert task.cancel_in_doubt is True  # the open row keeps it for the next sync
+
+
+def refuse_detail_writes(execute, sql, params, many, context):
+    """A database execute wrapper that fails every write of a task's detail."""
+    if sql.lstrip().upper().startswith("UPDATE") and "detail_raw" in sql:
+        raise OperationalError("disk full")
+    return execute(sql, params, many, context)
+
+
+def test_a_mirror_that_cannot_store_the_reread_does_not_keep_the_row_open(mocked_api, submission):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12)
+    add_detail(mocked_api, 12, CANCELLED)
+
+    with connection.execute_wrapper(refuse_detail_writes):
+        [result] = service.cancel([CancelTarget.for_task(task)], submission).results
+
+    attempt = only_attempt()
+    assert attempt.outcome == Outcome.SUCCEEDED and result.recorded is True
+    assert attempt.mirror_confirmed is False and result.mirror_confirmed is False
+    assert attempt.error_detail == (
+        "The re-read after the cancel failed: the mirror could not be updated (database error)"
+    )
+    task.refresh_from_db()
+    # Marked as LAAFFIC should now be, until a sync confirms it; no doubt left.
+    assert (task.status, task.unconfirmed, task.cancel_in_doubt) == (CANCELLED, True, False)
 
 
 # --------------------------------------------------------------------------- in flight
