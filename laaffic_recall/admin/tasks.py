@@ -19,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import path, reverse
-from django.utils import formats, timezone
+from django.utils import dateformat, formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
@@ -57,6 +57,19 @@ def pasted_ids(search_term: str) -> list[int] | None:
     if len(tokens) < 2 or not all(token.isascii() and token.isdigit() for token in tokens):
         return None
     return list(dict.fromkeys(n for n in map(int, tokens) if is_valid_id(n)))
+
+
+def parent_task_link(task: RecallTask, changelist_url: str) -> str:
+    """The task's parent id as a link to ``changelist_url`` filtered to that parent."""
+    if task.parent_task_id is None:
+        return "-"
+    return format_html(
+        '<a href="{}?parent_task_id={}" title="{}">{}</a>',
+        changelist_url,
+        task.parent_task_id,
+        gettext("All recall tasks of parent %(id)s") % {"id": task.parent_task_id},
+        task.parent_task_id,
+    )
 
 
 class MirrorForm(forms.ModelForm):
@@ -248,7 +261,7 @@ class RecallTaskAdmin(MirrorAdmin):
             {
                 "fields": [
                     ("key_id", "status_display"),
-                    ("parent_link", "task_name_shown"),
+                    ("parent_task", "task_name_shown"),
                     "created_at_remote",
                 ]
             },
@@ -268,7 +281,7 @@ class RecallTaskAdmin(MirrorAdmin):
         return [
             *(f.name for f in self.model._meta.concrete_fields),
             "status_display",
-            "parent_link",
+            "parent_task",
             "task_name_shown",
             "unconfirmed_display",
             "rounds_done",
@@ -340,16 +353,15 @@ class RecallTaskAdmin(MirrorAdmin):
 
     @admin.display(description=_("parent task id"), ordering="parent_task_id")
     def parent_link(self, obj: RecallTask) -> str:
-        """The parent id as a link to the list of every recall task of that parent."""
-        if obj.parent_task_id is None:
-            return "-"
-        url = reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
-        return format_html(
-            '<a href="{}?parent_task_id={}" title="{}">{}</a>',
-            url,
-            obj.parent_task_id,
-            gettext("All recall tasks of parent %(id)s") % {"id": obj.parent_task_id},
-            obj.parent_task_id,
+        """The list's parent id: a link to the list of every recall task of that parent,
+        relative to the list it is on (the same path, another query)."""
+        return parent_task_link(obj, "")
+
+    @admin.display(description=_("parent task id"))
+    def parent_task(self, obj: RecallTask) -> str:
+        """The task page's parent id: a link to the list of every recall task of that parent."""
+        return parent_task_link(
+            obj, reverse(f"{self.admin_site.name}:laaffic_recall_recalltask_changelist")
         )
 
     @admin.display(description=_("task name"), ordering="task_name")
@@ -368,11 +380,13 @@ class RecallTaskAdmin(MirrorAdmin):
             return "-"
         # django-stubs lacks timezone.template_localtime (the templates' conversion).
         value = timezone.template_localtime(obj.created_at_remote)  # type: ignore[attr-defined]
+        # formats.date_format and time_format, with one DateFormat for both.
+        written = dateformat.DateFormat(value)
         return format_html(
             '<time datetime="{}"><span>{}</span> <span>{}</span></time>',
             value.isoformat(),
-            formats.date_format(value, "SHORT_DATE_FORMAT"),
-            formats.time_format(value, "TIME_FORMAT"),
+            written.format(formats.get_format("SHORT_DATE_FORMAT")),
+            written.format(formats.get_format("TIME_FORMAT")),
         )
 
     @admin.display(description=_("list record as received"))

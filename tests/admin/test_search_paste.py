@@ -3,7 +3,11 @@ typed where a parent id belongs."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urljoin
+
 import pytest
+from django.test.utils import override_script_prefix
 from django.urls import reverse
 
 from laaffic_recall.admin.tasks import MAX_PASTED_IDS, pasted_ids
@@ -84,7 +88,9 @@ def test_pasted_ids_parses_only_lists_of_numbers():
 
 def test_the_parent_id_links_to_its_siblings_on_the_list_and_the_page(agent_client, tasks):
     sibling_list = f"{TASKS}?parent_task_id=900"
-    assert f'href="{sibling_list}"' in agent_client.get(TASKS).content.decode()
+    # On the list, the same path with the parent's query; on the task page, the list's path.
+    list_page = agent_client.get(TASKS, {"status__exact": "0"}).content.decode()
+    assert 'href="?parent_task_id=900"' in list_page
     task = RecallTask.objects.get(key_id=12)
     assert f'href="{sibling_list}"' in agent_client.get(task_url(task)).content.decode()
     assert {t.key_id for t in agent_client.get(sibling_list).context["cl"].result_list} == {
@@ -92,6 +98,24 @@ def test_the_parent_id_links_to_its_siblings_on_the_list_and_the_page(agent_clie
         15,
         18,
     }
+
+
+def test_the_parent_links_lead_to_the_list_under_a_script_prefix(agent_client, tasks):
+    """A site served under a path (SCRIPT_NAME): the list's relative link and the task
+    page's link both open that site's list of the parent's tasks."""
+    prefix = "/support"
+    list_url = f"{prefix}{TASKS}?status__exact=0"
+    task_path = task_url(RecallTask.objects.get(key_id=12))
+    with override_script_prefix(f"{prefix}/"):
+        page = agent_client.get(TASKS, {"status__exact": "0"}).content.decode()
+        task_page = agent_client.get(task_path).content.decode()
+    links = re.findall(r'href="([^"]*parent_task_id=900)"', page)
+    page_links = re.findall(r'href="([^"]*parent_task_id=900)"', task_page)
+
+    assert links and page_links
+    opened = {urljoin(list_url, link) for link in links}
+    opened |= {urljoin(f"{prefix}{task_path}", link) for link in page_links}
+    assert opened == {f"{prefix}{TASKS}?parent_task_id=900"}
 
 
 def test_a_recall_key_typed_as_a_parent_id_offers_that_task(mocked_api, agent_client):
