@@ -7,10 +7,11 @@ app loads.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from ..client.printable import printable
@@ -50,6 +51,13 @@ def status_css(value: int | None) -> str:
 
 def status_badge(value: int | None) -> str:
     """A task's or node's status as a coloured badge."""
+    return _status_badge(value, get_language())
+
+
+@lru_cache(maxsize=256)
+def _status_badge(value: int | None, language: str | None) -> str:
+    """The badge of ``value`` in ``language`` (the active one): a list of 100 tasks shows
+    a handful of badges, each many times."""
     label: StrOrPromise
     if value in STATUS_CLASSES:
         label = Status(value).label
