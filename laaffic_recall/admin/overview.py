@@ -112,7 +112,8 @@ def _local_text(value: datetime) -> str:
 def sync_state(site: str, now: datetime | None = None) -> SyncState:
     """The last run, the last successful run, and whether the mirror is stale."""
     now = now or timezone.now()
-    run, success = last_run(), last_success()
+    run = last_run()
+    success = last_success(run)
     minutes = app_settings.SYNC_STALE_MINUTES
     finished = success.finished_at if success is not None else None
     stale = finished is None or finished < now - timedelta(minutes=minutes)

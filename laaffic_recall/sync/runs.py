@@ -103,13 +103,22 @@ def last_run() -> SyncRun | None:
     return mirror_syncs().order_by("-started_at", "-id").first()
 
 
-def last_success() -> SyncRun | None:
+def last_success(last: SyncRun | None = None) -> SyncRun | None:
+    """The last mirror sync that finished without a failure; ``last``, the last run
+    (``last_run()``), when it is one, so that a caller holding it saves the query."""
+    if last is not None and succeeded(last):
+        return last
     return (
         mirror_syncs()
         .filter(finished_at__isnull=False, failure_count=0, error="")
         .order_by("-started_at", "-id")
         .first()
     )
+
+
+def succeeded(run: SyncRun) -> bool:
+    """Whether a run finished without a failure (``last_success``'s filter)."""
+    return run.finished_at is not None and run.failure_count == 0 and run.error == ""
 
 
 # --------------------------------------------------------------------------- the lock

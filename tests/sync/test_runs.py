@@ -10,7 +10,7 @@ from django.utils import timezone
 from laaffic_recall.client.errors import ConfigurationError
 from laaffic_recall.models import RecallTask, SyncLock, SyncRun, SyncTrigger
 from laaffic_recall.sync import sync_recent, sync_task_details, sync_tasks
-from laaffic_recall.sync.runs import SyncLease, last_success
+from laaffic_recall.sync.runs import SyncLease, last_run, last_success
 from tests.support.admin import TASKS
 from tests.support.vendor import SECRET
 
@@ -47,6 +47,21 @@ def test_failures_are_recorded_as_text_and_the_run_is_not_ok(fake):
     assert run.failure_count == 1 and not run.ok
     assert run.failures.startswith("detail 2: ") and "parameter exception" in run.failures
     assert last_success() is None
+
+
+def test_the_last_success_is_the_last_run_given_when_it_succeeded(fake, django_assert_num_queries):
+    recent(fake, 1, 2)
+    sync_recent(days=1)
+    succeeded = last_run()
+    with django_assert_num_queries(0):
+        assert last_success(succeeded) == succeeded
+
+    fake.fail_detail(2, code=-22, msg="parameter exception")
+    sync_recent(days=1)
+    failed = last_run()
+    assert failed != succeeded
+    with django_assert_num_queries(1):
+        assert last_success(failed) == succeeded
 
 
 def test_a_run_that_cannot_start_is_recorded_with_its_error_and_no_secret(fake, settings):
