@@ -37,7 +37,7 @@ from .actions import (
 )
 from .display import pretty_json, status_badge
 from .paginator import CappedCountPaginator
-from .readonly import ReadOnlyAdmin
+from .readonly import GuardedChangeList, ReadOnlyAdmin
 from .refresh import refresh_message
 from .visibility import visible_nodes
 
@@ -229,6 +229,14 @@ def refresh_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> None:
     refresh_message(modeladmin, request, keys)
 
 
+class TaskChangeList(GuardedChangeList):
+    """The task list, its rows read without LAAFFIC's records as received: two JSON
+    documents a row that only the task page shows."""
+
+    def get_queryset(self, request, *args, **kwargs):
+        return super().get_queryset(request, *args, **kwargs).defer("raw", "detail_raw")
+
+
 @admin.register(RecallTask)
 class RecallTaskAdmin(MirrorAdmin):
     # Fits 1280 px beside the filters: ids on one line, names wrap, no sync time (it is on
@@ -334,6 +342,9 @@ class RecallTaskAdmin(MirrorAdmin):
         """A view of ``views.py`` for this admin: login, CSRF, never cached, and never
         inside ATOMIC_REQUESTS (the audit row is committed before the request leaves)."""
         return transaction.non_atomic_requests(self.admin_site.admin_view(partial(view, self)))
+
+    def get_changelist(self, request: HttpRequest, *args, **kwargs):
+        return TaskChangeList
 
     def changelist_view(self, request: HttpRequest, extra_context=None, *args, **kwargs):
         context = {**views.changelist_context(self, request), **(extra_context or {})}
