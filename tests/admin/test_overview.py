@@ -4,7 +4,7 @@ and the task page say the mirror is."""
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from html import unescape
 
 import pytest
@@ -12,12 +12,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.formats import date_format
 
 from laaffic_recall.admin.overview import sync_state
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask, Status, SyncRun
 from tests.support.admin import TASKS, logged_in
 from tests.support.audit import attempt_on, raw_sql
+from tests.support.clock import stop_clock
 from tests.support.mirror import make_nodes, make_task
 
 pytestmark = pytest.mark.django_db
@@ -64,9 +64,9 @@ def fresh_run(**fields) -> SyncRun:
     )
 
 
-def test_status_counts_link_to_the_filtered_task_list(viewer_client):
+def test_status_counts_link_to_the_filtered_task_list(viewer_client, monkeypatch):
+    now = stop_clock(monkeypatch)  # "created today" for the test is the page's today
     fresh_run()
-    now = timezone.now()
     for key, status in [(1, Status.PENDING), (2, Status.PENDING), (3, Status.COMPLETED)]:
         make_task(key, status=status, created_at_remote=now)
     make_task(4, status=Status.IN_PROGRESS, created_at_remote=now - timedelta(days=3))
@@ -164,13 +164,18 @@ def test_the_last_sync_says_when_what_and_when_next(viewer_client):
     assert "not scheduled" not in section and "overdue" not in section
 
 
-def test_the_charts_are_inline_svg_with_their_figures_as_a_table(agent_client):
-    now = timezone.now()
+def test_the_charts_are_inline_svg_with_their_figures_as_a_table(
+    agent_client, settings, monkeypatch
+):
+    # Half a minute into the 1st of March in Shanghai, still February 28th in UTC: each row
+    # is counted on its day in the site's time zone, the 14 days reach back into February.
+    settings.TIME_ZONE = "Asia/Shanghai"
+    now = stop_clock(monkeypatch, datetime(2026, 2, 28, 16, 0, 30, tzinfo=UTC))
     task = make_task(1, created_at_remote=now)
-    make_task(2, created_at_remote=now - timedelta(days=1))
+    make_task(2, created_at_remote=now - timedelta(minutes=1))  # 23:59:30 the day before
     make_task(3, created_at_remote=now - timedelta(days=20))  # outside the 14 days
-    attempt_on(task, CancelType.TASK, 1, Outcome.SUCCEEDED)
-    attempt_on(task, CancelType.TASK, 1, Outcome.SKIPPED)
+    attempt_on(task, CancelType.TASK, 1, Outcome.SUCCEEDED, started_at=now)
+    attempt_on(task, CancelType.TASK, 1, Outcome.SKIPPED, started_at=now)
     attempt_on(task, CancelType.TASK, 1, Outcome.SUCCEEDED, started_at=now - timedelta(days=2))
 
     html = html_of(agent_client.get(OVERVIEW))
@@ -183,13 +188,16 @@ def test_the_charts_are_inline_svg_with_their_figures_as_a_table(agent_client):
     assert html.count('<rect class="laaffic-chart-outcome-skipped"') == 1
     assert html.count('<rect class="laaffic-chart-tasks"') == 2
     assert html.count('<details class="laaffic-chart-data">') == 2
-    today = date_format(timezone.localdate(), "M j")
     # Today's row of the cancels table: succeeded 1, failed 0, refused 0, unknown 0,
     # skipped 1, total 2.
     assert (
-        f"<tr><th scope='row'>{today}</th><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>"
+        "<tr><th scope='row'>Mar 1</th><td>1</td><td>0</td><td>0</td><td>0</td><td>1</td>"
         "<td>2</td></tr>"
     ) in html
+    assert "<tr><th scope='row'>Feb 27</th><td>1</td><td>0</td>" in html
+    assert "<tr><th scope='row'>Mar 1</th><td>1</td></tr>" in html
+    assert "<tr><th scope='row'>Feb 28</th><td>1</td></tr>" in html
+    assert "<tr><th scope='row'>Feb 16</th>" in html and "Feb 15" not in html
 
 
 def test_without_the_audit_log_no_cancel_figures_are_shown(mirror_viewer_client):
@@ -332,9 +340,11 @@ def test_a_refresh_after_the_last_scheduled_run_keeps_its_next_sync(viewer_clien
     assert "not scheduled" not in html
 
 
-def test_the_overview_and_the_freshness_work_without_time_zones(agent_client, settings):
+def test_the_overview_and_the_freshness_work_without_time_zones(
+    agent_client, settings, monkeypatch
+):
     settings.USE_TZ = False
-    now = timezone.now()
+    now = stop_clock(monkeypatch)  # naive, as the site's clock is without time zones
     task = make_task(1, created_at_remote=now, status=Status.PENDING, synced_at=now)
     attempt_on(task, CancelType.TASK, 1, Outcome.REFUSED, started_at=now)
     SyncRun.objects.create(trigger="command", started_at=now, finished_at=now)
