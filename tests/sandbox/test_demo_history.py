@@ -35,7 +35,9 @@ def sandbox_mode(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_fresh_demo_leaves_real_cancels_of_each_outcome_by_the_agent(sandbox_mode):
+    began = timezone.now()
     output = demo("--tasks", "80", "--seed", "3")
+    ended = timezone.now()
 
     attempts = list(CancelAttempt.objects.order_by("id"))
     assert {a.outcome for a in attempts} == EVERY_OUTCOME
@@ -75,7 +77,7 @@ def test_a_fresh_demo_leaves_real_cancels_of_each_outcome_by_the_agent(sandbox_m
         SandboxNode.objects.values_list("key_id", "status")
     )
     # The attempts start when the demo runs (the service stamps them; not backdated).
-    assert all(a.started_at.date() == timezone.now().date() for a in attempts)
+    assert all(began <= a.started_at <= ended for a in attempts)
 
     # The audit chain holds: every finished attempt is linked; the unknown one is not yet.
     verify = StringIO()
