@@ -117,6 +117,11 @@ def test_read_timeout_on_cancel_is_unknown_though_the_sandbox_cancelled(sandbox_
     with LaafficClient(KEY, SECRET, sandbox_url, read_timeout=0.5) as client:
         with pytest.raises(OutcomeUnknownError):
             client.cancel(1, task.key_id)
+        # The client gave up after half a second; on a busy machine the sandbox may not
+        # have reached the call yet: wait (at most 10 s) until it has.
+        deadline = time.monotonic() + 10
+        while not calls_received("cancel") and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(calls_received("cancel")) == 1  # never resent
         assert client.query_detail(task.key_id).status == Status.CANCELLED
 
