@@ -522,7 +522,11 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
                 "visible_task_name" if name == "task__task_name" else name for name in CSV_VALUES
             ]
         rows = csv_rows(queryset.order_by("started_at", "id"), translation.get_language(), values)
-        stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+        # Named by the site's date and time, the zone its Started and Finished cells use.
+        now = timezone.now()
+        if timezone.is_aware(now):
+            now = now.astimezone(timezone.get_default_timezone())
+        stamp = now.strftime("%Y%m%d-%H%M%S")
         return StreamingHttpResponse(
             rows,
             content_type="text/csv; charset=utf-8",

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from laaffic_recall.admin.attempts import CSV_EXCERPT_CHARS
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+from tests.support.clock import stop_clock
 from tests.support.mirror import make_nodes, make_task
 
 pytestmark = pytest.mark.django_db
@@ -216,3 +217,30 @@ def test_a_row_without_task_or_node_and_a_stale_pending_row(auditor_client):
     assert first[17:19] == [str(Outcome.PENDING.label), str(Outcome.UNKNOWN.label)]
     assert second[17:19] == [str(Outcome.PENDING.label), str(Outcome.PENDING.label)]
     assert second[22] == "'@x" and second[3] == "" and second[4] == ""
+
+
+@pytest.mark.parametrize("use_tz", [True, False], ids=["USE_TZ", "naive"])
+def test_the_file_is_named_by_the_time_its_cells_are_written_in(
+    auditor_client, settings, monkeypatch, use_tz
+):
+    """Half an hour into New Year's Day in Shanghai (still December 31st in UTC): the file
+    is named by the site's date and time, as its Started cell is written."""
+    settings.TIME_ZONE = "Asia/Shanghai"
+    settings.USE_TZ = use_tz
+    utc = datetime(2025, 12, 31, 16, 30, 5, tzinfo=UTC)
+    now = utc if use_tz else datetime(2026, 1, 1, 0, 30, 5)  # naive: the site's wall clock
+    stop_clock(monkeypatch, now)
+    row = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK, target_id=12, outcome=Outcome.SUCCEEDED, started_at=now
+    )
+
+    response = auditor_client.post(
+        LIST, {"action": "download_csv", "index": 0, "_selected_action": [row.pk]}
+    )
+
+    assert response["Content-Disposition"] == (
+        'attachment; filename="cancel-attempts-20260101-003005.csv"'
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    _, cells = list(csv.reader(io.StringIO(body, newline="")))
+    assert cells[2] == "2026-01-01 00:30:05"
