@@ -243,14 +243,29 @@ def blocking_attempts(tasks: Iterable[RecallTask]) -> dict[int, BlockingAttempt]
 
 def concerned_task_keys(attempt: CancelAttempt) -> set[int]:
     """The mirrored tasks an attempt concerns (its own, and a parent's other tasks)."""
-    keys = {attempt.task_key_id} if attempt.task_key_id is not None else set()
-    if attempt.cancel_type == CancelType.PARENT:
+    return concerned_keys(attempt.cancel_type, attempt.target_id, attempt.task_key_id)
+
+
+def concerned_keys(cancel_type: int, target_id: int, task_key_id: int | None) -> set[int]:
+    """The mirrored tasks an attempt of this target recorded on ``task_key_id`` concerns."""
+    keys = {task_key_id} if task_key_id is not None else set()
+    if cancel_type == CancelType.PARENT:
         keys.update(
-            RecallTask.objects.filter(parent_task_id=attempt.target_id).values_list(
-                "key_id", flat=True
-            )
+            RecallTask.objects.filter(parent_task_id=target_id).values_list("key_id", flat=True)
         )
     return keys
+
+
+def lock_tasks(task_key_ids: Iterable[int]) -> None:
+    """Lock the rows of these tasks, in key order, until the end of the transaction.
+
+    A transaction that finishes an attempt locks every task row it will write before
+    ``CancelAttempt.save()`` takes the audit chain's lock: no writer of the chain then
+    waits for a row while holding it, so none waits for it in turn (a refused attempt's
+    row, inserted before the chain's lock, holds a share lock on its task).
+    """
+    locked = RecallTask.objects.filter(key_id__in=sorted(set(task_key_ids))).order_by("key_id")
+    list(locked.select_for_update().values_list("pk", flat=True))
 
 
 # --------------------------------------------------------------------------- the rows
@@ -426,9 +441,9 @@ def settle_doubt(task_key_ids: int | Iterable[int] | None, locked: Collection[in
         ).update(cancel_in_doubt=False)
 
 
-def settle_attempt_doubt(attempt: CancelAttempt, locked: Collection[int] = ()) -> None:
+def settle_attempt_doubt(attempt: CancelAttempt) -> None:
     """``settle_doubt`` for every task a finished attempt concerned."""
-    settle_doubt(concerned_task_keys(attempt), locked)
+    settle_doubt(concerned_task_keys(attempt))
 
 
 def join_notes(*parts: str) -> str:

@@ -473,15 +473,21 @@ def _record(
     written, the tasks as stored). Should that fail, each is tried on its own: a mirror
     that cannot be written never keeps the row open, nor a row that cannot be written
     the mirror stale."""
-    locked = {item.detail.key_id for item in reads}
+    fields = _row_fields(target, answer, preflight, scope)
+    read = {item.detail.key_id for item in reads}
     try:
         with transaction.atomic():
+            settled: set[int] = set()
+            if answer.outcome != Outcome.UNKNOWN:
+                task_key_id = fields.get("task_key_id", attempt.task_key_id)
+                settled = audit.concerned_keys(*target.key, task_key_id)
+            if not settled <= read:
+                audit.lock_tasks(settled | read)  # all of them before the chain's lock
             changes = write_details(reads)
             if preflight is not None and _to_mark(answer):
                 remote.mark_cancelled(preflight, target)
-            audit.finish(attempt, **_row_fields(target, answer, preflight, scope))
-            if answer.outcome != Outcome.UNKNOWN:
-                audit.settle_attempt_doubt(attempt, locked)
+            audit.finish(attempt, **fields)
+            audit.settle_doubt(settled, locked=settled | read)
     except Exception:
         logger.warning(
             "Could not close cancel attempt %s in one transaction; writing each part apart",

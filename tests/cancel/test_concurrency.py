@@ -11,11 +11,12 @@ import threading
 import time
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
-from laaffic_recall.models import CancelAttempt, Outcome
+from laaffic_recall.chain import CHAIN_LOCK_ID
+from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
 from tests.support.concurrency import WAIT, in_thread
 from tests.support.mirror import make_task
 from tests.support.vendor import (
@@ -24,6 +25,7 @@ from tests.support.vendor import (
     add_cancel,
     add_cancel_callback,
     add_detail,
+    api_url,
     calls_to,
 )
 
@@ -202,3 +204,60 @@ def test_under_atomic_requests_the_row_is_still_committed_before_the_call(mocked
     assert response.status_code == 302
     assert seen["rows"] == [(Outcome.PENDING, 12)]
     assert CancelAttempt.objects.get().outcome == Outcome.SUCCEEDED
+
+
+@pytest.mark.postgres
+def test_closing_a_cancel_never_waits_for_its_task_while_holding_the_audit_chain(
+    mocked_api, audit_chain_key, caplog
+):
+    """A refused attempt's row holds a share lock on its task from its INSERT until it has
+    the audit chain's lock. A cancel closing on that task meanwhile locks the task before
+    it takes the chain's lock, so each waits for the other in turn, never both at once."""
+    task = make_task(12)
+    in_read, release = threading.Event(), threading.Event()
+
+    def busy(request):  # the fresh read: held, then LAAFFIC refuses to answer it
+        in_read.set()
+        assert release.wait(WAIT)
+        return 200, {}, '{"code": 1, "msg": "system busy", "data": null}'
+
+    mocked_api.add_callback("POST", api_url("queryDetail"), callback=busy)
+    cancelling = in_thread(
+        service.cancel, [CancelTarget.for_task(task)], Submission(username="ann")
+    )
+    assert in_read.wait(WAIT)
+
+    share_locked, cancel_waits = threading.Event(), threading.Event()
+
+    def refused_row_inserting():  # what inserting a refused row on the task does, in order
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT 1 FROM {RecallTask._meta.db_table} WHERE id = %s FOR KEY SHARE", [task.pk]
+            )
+            share_locked.set()
+            assert cancel_waits.wait(WAIT)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+
+    other = in_thread(refused_row_inserting)
+    assert share_locked.wait(WAIT)
+    release.set()
+    deadline = time.monotonic() + WAIT
+    while not waiting_for_a_lock() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    cancel_waits.set()
+
+    other()  # no deadlock was detected in either transaction
+    [result] = cancelling().results
+    assert result.outcome == Outcome.FAILED and result.recorded
+    assert CancelAttempt.objects.get().outcome == Outcome.FAILED
+    assert "in one transaction" not in caplog.text
+
+
+def waiting_for_a_lock() -> bool:
+    """Whether a connection to the test database waits for a lock now."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return cursor.fetchone()[0] > 0
