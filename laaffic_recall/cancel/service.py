@@ -479,10 +479,11 @@ def _record(
         with transaction.atomic():
             settled: set[int] = set()
             if answer.outcome != Outcome.UNKNOWN:
+                audit.lock_chain_first()
                 task_key_id = fields.get("task_key_id", attempt.task_key_id)
                 settled = audit.concerned_keys(*target.key, task_key_id)
             if not settled <= read:
-                audit.lock_tasks(settled | read)  # all of them before the chain's lock
+                audit.lock_tasks(settled | read)  # in one pass, in key order
             changes = write_details(reads)
             if preflight is not None and _to_mark(answer):
                 remote.mark_cancelled(preflight, target)

@@ -207,12 +207,13 @@ def test_under_atomic_requests_the_row_is_still_committed_before_the_call(mocked
 
 
 @pytest.mark.postgres
-def test_closing_a_cancel_never_waits_for_its_task_while_holding_the_audit_chain(
+def test_closing_a_cancel_takes_the_audit_chain_before_its_task(
     mocked_api, audit_chain_key, caplog
 ):
-    """A refused attempt's row holds a share lock on its task from its INSERT until it has
-    the audit chain's lock. A cancel closing on that task meanwhile locks the task before
-    it takes the chain's lock, so each waits for the other in turn, never both at once."""
+    """Inserting a refused attempt's row takes the audit chain's lock, and at COMMIT the
+    deferred check of its task's foreign key a share lock on the task. A cancel closing
+    on that task meanwhile takes the chain's lock before the task's row, so it waits for
+    the other and the two never wait for each other (a deadlock)."""
     task = make_task(12)
     in_read, release = threading.Event(), threading.Event()
 
@@ -222,24 +223,23 @@ def test_closing_a_cancel_never_waits_for_its_task_while_holding_the_audit_chain
         return 200, {}, '{"code": 1, "msg": "system busy", "data": null}'
 
     mocked_api.add_callback("POST", api_url("queryDetail"), callback=busy)
-    cancelling = in_thread(
-        service.cancel, [CancelTarget.for_task(task)], Submission(username="ann")
-    )
+    targets = [CancelTarget.for_task(task)]
+    cancelling = in_thread(service.cancel, targets, Submission(username="ann"))
     assert in_read.wait(WAIT)
 
-    share_locked, cancel_waits = threading.Event(), threading.Event()
+    chain_locked, cancel_waits = threading.Event(), threading.Event()
 
-    def refused_row_inserting():  # what inserting a refused row on the task does, in order
+    def refused_row_inserted():  # the locks of inserting a refused row on the task, in order
         with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
+            chain_locked.set()
+            assert cancel_waits.wait(WAIT)
             cursor.execute(
                 f"SELECT 1 FROM {RecallTask._meta.db_table} WHERE id = %s FOR KEY SHARE", [task.pk]
             )
-            share_locked.set()
-            assert cancel_waits.wait(WAIT)
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
 
-    other = in_thread(refused_row_inserting)
-    assert share_locked.wait(WAIT)
+    other = in_thread(refused_row_inserted)
+    assert chain_locked.wait(WAIT)
     release.set()
     deadline = time.monotonic() + WAIT
     while not waiting_for_a_lock() and time.monotonic() < deadline:
