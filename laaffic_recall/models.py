@@ -432,6 +432,13 @@ class CancelAttempt(models.Model):
             # No savepoint of its own: a failed INSERT fails the caller's transaction.
             with transaction.atomic(using=using, savepoint=False):
                 super().save(*args, **kwargs)
+                connection = transaction.get_connection(using)
+                final = self.outcome not in OPEN_OUTCOMES and chain_key() is not None
+                if final and connection.vendor == "postgresql":
+                    # The checks of its foreign keys, deferred to COMMIT, take a share lock
+                    # on the task it names: run them now, before the audit chain's lock,
+                    # so that no writer of the chain waits for a row while holding it.
+                    connection.check_constraints()
                 self._link(using, self._as_stored())
             return
         # No savepoint of its own either: a refusal is raised once the block has ended,

@@ -28,7 +28,6 @@ from django.db.models import Exists, Field, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from ..chain import chain_key, lock_chain
 from ..conf import app_settings
 from ..models import (
     OPEN_OUTCOMES,
@@ -258,25 +257,14 @@ def concerned_keys(cancel_type: int, target_id: int, task_key_id: int | None) ->
 
 
 def lock_tasks(task_key_ids: Iterable[int]) -> None:
-    """Lock the rows of these tasks, in key order, until the end of the transaction."""
+    """Lock the rows of these tasks, in key order, until the end of the transaction.
+
+    A transaction that finishes an attempt locks every row it writes before
+    ``CancelAttempt.save()`` takes the audit chain's lock, as every writer of the chain
+    does: none then waits for a row while holding it.
+    """
     locked = RecallTask.objects.filter(key_id__in=sorted(set(task_key_ids))).order_by("key_id")
     list(locked.select_for_update().values_list("pk", flat=True))
-
-
-def lock_chain_first() -> None:
-    """Take the audit chain's lock now (when a chain key is set), before any task row.
-
-    Every writer of a final row takes the chain's lock before it waits for a task row: a
-    refused attempt's INSERT takes the chain's lock, and the check of its task's foreign
-    key, deferred to COMMIT, a share lock on the task. A transaction that locks task rows
-    and then finishes an attempt must therefore take the chain's lock first, or the two
-    wait for each other.
-    """
-    if chain_key() is not None:
-        lock_chain(transaction.get_connection())
-
-
-# --------------------------------------------------------------------------- the rows
 
 
 def _base_fields(

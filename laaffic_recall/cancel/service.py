@@ -479,11 +479,10 @@ def _record(
         with transaction.atomic():
             settled: set[int] = set()
             if answer.outcome != Outcome.UNKNOWN:
-                audit.lock_chain_first()
                 task_key_id = fields.get("task_key_id", attempt.task_key_id)
                 settled = audit.concerned_keys(*target.key, task_key_id)
             if not settled <= read:
-                audit.lock_tasks(settled | read)  # in one pass, in key order
+                audit.lock_tasks(settled | read)  # before the audit chain's lock
             changes = write_details(reads)
             if preflight is not None and _to_mark(answer):
                 remote.mark_cancelled(preflight, target)

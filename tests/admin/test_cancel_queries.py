@@ -21,25 +21,24 @@ pytestmark = pytest.mark.django_db
 
 # Measured inside a test's transaction (savepoints instead of transactions): the
 # confirmation 9 (11 while it read the sync state it does not show), the confirmed cancel
-# of one task, its row sealed and chained, 31 on SQLite and 33 on PostgreSQL, whose audit
-# chain takes an advisory lock when the attempt is closed, before the task's row, and
-# again when its row is linked. Of the 31: the request 4 (session, user, permissions),
-# the change list 4 (its count in a savepoint, the selection), the service's check that
-# it runs in no caller's transaction 2 (a savepoint, only inside a test's), the attempt
-# opened 7 (the tasks locked with their parent ids, the open attempts that would block
-# it, the row inserted, its seal, the tasks flagged in doubt, the savepoint), the attempt
+# of one task, its row sealed and chained, 31 on SQLite and 32 on PostgreSQL, whose audit
+# chain takes an advisory lock. Of the 31: the request 4 (session, user, permissions), the
+# change list 4 (its count in a savepoint, the selection), the service's check that it
+# runs in no caller's transaction 2 (a savepoint, only inside a test's), the attempt
+# opened 7 (the tasks locked with their parent ids, the open attempts that would block it,
+# the row inserted, its seal, the tasks flagged in doubt, the savepoint), the attempt
 # closed 10 in one savepoint (what was read, before and after the request, stored: the
 # task locked and written, its nodes read and written; the row finished: its stored values
 # under lock, the last link, one UPDATE writing the outcome and the link; the doubt
-# settled on the task already locked), the admin history 4 (its content type read once
-# per process). The result is worded from the tasks as stored: nothing is read back.
-# Outside a test, on SQLite without a chain key (bench/profile_cancel.py), the same
-# confirm runs 24 queries.
+# settled on the task already locked), the admin history 4 (its content type read once per
+# process). The result is worded from the tasks as stored: nothing is read back. Outside a
+# test, on SQLite without a chain key (bench/profile_cancel.py), the same confirm runs 24
+# queries.
 CONFIRMATION_QUERIES = 9
 
 
 def confirm_queries() -> int:
-    return 33 if connection.vendor == "postgresql" else 31
+    return 32 if connection.vendor == "postgresql" else 31
 
 
 def confirm(agent_client, task):

@@ -207,13 +207,42 @@ def test_under_atomic_requests_the_row_is_still_committed_before_the_call(mocked
 
 
 @pytest.mark.postgres
-def test_closing_a_cancel_takes_the_audit_chain_before_its_task(
+def test_inserting_a_finished_row_locks_its_task_before_the_audit_chain(audit_chain_key):
+    """The checks of a new row's foreign keys, deferred to COMMIT by Django, share-lock its
+    task: they run before the row takes the audit chain's lock, so it never holds the
+    chain while it waits for the task."""
+    task = make_task(12)
+    task_locked, release = threading.Event(), threading.Event()
+
+    def task_held():  # e.g. a cancel closing on the task, or a sync storing it
+        with transaction.atomic():
+            RecallTask.objects.select_for_update().get(pk=task.pk)
+            task_locked.set()
+            assert release.wait(WAIT)
+
+    holder = in_thread(task_held)
+    assert task_locked.wait(WAIT)
+    fields = {"cancel_type": 1, "target_id": 12, "task": task, "outcome": Outcome.REFUSED}
+    inserting = in_thread(lambda: CancelAttempt.objects.create(**fields))
+    try:
+        assert wait_for_a_lock()
+        assert not chain_lock_held()  # the insert waits for the task, not holding the chain
+    finally:
+        release.set()
+    holder()
+    row = inserting()
+    row.refresh_from_db()
+    assert row.chain_seq == 1
+
+
+@pytest.mark.postgres
+def test_closing_a_cancel_locks_its_task_before_the_audit_chain(
     mocked_api, audit_chain_key, caplog
 ):
-    """Inserting a refused attempt's row takes the audit chain's lock, and at COMMIT the
-    deferred check of its task's foreign key a share lock on the task. A cancel closing
-    on that task meanwhile takes the chain's lock before the task's row, so it waits for
-    the other and the two never wait for each other (a deadlock)."""
+    """Inserting a refused attempt's row share-locks its task, then takes the audit
+    chain's lock. A cancel closing on that task meanwhile locks the task's row before it
+    takes the chain's lock, so it waits for the other, and the two never wait for each
+    other (a deadlock)."""
     task = make_task(12)
     in_read, release = threading.Event(), threading.Event()
 
@@ -227,23 +256,21 @@ def test_closing_a_cancel_takes_the_audit_chain_before_its_task(
     cancelling = in_thread(service.cancel, targets, Submission(username="ann"))
     assert in_read.wait(WAIT)
 
-    chain_locked, cancel_waits = threading.Event(), threading.Event()
+    share_locked, cancel_waits = threading.Event(), threading.Event()
 
     def refused_row_inserted():  # the locks of inserting a refused row on the task, in order
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
-            chain_locked.set()
-            assert cancel_waits.wait(WAIT)
             cursor.execute(
                 f"SELECT 1 FROM {RecallTask._meta.db_table} WHERE id = %s FOR KEY SHARE", [task.pk]
             )
+            share_locked.set()
+            assert cancel_waits.wait(WAIT)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [CHAIN_LOCK_ID])
 
     other = in_thread(refused_row_inserted)
-    assert chain_locked.wait(WAIT)
+    assert share_locked.wait(WAIT)
     release.set()
-    deadline = time.monotonic() + WAIT
-    while not waiting_for_a_lock() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    assert wait_for_a_lock()  # the cancel, closing, waits for the task
     cancel_waits.set()
 
     other()  # no deadlock was detected in either transaction
@@ -253,11 +280,23 @@ def test_closing_a_cancel_takes_the_audit_chain_before_its_task(
     assert "in one transaction" not in caplog.text
 
 
-def waiting_for_a_lock() -> bool:
-    """Whether a connection to the test database waits for a lock now."""
+def wait_for_a_lock() -> bool:
+    """Whether a connection to the test database comes to wait for a lock (within WAIT)."""
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+        time.sleep(0.01)
+    return False
+
+
+def chain_lock_held() -> bool:
+    """Whether some transaction holds the audit chain's advisory lock now."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
         return cursor.fetchone()[0] > 0
