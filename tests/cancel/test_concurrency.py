@@ -296,7 +296,10 @@ def wait_for_a_lock() -> bool:
 
 
 def chain_lock_held() -> bool:
-    """Whether some transaction holds the audit chain's advisory lock now."""
+    """Whether a transaction on the test database holds the audit chain's advisory lock."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted")
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
         return cursor.fetchone()[0] > 0
