@@ -494,6 +494,8 @@ def _record(
             attempt.pk,
             exc_info=True,
         )
+        # The row as stored: a link decided in the rolled-back transaction is not its.
+        attempt.refresh_from_db(fields=["chain_seq", "chain_mac", "seal_mac"])
         return _record_apart(attempt, target, answer, preflight, scope, reads)
     _send_synced(changes)
     return answer, True, changes.stored

@@ -8,18 +8,18 @@ from datetime import datetime, timedelta
 import pytest
 import requests
 from django.contrib.auth import get_user_model
-from django.db import OperationalError, connection
+from django.db import DatabaseError, OperationalError, connection
 from django.utils import timezone
 from responses import matchers
 
-from laaffic_recall.cancel import BatchTooLarge, CancelTarget, service
+from laaffic_recall.cancel import BatchTooLarge, CancelTarget, audit, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.client.wire import parse_detail, sign
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
 from laaffic_recall.signals import cancel_attempted
 from laaffic_recall.sync import service as sync
 from laaffic_recall.sync.mirror import FetchedDetail, store_details
-from tests.support.audit import refuse_attempt_updates
+from tests.support.audit import refuse_attempt_updates, run_verify
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import (
     CANCELLED,
@@ -595,6 +595,33 @@ def refuse_detail_writes(execute, sql, params, many, context):
     if sql.lstrip().upper().startswith("UPDATE") and "detail_raw" in sql:
         raise OperationalError("disk full")
     return execute(sql, params, many, context)
+
+
+def test_a_close_that_fails_after_the_row_is_linked_links_it_again_apart(
+    mocked_api, submission, audit_chain_key, monkeypatch, capsys
+):
+    task = make_task(12)
+    add_detail(mocked_api, 12, PENDING)
+    add_cancel(mocked_api, 1, 12)
+    add_detail(mocked_api, 12, CANCELLED)
+    settle, failures = audit.settle_doubt, []
+
+    def settle_fails_once(*args, **kwargs):  # after the row's link, in the same transaction
+        if not failures:
+            failures.append(1)
+            raise DatabaseError("lost the connection")
+        return settle(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "settle_doubt", settle_fails_once)
+    [result] = service.cancel([CancelTarget.for_task(task)], submission).results
+
+    attempt = only_attempt()
+    assert failures and result.recorded and attempt.outcome == Outcome.SUCCEEDED
+    assert attempt.chain_seq == 1  # linked by the write that kept it
+    _out, problem = run_verify(capsys)
+    assert problem is None, problem
+    task.refresh_from_db()
+    assert task.cancel_in_doubt is False
 
 
 def test_a_mirror_that_cannot_store_the_reread_does_not_keep_the_row_open(mocked_api, submission):
