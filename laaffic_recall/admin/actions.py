@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from ..conf import app_settings
-from .confirmation import flow, respond
+from .confirmation import CancelFlow, respond
 from .readonly import is_pk
 
 CANCEL_ACTIONS = frozenset({"cancel_tasks", "cancel_tasks_by_parent", "cancel_from_node"})
@@ -31,7 +31,7 @@ def cancel_tasks(modeladmin, request: HttpRequest, queryset: QuerySet) -> HttpRe
     tasks = _within_limit(modeladmin, request, queryset, "-created_at_remote", "-key_id")
     if tasks is None:
         return None
-    cancel = flow(modeladmin, request, tasks=tasks, gone=_gone(modeladmin, request, tasks))
+    cancel = CancelFlow(modeladmin, request, tasks=tasks, gone=_gone(modeladmin, request, tasks))
     return respond(modeladmin, request, cancel, _context(request, "cancel_tasks", tasks))
 
 
@@ -48,7 +48,7 @@ def cancel_tasks_by_parent(
     if tasks is None:
         return None
     gone = _gone(modeladmin, request, tasks)
-    cancel = flow(modeladmin, request, tasks=tasks, by_parent=True, gone=gone)
+    cancel = CancelFlow(modeladmin, request, tasks=tasks, by_parent=True, gone=gone)
     return respond(modeladmin, request, cancel, _context(request, "cancel_tasks_by_parent", tasks))
 
 
@@ -60,7 +60,7 @@ def cancel_from_node(modeladmin, request: HttpRequest, queryset: QuerySet) -> Ht
     nodes = list(queryset.select_related("task")[:2])
     gone = _gone(modeladmin, request, nodes)
     if not nodes and len(gone) == 1:  # the one node selected left the list
-        cancel = flow(modeladmin, request, gone=gone)
+        cancel = CancelFlow(modeladmin, request, gone=gone)
         return respond(modeladmin, request, cancel, _context(request, "cancel_from_node", []))
     if len(nodes) != 1:
         text = _(
@@ -69,7 +69,7 @@ def cancel_from_node(modeladmin, request: HttpRequest, queryset: QuerySet) -> Ht
         )
         modeladmin.message_user(request, text, messages.WARNING)
         return None
-    cancel = flow(modeladmin, request, node=nodes[0])
+    cancel = CancelFlow(modeladmin, request, node=nodes[0])
     context = _context(request, "cancel_from_node", nodes)
     return respond(modeladmin, request, cancel, {**context, "object": nodes[0].task})
 

@@ -104,9 +104,14 @@ def stop_rounds(modeladmin, request: HttpRequest, task: RecallTask) -> StopRound
     pending = list(task.nodes.filter(status=Status.PENDING).order_by("position"))
     if not pending:
         return None
-    name = f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
-    url = with_filters(modeladmin, request, reverse(name, args=[task.pk, pending[0].pk]))
+    url = from_node_url(modeladmin, request, task.pk, pending[0].pk)
     return StopRounds(pending[0].position + 1, pending[-1].position + 1, url, pending[0])
+
+
+def from_node_url(modeladmin, request: HttpRequest, task_pk: int, node_pk: int) -> str:
+    """The confirmation of "Cancel from here" on a node, keeping the list's filters."""
+    name = f"{modeladmin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
+    return with_filters(modeladmin, request, reverse(name, args=[task_pk, node_pk]))
 
 
 @dataclass
@@ -153,13 +158,8 @@ class CancelFlow:
         url = task_url(admin, request, line.pk) if line.pk is not None else ""
         offer = ""
         if line.offer_node is not None and line.pk is not None:
-            name = f"{admin.admin_site.name}:laaffic_recall_recalltask_cancel_from_node"
-            offer = with_filters(admin, request, reverse(name, args=[line.pk, line.offer_node]))
+            offer = from_node_url(admin, request, line.pk, line.offer_node)
         return replace(line, url=url, offer_url=offer)
-
-
-def flow(modeladmin, request: HttpRequest, **kwargs: Any) -> CancelFlow:
-    return CancelFlow(modeladmin, request, **kwargs)
 
 
 def respond(

@@ -27,8 +27,8 @@ from ..models import VIEW_ATTEMPTS_PERMISSION, CancelAttempt, RecallTask, Status
 from .actions import permission_message
 from .clock import last_read
 from .confirmation import (
+    CancelFlow,
     changelist_url,
-    flow,
     no_such_task,
     respond,
     stop_rounds,
@@ -50,7 +50,7 @@ def cancel_task(modeladmin, request: HttpRequest, object_id: str) -> HttpRespons
     if refused:
         return refused
     back = task_url(modeladmin, request, task)
-    cancel = flow(modeladmin, request, tasks=[task])
+    cancel = CancelFlow(modeladmin, request, tasks=[task])
     page = respond(modeladmin, request, cancel, {"object": task, "back_url": back})
     return page or HttpResponseRedirect(back)
 
@@ -70,7 +70,7 @@ def cancel_from_node(
         )
         return HttpResponseRedirect(back)
     node.task = task
-    cancel = flow(modeladmin, request, node=node)
+    cancel = CancelFlow(modeladmin, request, node=node)
     page = respond(modeladmin, request, cancel, {"object": task, "back_url": back})
     return page or HttpResponseRedirect(back)
 
@@ -86,7 +86,7 @@ def cancel_by_parent(modeladmin, request: HttpRequest) -> HttpResponse:
     if request.method != "POST" or not form.is_valid():
         return _parent_form_page(modeladmin, request, form)
     parent_task_id = form.cleaned_data["parent_task_id"]
-    cancel = flow(modeladmin, request, parent_ids=[parent_task_id])
+    cancel = CancelFlow(modeladmin, request, parent_ids=[parent_task_id])
     preview = cancel.preview()
     unseen = any(code == "hidden" for code, _value in preview.notes)
     if not request.POST.get("post") and (not preview.lines or unseen):
