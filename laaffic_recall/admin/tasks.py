@@ -28,7 +28,7 @@ from ..client.printable import printable
 from ..client.wire import is_valid_id
 from ..conf import app_settings
 from ..models import CANCEL_PERMISSION, RecallNode, RecallTask
-from . import refresh, views
+from . import pages, refresh, views
 from .actions import (
     cancel_from_node,
     cancel_tasks,
@@ -347,12 +347,12 @@ class RecallTaskAdmin(MirrorAdmin):
         return TaskChangeList
 
     def changelist_view(self, request: HttpRequest, extra_context=None, *args, **kwargs):
-        context = {**views.changelist_context(self, request), **(extra_context or {})}
+        context = {**pages.changelist_context(self, request), **(extra_context or {})}
         return super().changelist_view(request, context, *args, **kwargs)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         if obj is not None:
-            context.update(views.task_page_context(self, request, obj))
+            context.update(pages.task_page_context(self, request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description=_("rounds"), ordering="finish_num")
