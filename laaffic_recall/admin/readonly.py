@@ -11,20 +11,18 @@ is no id. The sandbox's admins use it too.
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager, nullcontext
-from typing import Any
-
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.views.main import ChangeList
-from django.db import DatabaseError, router, transaction
+from django.db import DatabaseError, router
 from django.http import HttpRequest, HttpResponseRedirect
 from django.utils.html import format_html
 from django.utils.translation import gettext
 
 from ..client.wire import MAX_ID
+from ..transactions import savepoint_if_nested
 from .display import CSS
 from .search import NumberSearchMixin
 
@@ -45,14 +43,8 @@ class GuardedChangeList(ChangeList):
             raise IncorrectLookupParameters(exc) from exc
 
     def get_results(self, request, *args, **kwargs):
-        # In a surrounding transaction, a savepoint, so that a refused query leaves it
-        # usable (outside one, each query is its own transaction).
-        using = router.db_for_read(self.model)
-        guard: AbstractContextManager[Any] = nullcontext()
-        if transaction.get_connection(using).in_atomic_block:
-            guard = transaction.atomic(using=using)
         try:
-            with guard:
+            with savepoint_if_nested(router.db_for_read(self.model)):
                 super().get_results(request, *args, **kwargs)
         except (OverflowError, ValueError, TypeError, AttributeError, DatabaseError) as exc:
             # Raised while the query string's lookups are compiled or run: a year past

@@ -18,7 +18,6 @@ import ipaddress
 import logging
 import uuid
 from collections.abc import Collection, Iterable, Mapping
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NoReturn
@@ -39,6 +38,7 @@ from ..models import (
     RecallTask,
     fits_code,
 )
+from ..transactions import savepoint_if_nested
 from .results import NO_SCOPE, BlockingAttempt, CancelTarget, Scope
 
 logger = logging.getLogger("laaffic_recall")
@@ -130,15 +130,6 @@ def _ip(value: Any) -> str | None:
 # --------------------------------------------------------------------------- one submission
 
 
-def one_statement():
-    """Around a single write that may fail: nothing in autocommit, where the statement
-    commits or fails on its own; inside a caller's transaction, a savepoint, so that a
-    failed write leaves that transaction usable."""
-    if transaction.get_connection().in_atomic_block:
-        return transaction.atomic()
-    return nullcontext()
-
-
 def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission, bool]:
     """(the submission of this confirmation token, whether this request claimed it).
 
@@ -146,7 +137,7 @@ def claim_submission(token: uuid.UUID, username: str) -> tuple[CancelSubmission,
     the first's row (in progress while ``finished_at`` is empty) and must start nothing.
     """
     try:
-        with one_statement():
+        with savepoint_if_nested():
             row = CancelSubmission.objects.create(token=token, username=username[:150])
         return row, True
     except IntegrityError:

@@ -15,7 +15,7 @@ from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from ..models import CancelAttempt, Outcome, RecallTask
-from .audit import one_statement
+from ..transactions import savepoint_if_nested
 
 logger = logging.getLogger("laaffic_recall")
 
@@ -53,7 +53,7 @@ def on_cancel_attempted(sender: Any, attempt: CancelAttempt, **kwargs: Any) -> N
     if task is None:
         return
     try:
-        with one_statement():
+        with savepoint_if_nested():
             LogEntry.objects.create(
                 user_id=attempt.user_id,
                 content_type=ContentType.objects.get_for_model(RecallTask),
