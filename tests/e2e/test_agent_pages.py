@@ -27,6 +27,7 @@ from laaffic_recall.models import (
 from laaffic_recall.sandbox.demo import follow_sandbox, sync_mirror
 from laaffic_recall.sandbox.models import SandboxTask
 from laaffic_recall.sandbox.testing import create_task, inject_fault
+from tests.support.audit import busy_day
 from tests.support.browser import (
     AUDIT_LIST,
     OVERVIEW,
@@ -306,18 +307,7 @@ def test_not_known_yet_works_without_javascript(browser, e2e_site, e2e_data, e2e
 def busy_task(e2e_data) -> RecallTask:
     """A task with the attempts a busy day leaves: long messages, a reason holding a URL."""
     task = e2e_data.mirrored(e2e_data.completed)
-    for outcome in [Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED]:
-        CancelAttempt.objects.create(
-            cancel_type=CancelType.TASK,
-            target_id=task.key_id,
-            task=task,
-            task_key_id=task.key_id,
-            outcome=outcome,
-            username="agent.with.a.long.name@example.com",
-            response_code=-18 if outcome == Outcome.REFUSED else 0,
-            response_message="port program unusual, the task has already moved on " * 2,
-            reason=URL_REASON,
-        )
+    busy_day(task, "agent.with.a.long.name@example.com", [URL_REASON] * 3)
     return task
 
 

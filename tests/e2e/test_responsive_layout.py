@@ -13,6 +13,7 @@ import re
 import pytest
 
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from tests.support.audit import busy_day
 from tests.support.browser import screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,18 +69,11 @@ def snap(page, name: str) -> None:
 def attempts(e2e_data):
     """Audit rows with long messages and reasons, as a busy day leaves them."""
     task = e2e_data.mirrored(e2e_data.completed)
-    for n, outcome in enumerate([Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED]):
-        CancelAttempt.objects.create(
-            cancel_type=CancelType.TASK,
-            target_id=task.key_id,
-            task=task,
-            task_key_id=task.key_id,
-            outcome=outcome,
-            username="agent",
-            response_code=-18 if outcome == Outcome.REFUSED else 0,
-            response_message="port program unusual, the task has already moved on " * 2,
-            reason=f"Customer asked on ticket 47{n} to stop every call of this campaign today",
-        )
+    reasons = [
+        f"Customer asked on ticket 47{n} to stop every call of this campaign today"
+        for n in range(3)
+    ]
+    busy_day(task, "agent", reasons)
     # A cancel from a round on: the widest target ("node key (#task key)").
     CancelAttempt.objects.create(
         cancel_type=CancelType.NODE,

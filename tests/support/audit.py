@@ -26,6 +26,26 @@ def attempt_on(task: RecallTask, cancel_type: int, target_id: int, outcome: str,
     )
 
 
+BUSY_OUTCOMES = (Outcome.SUCCEEDED, Outcome.REFUSED, Outcome.FAILED)
+
+
+def busy_day(task: RecallTask, username: str, reasons: list[str]) -> None:
+    """The attempts a busy day leaves on ``task``: succeeded, refused and failed, each with
+    a long message and one of ``reasons``."""
+    for outcome, reason in zip(BUSY_OUTCOMES, reasons, strict=True):
+        CancelAttempt.objects.create(
+            cancel_type=CancelType.TASK,
+            target_id=task.key_id,
+            task=task,
+            task_key_id=task.key_id,
+            outcome=outcome,
+            username=username,
+            response_code=-18 if outcome == Outcome.REFUSED else 0,
+            response_message="port program unusual, the task has already moved on " * 2,
+            reason=reason,
+        )
+
+
 def finished(target_id: int = 12, outcome: str = Outcome.SUCCEEDED, **fields) -> CancelAttempt:
     """A finished attempt to cancel task ``target_id``, written as the cancel service does."""
     now = timezone.now()
