@@ -17,7 +17,7 @@ from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.chain import CHAIN_LOCK_ID
 from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
-from tests.support.concurrency import WAIT, in_thread
+from tests.support.concurrency import WAIT, in_thread, wait_for_a_lock
 from tests.support.mirror import make_task
 from tests.support.vendor import (
     CANCELLED,
@@ -278,21 +278,6 @@ def test_closing_a_cancel_locks_its_task_before_the_audit_chain(
     assert result.outcome == Outcome.FAILED and result.recorded
     assert CancelAttempt.objects.get().outcome == Outcome.FAILED
     assert "in one transaction" not in caplog.text
-
-
-def wait_for_a_lock() -> bool:
-    """Whether a connection to the test database comes to wait for a lock (within WAIT)."""
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return True
-        time.sleep(0.01)
-    return False
 
 
 def chain_lock_held() -> bool:

@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import threading
+import time
 
-from django.db import connections
+from django.db import connection, connections
 
 WAIT = 10  # seconds; a safety net against a hang, never a timing assertion
 
@@ -33,3 +34,18 @@ def in_thread(fn, *args):
         return box["result"]
 
     return join
+
+
+def wait_for_a_lock() -> bool:
+    """True once a connection to this test database waits for a lock (within WAIT)."""
+    deadline = time.monotonic() + WAIT
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.01)
+    return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import re
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -22,6 +21,7 @@ from laaffic_recall.signals import task_synced
 from laaffic_recall.sync import sync_task_details, sync_tasks
 from laaffic_recall.sync.mirror import FetchedDetail, store_details, store_records
 from laaffic_recall.sync.service import split_window
+from tests.support.concurrency import wait_for_a_lock
 from tests.support.fake_laaffic import FakeLaaffic
 from tests.support.vendor import TEST_SETTINGS, api_url, load
 
@@ -730,21 +730,6 @@ def test_each_worker_thread_uses_its_own_client(fake):
 # --------------------------------------------------------------------------- races
 
 
-def wait_for_a_lock_waiter(timeout: float = 10.0) -> bool:
-    """True once another connection of this database waits on a row lock."""
-    deadline = time.monotonic() + timeout
-    with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            if cursor.fetchone()[0]:
-                return True
-            time.sleep(0.02)
-    return False
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_syncs_racing_to_create_the_same_tasks_leave_one_row_each():
@@ -777,7 +762,7 @@ def test_two_syncs_racing_to_create_the_same_tasks_leave_one_row_each():
     threads = [threading.Thread(target=first), threading.Thread(target=second)]
     for thread in threads:
         thread.start()
-    blocked = wait_for_a_lock_waiter()  # the second insert waits on the first's rows
+    blocked = wait_for_a_lock()  # the second insert waits on the first's rows
     first_may_commit.set()
     for thread in threads:
         thread.join(20)
