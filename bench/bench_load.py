@@ -19,10 +19,17 @@ calls (lost), attempts left in flight, the CPU per flow of each process group, a
 app's own time per confirm: the site's time for the request minus its time in HTTP calls
 to LAAFFIC (``bench/load_wsgi.py`` times both inside the workers).
 
+Each agent keeps one connection open (``--connections kept``, the default), and with it
+one gunicorn worker, for the whole run: a worker that drew more agents serves each of them
+more slowly. With ``--connections per-request`` each request opens its own, as a proxy in
+front of gunicorn does by default (nginx speaks HTTP/1.0 to its upstream, without
+keep-alive), and whichever worker accepts first serves it.
+
 Run from the repository root::
 
     .venv/bin/python bench/bench_load.py [--agents 50] [--seconds 60] [--latency 0.1]
         [--workers 4] [--threads 8] [--tasks 2000] [--pick-from 100] [--database-url postgres://...]
+        [--connections kept|per-request]
 """
 
 from __future__ import annotations
@@ -67,6 +74,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--tasks", type=int, default=2000, help="Pending tasks to seed.")
     parser.add_argument(
         "--pick-from", type=int, default=100, help="Agents pick among the first N Pending rows."
+    )
+    parser.add_argument(
+        "--connections",
+        choices=["kept", "per-request"],
+        default="kept",
+        help="One connection kept per agent, or a new one per request (as behind a proxy).",
     )
     parser.add_argument("--database-url", help="A PostgreSQL database to use (emptied first).")
     parser.add_argument("--pg-port", type=int, default=54340, help="Port of the throwaway cluster.")
@@ -135,8 +148,8 @@ def gunicorn(app: str, port: int, workers: int, threads: int, env: dict, log: Pa
         "120",
         "--backlog",
         "2048",
-        # As behind a proxy that keeps connections open: an agent's next request must not
-        # meet a connection the server has just closed (gunicorn's default is 2 s).
+        # With --connections kept: an agent's next request must not meet a connection the
+        # server has just closed (gunicorn's default is 2 s).
         "--keep-alive",
         "75",
     ]
@@ -253,8 +266,10 @@ class Figures:
     gone: int = 0
 
 
-def log_in(base: str, username: str) -> requests.Session:
+def log_in(base: str, username: str, connections: str) -> requests.Session:
     session = requests.Session()
+    if connections == "per-request":
+        session.headers["Connection"] = "close"
     page = session.get(f"{base}/admin/login/", timeout=60)
     token = CSRF.search(page.text).group(1)
     answer = session.post(
@@ -395,7 +410,8 @@ def audit_figures() -> dict:
 def report(args, figures: Figures, elapsed: float, load: tuple, cpu: dict[str, float]) -> None:
     print()
     print(
-        f"{args.agents} agents, {args.workers} workers x {args.threads} threads, LAAFFIC "
+        f"{args.agents} agents, {args.workers} workers x {args.threads} threads, connections "
+        f"{args.connections}, LAAFFIC "
         f"latency {args.latency * 1000:.0f} ms, {elapsed:.1f} s; load average before "
         f"{load[0]:.2f}, after {os.getloadavg()[0]:.2f}"
     )
@@ -495,7 +511,7 @@ def main() -> None:
         base = f"http://127.0.0.1:{site_port}"
         wait_until_up(f"{base}/admin/login/")
         set_latency(args.latency)
-        sessions = [log_in(base, f"agent{i:03d}") for i in range(args.agents)]
+        sessions = [log_in(base, f"agent{i:03d}", args.connections) for i in range(args.agents)]
         print(f"{args.agents} agents logged in; running for {args.seconds:.0f} s", flush=True)
         figures = Figures()
         load = os.getloadavg()
