@@ -19,17 +19,17 @@ calls (lost), attempts left in flight, the CPU per flow of each process group, a
 app's own time per confirm: the site's time for the request minus its time in HTTP calls
 to LAAFFIC (``bench/load_wsgi.py`` times both inside the workers).
 
-Each agent keeps one connection open (``--connections kept``, the default), and with it
-one gunicorn worker, for the whole run: a worker that drew more agents serves each of them
-more slowly. With ``--connections per-request`` each request opens its own, as a proxy in
-front of gunicorn does by default (nginx speaks HTTP/1.0 to its upstream, without
-keep-alive), and whichever worker accepts first serves it.
+Each request opens its own connection (``--connections per-request``, the default), as a
+proxy in front of gunicorn does by default (nginx speaks HTTP/1.0 to its upstream, without
+keep-alive), and whichever worker accepts first serves it. With ``--connections kept``
+each agent keeps one connection open, and with it one gunicorn worker, for the whole run:
+a worker that drew more agents serves each of them more slowly, while another may idle.
 
 Run from the repository root::
 
     .venv/bin/python bench/bench_load.py [--agents 50] [--seconds 60] [--latency 0.1]
         [--workers 4] [--threads 8] [--tasks 2000] [--pick-from 100] [--database-url postgres://...]
-        [--connections kept|per-request]
+        [--connections per-request|kept]
 """
 
 from __future__ import annotations
@@ -77,9 +77,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument(
         "--connections",
-        choices=["kept", "per-request"],
-        default="kept",
-        help="One connection kept per agent, or a new one per request (as behind a proxy).",
+        choices=["per-request", "kept"],
+        default="per-request",
+        help="A new connection per request (as behind a proxy), or one kept per agent.",
     )
     parser.add_argument("--database-url", help="A PostgreSQL database to use (emptied first).")
     parser.add_argument("--pg-port", type=int, default=54340, help="Port of the throwaway cluster.")
