@@ -36,6 +36,16 @@ class GuardedChangeList(ChangeList):
     """``ChangeList`` whose filters and first queries raise ``IncorrectLookupParameters``
     for every input error, so ``changelist_view`` redirects to the list with ``?e=1``."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Each row's link carries the list's filters itself (url_for_result), so Django's
+        # template tag does not resolve every row's URL to learn whether it is this list.
+        self.row_filters, self.preserved_filters = self.preserved_filters, ""
+
+    def url_for_result(self, result) -> str:
+        url = super().url_for_result(result)
+        return f"{url}?{self.row_filters}" if self.row_filters else url
+
     def get_filters(self, request, *args, **kwargs):
         try:
             return super().get_filters(request, *args, **kwargs)

@@ -192,6 +192,17 @@ def test_a_viewer_sees_neither_button_nor_note(viewer_client):
 # --------------------------------------------------------------------------- U15: filters kept
 
 
+def test_a_row_of_a_filtered_list_links_to_its_page_with_the_filters(agent_client):
+    task = make_task(31)
+    [node] = make_nodes(task, PENDING)
+    node_page = reverse("admin:laaffic_recall_recallnode_change", args=[node.pk])
+    for url, page in ((TASKS, task_url(task)), (NODES, node_page)):
+        html = unescape(agent_client.get(f"{url}?{FILTER}").content.decode())
+        assert f'href="{page}?{KEPT}"' in html
+        html = unescape(agent_client.get(url).content.decode())
+        assert f'href="{page}"' in html and "_changelist_filters" not in html
+
+
 def test_the_task_page_buttons_keep_the_list_filters_to_the_end(mocked_api, agent_client):
     task = make_task(12)
     nodes = make_nodes(task, PENDING)
