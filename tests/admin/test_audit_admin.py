@@ -294,12 +294,38 @@ def test_the_response_code_filter_says_what_0_and_no_code_mean(auditor_client):
     assert results("99999999999999999999") == set()
 
 
-def test_the_type_column_is_short_and_does_not_wrap(auditor_client):
-    attempt(cancel_type=CancelType.NODE, target_id=555)
+def test_each_row_of_the_list_says_what_was_cancelled_the_code_and_the_reason(auditor_client):
+    """Five columns: the type under the target, the response code under the outcome, the
+    reason under the message; each row still says all of it."""
+    attempt(
+        cancel_type=CancelType.NODE,
+        target_id=555,
+        response_code=-18,
+        outcome=Outcome.REFUSED,
+        reason="Ticket 4711",
+    )
     html = auditor_client.get(LIST).content.decode()
-    cell = re.search(r'<td class="field-type_short">(.*?)</td>', html).group(1)
-    assert "laaffic-nowrap" in cell and ">from node</span>" in cell
-    assert 'title="From node onward"' in cell
+    headers = re.findall(r'<th scope="col" class="[^"]*column-(\w+)', html)
+    assert headers == [
+        "started_at",
+        "username_shown",
+        "target",
+        "outcome_and_code",
+        "message_and_reason",
+    ]
+    target = re.search(r'<td class="field-target">(.*?)</td>', html, re.S).group(1)
+    assert '<span class="laaffic-target-id">555 <span class="laaffic-nowrap">(#12)</span>' in target
+    assert ">from node</span>" in target and 'title="From node onward"' in target
+    outcome = re.search(r'<td class="field-outcome_and_code">(.*?)</td>', html, re.S).group(1)
+    assert "Refused" in outcome and ">code -18</span>" in outcome
+    message = re.search(r'<td class="field-message_and_reason">(.*?)</td>', html, re.S).group(1)
+    assert ">Reason: Ticket 4711</span>" in message
+
+
+def test_a_row_without_a_response_code_or_a_reason_shows_neither(auditor_client):
+    attempt(target_id=556, response_code=None, reason="", outcome=Outcome.SKIPPED)
+    html = auditor_client.get(LIST).content.decode()
+    assert "laaffic-response-code" not in html and "laaffic-reason" not in html
 
 
 def chain_banner(response) -> str:

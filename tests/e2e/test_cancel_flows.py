@@ -82,7 +82,9 @@ def readonly(page, field: str):
 
 def attempt_row(page, target_id: int):
     """The audit log row of the attempt that sent this id."""
-    target = page.locator("td.field-target", has_text=re.compile(rf"^\s*{target_id}\s*$"))
+    target = page.locator(
+        "td.field-target .laaffic-target-id", has_text=re.compile(rf"^\s*{target_id}\s*$")
+    )
     return page.locator("#result_list tbody tr", has=target)
 
 
@@ -352,14 +354,23 @@ def test_audit_log_lists_every_attempt_with_its_code_and_reason(
         refused.key_id: ("Refused", "-18", "port program unusual"),
         completed.key_id: ("Skipped", "-", "Nothing sent: LAAFFIC showed it Completed."),
     }
-    targets = [int(t.strip()) for t in rows.locator("td.field-target").all_inner_texts()]
+    ids = rows.locator("td.field-target .laaffic-target-id").all_inner_texts()
+    targets = [int(t.strip()) for t in ids]
     assert sorted(targets) == sorted(expected)
     for key_id, (outcome, code, message) in expected.items():
         row = attempt_row(page, key_id)
         assert row.locator("td.field-username_shown").inner_text().strip() == "agent"
-        assert row.locator("td.field-outcome_badge").inner_text().strip() == outcome
-        assert row.locator("td.field-response_code").inner_text().strip() == code
-        assert message in row.locator("td.field-message").inner_text()
+        assert row.locator("td.field-target .laaffic-type").inner_text().strip() == "task"
+        outcome_cell = row.locator("td.field-outcome_and_code")
+        assert outcome_cell.locator(".laaffic-outcome").inner_text().strip() == outcome
+        shown_code = outcome_cell.locator(".laaffic-response-code")
+        if code == "-":
+            expect(shown_code).to_have_count(0)
+        else:
+            expect(shown_code).to_have_text(f"code {code}")
+        cell = row.locator("td.field-message_and_reason")
+        assert message in cell.locator(".laaffic-message").inner_text()
+        expect(cell.locator(".laaffic-reason")).to_have_text(f"Reason: {reasons[key_id]}")
 
     # The reason typed is on each attempt's own page, which is read-only.
     for key_id, (outcome, code, _message) in expected.items():

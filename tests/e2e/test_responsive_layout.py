@@ -147,20 +147,32 @@ def test_the_overview_fits(page, login, e2e_data, e2e_users, attempts, width):
     snap(page, f"overview-{width}")
 
 
-def test_the_audit_list_shows_message_and_reason_on_a_laptop(
+def test_the_audit_list_shows_who_what_why_code_and_outcome_at_both_widths(
     page, login, e2e_data, e2e_users, attempts, width
 ):
     login(page, "admin")
     page.goto("/admin/laaffic_recall/cancelattempt/")
     no_sideways_scroll(page)
-    for cell in ["field-started_at", "field-target", "field-outcome_badge"]:
-        inside(page, f"#result_list tbody .{cell}")
+    # Who, when, what (the id sent and its type), the outcome and LAAFFIC's code, the
+    # message and the agent's reason: on a phone too, each row says all of it.
+    for part in [
+        ".field-started_at a",
+        ".field-username_shown",
+        ".field-target .laaffic-target-id",
+        ".field-target .laaffic-type",
+        ".field-outcome_and_code .laaffic-outcome",
+        ".field-outcome_and_code .laaffic-response-code",
+        ".field-message_and_reason .laaffic-message",
+        ".field-message_and_reason .laaffic-reason",
+    ]:
+        inside(page, f"#result_list tbody {part}")
+    # The message and the reason read as sentences, not a word per line: beside Django's
+    # navigation sidebar and the filters on a laptop, and across the row on a phone.
     if width == "desktop":
-        # With Django's navigation sidebar and the filters open, the type and the code may
-        # give way (they are on each attempt's page); the message and the reason may not.
         assert page.locator("#nav-sidebar").is_visible()
-        for cell in ["field-message", "field-reason_short"]:
-            inside(page, f"#result_list tbody .{cell}")
+    cells = page.locator("#result_list tbody td.field-message_and_reason")
+    narrowest = min(box["width"] for box in (c.bounding_box() for c in cells.all()))
+    assert narrowest >= 180, f"the message column is {narrowest:.0f} px wide"
     snap(page, f"audit-list-{width}")
     assert re.search(r"cancelattempt", page.url)
     assert RecallTask.objects.exists()
