@@ -61,6 +61,8 @@ def _status_badge(value: int | None, language: str | None) -> str:
     label: StrOrPromise
     if value in STATUS_CLASSES:
         label = Status(value).label
+    elif value is None:  # a row no longer there, or a status LAAFFIC did not give
+        label = gettext("Unknown")
     else:
         label = gettext("Unknown (%(code)s)") % {"code": value}
     return format_html(

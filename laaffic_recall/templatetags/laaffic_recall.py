@@ -8,7 +8,7 @@ from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 
 from ..admin.date_hierarchy import spanned_date_hierarchy
-from ..admin.display import status_css
+from ..admin.display import status_badge
 from ..admin.overview import Overview, overview
 from ..client.printable import printable
 
@@ -26,13 +26,17 @@ def printable_filter(value):
     return printable(str(value))
 
 
+# --------------------------------------------------------------------------- statuses
+
+
+@register.filter(name="status_badge")
+def status_badge_filter(value):
+    """A task's or node's status (its number) as the coloured badge every page shows:
+    ``{{ task.status|status_badge }}`` (``admin/display.py``'s ``status_badge``)."""
+    return status_badge(value)
+
+
 # --------------------------------------------------------------------------- overview
-
-
-@register.filter(name="status_css")
-def status_css_filter(value):
-    """The CSS class suffix of a task's or node's status (``laaffic-status-<suffix>``)."""
-    return status_css(value)
 
 
 @register.simple_tag(takes_context=True)

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from django.contrib.messages import constants as levels
 from django.utils import formats, timezone
 
-from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
+import laaffic_recall
+from laaffic_recall.admin.display import status_badge
+from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
 from tests.support.admin import NODES, TASKS, cancel_url, last_message, node_url
 from tests.support.audit import attempt_on
 from tests.support.mirror import make_nodes, make_task
@@ -354,6 +357,36 @@ def test_the_confirmation_shows_parent_id_rounds_and_creation_time(agent_client)
     assert formats.localize(timezone.template_localtime(created)) in row
     for heading in ("Parent task id", "Rounds done/required", "Created at LAAFFIC"):
         assert f'<th scope="col">{heading}</th>' in html
+
+
+def test_a_status_reads_the_same_in_the_confirmation_as_in_the_task_list(agent_client):
+    """One badge for a status on every page, an undocumented one included."""
+    known, odd = make_task(12, status=Status.COMPLETED), make_task(13, status=7)
+    chosen, _later = make_nodes(make_task(14), Status.PENDING, 7)
+
+    html = preview(agent_client, "cancel_tasks", known, odd)
+    listed = agent_client.get(TASKS).content.decode()
+
+    for task in (known, odd):
+        badge = status_badge(task.status)
+        assert badge in row_of(html, f"#{task.key_id} ") and badge in listed
+    assert '<span class="laaffic-status laaffic-status-unknown">Unknown (7)</span>' in html
+    rounds = agent_client.get(node_url(chosen)).content.decode()
+    assert status_badge(7) in rounds and status_badge(Status.PENDING) in rounds
+
+
+def test_a_status_not_known_at_all_is_a_badge_without_a_number():
+    expected = '<span class="laaffic-status laaffic-status-unknown">Unknown</span>'
+    assert status_badge(None) == expected
+
+
+def test_status_badges_are_built_in_one_place():
+    """Templates show a status with the ``status_badge`` filter, never by hand."""
+    root = Path(laaffic_recall.__file__).parent / "templates"
+    by_hand = [
+        str(t.relative_to(root)) for t in root.rglob("*.html") if "laaffic-status-" in t.read_text()
+    ]
+    assert by_hand == []
 
 
 # --------------------------------------------------------------------------- U11: the summary
