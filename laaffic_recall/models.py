@@ -202,7 +202,11 @@ class RecallNode(models.Model):
         indexes = [models.Index(fields=["task", "position"], name="laaffic_node_task_pos")]
 
     def __str__(self) -> str:
-        return f"node #{self.key_id} (round {self.position + 1} of task #{self.task.key_id})"
+        return gettext("node #%(key)s (round %(round)s of task #%(task)s)") % {
+            "key": self.key_id,
+            "round": self.position + 1,
+            "task": self.task.key_id,
+        }
 
     @property
     def is_pending(self) -> bool:
@@ -416,7 +420,11 @@ class CancelAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_cancel_type_display()} {self.target_id}: {self.get_outcome_display()}"
+        return gettext("%(type)s %(target)s: %(outcome)s") % {
+            "type": self.get_cancel_type_display(),
+            "target": self.target_id,
+            "outcome": self.get_outcome_display(),
+        }
 
     def save(self, *args, **kwargs):
         """Insert a new row, or resolve a row that is still open (pending or unknown) once.

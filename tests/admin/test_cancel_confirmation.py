@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 from django.contrib.messages import constants as levels
-from django.utils import formats, timezone
+from django.utils import formats, timezone, translation
 
 import laaffic_recall
 from laaffic_recall.admin.display import status_badge
-from laaffic_recall.models import CancelAttempt, Outcome, RecallTask, Status
+from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask, Status
 from tests.support.admin import NODES, TASKS, cancel_url, last_message, node_url
 from tests.support.audit import attempt_on
 from tests.support.mirror import make_nodes, make_task
@@ -387,6 +387,35 @@ def test_status_badges_are_built_in_one_place():
         str(t.relative_to(root)) for t in root.rglob("*.html") if "laaffic-status-" in t.read_text()
     ]
     assert by_hand == []
+
+
+def test_the_chinese_confirmation_uses_full_width_punctuation(agent_client):
+    agent_client.cookies["django_language"] = "zh-hans"
+    chosen, _later = make_nodes(make_task(12), Status.PENDING, Status.PENDING)
+
+    html = agent_client.get(node_url(chosen)).content.decode()
+
+    assert "原因：</label>" in html  # noqa: RUF001
+    assert "<strong>（所选）</strong>" in html and "） <strong>" not in html
+
+
+def test_the_chinese_parent_form_labels_its_field_with_a_full_width_colon(agent_client):
+    agent_client.cookies["django_language"] = "zh-hans"
+    html = agent_client.get(TASKS + "cancel-by-parent/").content.decode()
+    label = re.search(r'<label class="required" for="id_parent_task_id">(.*?)</label>', html)
+    assert label and label[1].endswith("：")  # noqa: RUF001
+
+
+def test_an_attempt_and_a_node_are_named_in_the_readers_language():
+    task = make_task(12)
+    [node] = make_nodes(task, Status.PENDING)
+    attempt = attempt_on(task, CancelType.TASK, 12, Outcome.REFUSED)
+    with translation.override("zh-hans"):
+        assert str(node) == "节点 #101（任务 #12 的第 1 轮）"
+        assert str(attempt).endswith(" 12：被拒绝")  # noqa: RUF001
+    with translation.override("en"):
+        assert str(node) == "node #101 (round 1 of task #12)"
+        assert str(attempt).endswith(" 12: Refused")
 
 
 # --------------------------------------------------------------------------- U11: the summary
