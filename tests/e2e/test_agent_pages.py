@@ -332,16 +332,18 @@ def test_the_audit_list_and_its_rows_fit_and_a_reason_with_a_url_wraps(
     page.goto(AUDIT_LIST)
     no_sideways_scroll(page)
     if width == "desktop":
-        reason = page.locator("#result_list tbody td.field-reason_short").first
+        reason = page.locator("#result_list tbody td.field-message_and_reason").first
         box = reason.bounding_box()
         filters = page.locator("#changelist-filter").bounding_box()
         assert box["x"] + box["width"] <= filters["x"], (box, filters)
         assert page.evaluate("(el) => el.scrollWidth <= el.clientWidth", reason.element_handle())
-    header = page.locator("#result_list thead th.column-started_at")
-    line = page.evaluate(
-        "(el) => parseFloat(getComputedStyle(el).fontSize) * 2", header.element_handle()
-    )
-    assert header.bounding_box()["height"] < line * 1.6, "the header wraps character by character"
+        # (On a phone each row is a block of its own, without the header row.)
+        header = page.locator("#result_list thead th.column-started_at")
+        line = page.evaluate(
+            "(el) => parseFloat(getComputedStyle(el).fontSize) * 2", header.element_handle()
+        )
+        height = header.bounding_box()["height"]
+        assert height < line * 1.6, "the header wraps character by character"
     no_operator_words(page)
     if language == "zh-hans":
         chinese_is_clean(page)
@@ -380,6 +382,37 @@ def test_agent_pages_carry_no_operator_instructions_and_chinese_reads_cleanly(
     else:
         assert re.search(r"[A-Z][a-z]{2} \d{1,2}", axis), axis
     snap(page, f"overview-{language}-{width}")
+
+
+# --------------------------------------------------------------------------- confirmation
+
+
+def test_the_confirmation_and_its_cell_labels_read_cleanly_in_each_language(
+    page, login, e2e_data, e2e_users, width, language
+):
+    """On a phone the confirmation's cells carry their column's name; in Chinese with a
+    full-width colon, as the form's label and the chosen round's note."""
+    use(page, login, language)
+    task = e2e_data.mirrored(e2e_data.in_progress)  # rounds Completed, In progress, Pending x2
+    chosen = task.nodes.get(position=2)
+    page.goto(f"{TASK_LIST}{task.pk}/cancel-from-node/{chosen.pk}/")
+    expect(page.locator("input.laaffic-confirm-button")).to_be_visible()
+    no_sideways_scroll(page)
+    no_operator_words(page)
+    if language == "zh-hans":
+        chinese_is_clean(page)
+    label = say(language, "Reason:", "原因：")  # noqa: RUF001
+    expect(page.locator("label[for=id_reason]")).to_have_text(label)
+    key = chosen.key_id
+    note = say(language, f"(node #{key}) (chosen)", f"（节点 #{key}）（所选）")
+    expect(page.locator("tr.laaffic-chosen td").first).to_contain_text(note)
+    if width == "phone":
+        labels = page.locator("table.laaffic-cancel-preview td[data-label]").evaluate_all(
+            "(cells) => cells.map((td) => getComputedStyle(td, '::before').content)"
+        )
+        suffix = say(language, ': "', '："')  # noqa: RUF001
+        assert labels and [c for c in labels if not c.endswith(suffix)] == []
+    snap(page, f"confirmation-from-node-{language}-{width}")
 
 
 # --------------------------------------------------------------------------- empty search
