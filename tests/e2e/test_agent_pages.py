@@ -337,7 +337,7 @@ def test_the_audit_list_and_its_rows_fit_and_a_reason_with_a_url_wraps(
         filters = page.locator("#changelist-filter").bounding_box()
         assert box["x"] + box["width"] <= filters["x"], (box, filters)
         assert page.evaluate("(el) => el.scrollWidth <= el.clientWidth", reason.element_handle())
-        # (On a phone each row is a block of its own, without the header row.)
+        # (On a phone each row is a block; the header keeps "select all" and the time.)
         header = page.locator("#result_list thead th.column-started_at")
         line = page.evaluate(
             "(el) => parseFloat(getComputedStyle(el).fontSize) * 2", header.element_handle()
