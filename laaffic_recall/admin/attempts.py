@@ -488,8 +488,10 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
         )
 
     @admin.display(description=_("message"))
-    def message(self, obj: CancelAttempt) -> str:
-        context = {"attempt": obj, "limit": 80}
+    def message(self, obj: CancelAttempt, limit: int = CSV_EXCERPT_CHARS) -> str:
+        """The message in the reader's language; on the attempt's page with up to
+        ``limit`` characters of LAAFFIC's text or the error detail (80 in the list)."""
+        context = {"attempt": obj, "limit": limit}
         return render_to_string("admin/laaffic_recall/cancelattempt/message.html", context)
 
     # The row keeps LAAFFIC's and the agent's text verbatim; the pages show control and
@@ -513,9 +515,9 @@ class CancelAttemptAdmin(ReadOnlyAdmin):
     @admin.display(description=_("message"))
     def message_and_reason(self, obj: CancelAttempt) -> str:
         """The message, and below it the agent's reason (cut to 120 characters)."""
-        message = self.message(obj)
+        message = self.message(obj, limit=80)
         if not obj.reason:
-            return message
+            return format_html('<span class="laaffic-message">{}</span>', message)
         text = printable(obj.reason)
         text = text if len(text) <= 120 else text[:119] + "…"
         reason = gettext("Reason: %(reason)s") % {"reason": text}

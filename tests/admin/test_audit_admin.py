@@ -442,3 +442,23 @@ def test_a_skipped_row_says_what_laaffic_showed_in_the_readers_language(
     html = auditor_client.get(LIST, HTTP_ACCEPT_LANGUAGE=language).content.decode()
     assert said in html
     assert "only a Pending one can be cancelled" not in html
+
+
+def test_a_search_that_finds_no_attempt_says_so(auditor_client):
+    attempt(target_id=12, task_key_id=12)
+    empty = auditor_client.get(LIST, {"q": "999999"}).content.decode()
+    assert "No cancel attempt matches “999999”." in empty
+    assert "the filters in use leave it out" in empty
+    found = auditor_client.get(LIST, {"q": "12"}).content.decode()
+    assert "No cancel attempt matches" not in found
+
+
+def test_the_attempt_page_shows_the_whole_message_the_list_a_short_one(auditor_client):
+    detail = "Could not re-read it from LAAFFIC first, so nothing was sent: " + "x" * 120 + " END"
+    row = attempt(outcome=Outcome.FAILED, error_detail=detail)
+    page = auditor_client.get(change_url(row)).content.decode()
+    message = re.search(r'<div class="readonly">(Could not re-read.*?)</div>', page, re.S)
+    assert message and message[1].strip().endswith(" END")
+    listed = auditor_client.get(LIST).content.decode()
+    cell = re.search(r'<span class="laaffic-message">(.*?)</span>', listed, re.S)
+    assert cell and len(cell[1].strip()) == 80 and cell[1].strip().endswith("…")
