@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from inspect import signature
 
 from django import template
 from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from ..admin.date_hierarchy import spanned_date_hierarchy
 from ..admin.display import status_badge
@@ -24,6 +28,20 @@ def printable_filter(value):
     if value is None:
         return value
     return printable(str(value))
+
+
+# --------------------------------------------------------------------------- times
+
+
+@register.filter
+def ago(value):
+    """How long ago ``value`` was, as a phrase: "13 minutes ago", and under a minute (or
+    in the future, a clock running ahead) "less than a minute ago", never "0 minutes ago"."""
+    if value is None:
+        return ""
+    if timezone.now() - value < timedelta(minutes=1):
+        return gettext("less than a minute ago")
+    return gettext("%(time)s ago") % {"time": timesince(value)}
 
 
 # --------------------------------------------------------------------------- statuses

@@ -233,7 +233,7 @@ def test_the_overview_costs_the_same_queries_at_any_size(agent_client, rows):
 def test_the_task_list_says_when_the_last_sync_went_through(viewer_client):
     fresh_run()
     html = html_of(viewer_client.get(TASKS))
-    assert re.search(r"Last sync 0\xa0minutes ago|Last sync 0&nbsp;minutes ago", html)
+    assert "Last sync less than a minute ago (" in html
     assert "laaffic-stale" not in html
 
 
@@ -279,8 +279,9 @@ def test_the_task_page_and_the_list_tell_the_same_time_of_the_sync_that_read_the
         viewer_client.get(reverse("admin:laaffic_recall_recalltask_change", args=[task.pk]))
     )
     listing = html_of(viewer_client.get(TASKS))
-    assert re.search(r"Last read from LAAFFIC 0(\xa0|&nbsp;)minutes ago .*, by the last sync", page)
-    assert re.search(r"Last sync 0(\xa0|&nbsp;)minutes ago", listing)
+    clock = r"Last read from LAAFFIC less than a minute ago \(.*\), by the last sync"
+    assert re.search(clock, page)
+    assert "Last sync less than a minute ago (" in listing
 
 
 def test_a_task_older_than_the_sync_window_keeps_its_own_time(viewer_client):

@@ -226,7 +226,7 @@ def test_a_refresh_moves_the_task_pages_clock(mocked_api, viewer_client):
     viewer_client.post(refresh_url(task))
 
     after = viewer_client.get(task_url(task)).content.decode()
-    assert re.search(r"Last read from LAAFFIC 0(\xa0|&nbsp;)minutes ago", after)
+    assert "Last read from LAAFFIC less than a minute ago (" in after
 
 
 def test_sentences_follow_each_other_as_each_language_writes_them():
