@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from io import StringIO
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,7 @@ from django.core.servers.basehttp import (
 from django.db import connections
 from django.db.models import Q
 from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -37,6 +39,7 @@ from ..models import (
     VIEW_NODES_PERMISSION,
     VIEW_TASKS_PERMISSION,
 )
+from ..sync.runs import mirror_syncs, schedule_next
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
@@ -233,7 +236,11 @@ def follow_sandbox(every: float, days: int, stop: threading.Event) -> None:
 
 def start_following(every: float, days: int) -> tuple[threading.Thread, threading.Event]:
     """``follow_sandbox`` in a daemon thread beside the server, its first run one period
-    from now (the demo has just synced)."""
+    from now (the demo has just synced): the demo's last sync says when, so the overview
+    shows the next sync from the first second."""
+    last = mirror_syncs().order_by("-started_at").first()
+    if last is not None:
+        schedule_next(last.started_at, timezone.now() + timedelta(seconds=every))
     stop = threading.Event()
 
     def run() -> None:

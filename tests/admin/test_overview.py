@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from laaffic_recall.admin.overview import sync_state
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask, Status, SyncRun
+from laaffic_recall.sandbox.demo import start_following
 from tests.support.admin import TASKS, logged_in
 from tests.support.audit import attempt_on, raw_sql
 from tests.support.clock import stop_clock
@@ -59,9 +60,8 @@ def listed_rows(response) -> int:
 
 def fresh_run(**fields) -> SyncRun:
     now = timezone.now()
-    return SyncRun.objects.create(
-        trigger="schedule", started_at=now - timedelta(seconds=5), finished_at=now, **fields
-    )
+    fields = {"trigger": "schedule", **fields}
+    return SyncRun.objects.create(started_at=now - timedelta(seconds=5), finished_at=now, **fields)
 
 
 def test_status_counts_link_to_the_filtered_task_list(viewer_client, monkeypatch):
@@ -331,6 +331,19 @@ def test_without_a_scheduler_the_next_sync_is_not_scheduled(viewer_client):
     html = html_of(viewer_client.get(OVERVIEW))
     assert "not scheduled" in html
     assert "laaffic_sync" not in html
+
+
+def test_the_demo_loop_is_scheduled_from_its_first_second(viewer_client):
+    # The demo has just synced (a command run) and starts its loop, whose first run is one
+    # period away: the overview says when, not "not scheduled".
+    run = fresh_run(trigger="command")
+    thread, stop = start_following(60, 2)
+    stop.set()
+    thread.join(5)
+    run.refresh_from_db()
+    assert timedelta(seconds=55) < run.next_due_at - timezone.now() <= timedelta(seconds=60)
+    html = html_of(viewer_client.get(OVERVIEW))
+    assert "not scheduled" not in html and "overdue" not in html
 
 
 def test_a_refresh_after_the_last_scheduled_run_keeps_its_next_sync(viewer_client):
