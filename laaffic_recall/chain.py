@@ -44,6 +44,8 @@ SIGNED_FIELDS = (
     "settled_by",
     "settled_at",
     "seen_status",
+    "not_sent",
+    "blocked_by",
     "error_detail",
     "reason",
     "client_ip",

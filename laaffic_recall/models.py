@@ -102,6 +102,16 @@ class SettledBy(models.TextChoices):
     SYNC = "sync", _("a later sync")
 
 
+class NotSent(models.TextChoices):
+    """Why this app sent nothing to LAAFFIC for an attempt it refused or failed here."""
+
+    IN_FLIGHT = "in_flight", _("another cancel of the task was in flight")
+    IN_DOUBT = "in_doubt", _("the outcome of an earlier cancel of the task was unknown")
+    HIDDEN = "hidden", _("the submitter may not see every task it would stop")
+    UNREADABLE = "unreadable", _("LAAFFIC could not be read first")
+    SETTINGS = "settings", _("the app's LAAFFIC settings are incomplete")
+
+
 # Outcomes that may still be resolved; every other outcome is history and frozen.
 OPEN_OUTCOMES = frozenset({Outcome.PENDING, Outcome.UNKNOWN})
 
@@ -371,6 +381,13 @@ class CancelAttempt(models.Model):
     settled_at = models.DateTimeField(_("settled at"), null=True, blank=True)
     # What LAAFFIC showed of the target when nothing was sent because it was not Pending.
     seen_status = models.SmallIntegerField(_("status seen"), choices=Status, null=True, blank=True)
+    # Why this app sent nothing, when it refused or failed an attempt here, and the open
+    # attempt that kept it from sending: worded when shown, in the reader's language.
+    # error_detail then keeps only the error's own text (a failed read, the settings).
+    not_sent = models.CharField(
+        _("not sent because"), max_length=16, choices=NotSent, blank=True, db_default=""
+    )
+    blocked_by = models.BigIntegerField(_("blocked by attempt"), null=True, blank=True)
     error_detail = models.TextField(_("error detail"), blank=True)
     reason = models.TextField(_("reason"), blank=True)
     client_ip = models.GenericIPAddressField(_("client IP"), null=True, blank=True)

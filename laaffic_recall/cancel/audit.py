@@ -366,12 +366,19 @@ def record_unsent(
     error_detail: str,
     started_at: datetime,
     scope: Scope = NO_SCOPE,
+    *,
+    not_sent: str = "",
+    blocked_by: int | None = None,
 ) -> CancelAttempt:
-    """Append a finished row for an attempt that sent nothing (skipped, refused here, failed)."""
+    """Append a finished row for an attempt that sent nothing (skipped, refused here, failed):
+    why this app sent nothing (``NotSent``) and the open attempt that kept it from sending
+    are kept as values, worded when the row is shown."""
     now = timezone.now()
     return CancelAttempt.objects.create(
         **_base_fields(submission, target, scope, started_at),
         outcome=outcome,
+        not_sent=not_sent,
+        blocked_by=blocked_by,
         error_detail=error_detail,
         finished_at=now,
         duration=now - started_at,

@@ -211,6 +211,8 @@ class Answer:
     response_code: int | None = None
     response_message: str = ""
     error_detail: str = ""
+    # Why this app sent nothing (``NotSent``), when it refused or failed the cancel here.
+    not_sent: str = ""
     confirmed_by_reread: bool = False
     mirror_confirmed: bool | None = None
     first_outcome: str = ""

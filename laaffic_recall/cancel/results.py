@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from ..client.errors import vendor_code
 from ..client.printable import printable
 from ..client.wire import is_valid_id
-from ..models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
+from ..models import CancelAttempt, CancelType, NotSent, Outcome, RecallNode, RecallTask
 
 # --------------------------------------------------------------------------- inputs
 
@@ -118,26 +118,6 @@ class BlockingAttempt:
         """The short submission reference the admin shows (first 8 characters)."""
         return str(self.correlation_id)[:8]
 
-    def record_detail(self) -> str:
-        """What the refused attempt's audit row says (``error_detail``)."""
-        values = {"id": self.attempt_id, "ref": self.submission, "task": self.task_key_id}
-        if self.in_doubt:
-            return (
-                _(
-                    "Not sent: the outcome of an earlier cancel of this task is unknown "
-                    '(attempt #%(id)s, submission %(ref)s). Use "Refresh from LAAFFIC" on '
-                    "task #%(task)s first: the refresh settles it."
-                )
-                % values
-            )
-        return (
-            _(
-                "Not sent: another cancel of this task is in flight (attempt #%(id)s, "
-                "submission %(ref)s)."
-            )
-            % values
-        )
-
 
 # --------------------------------------------------------------------------- results
 
@@ -175,6 +155,8 @@ class AttemptResult:
     not_started: bool = False
     # Refused here, nothing sent: it would stop a task the submitter may not see.
     hidden: bool = False
+    # Why this app sent nothing (``NotSent``), as its audit row keeps it.
+    not_sent: str = ""
     # The tasks as the cancel's reads left them in the mirror.
     seen: tuple[RecallTask, ...] = field(default=(), compare=False, repr=False)
 
@@ -197,7 +179,13 @@ class AttemptResult:
         parts = []
         if self.http_status is not None and self.outcome != Outcome.REFUSED:
             parts.append(_("HTTP %(status)s.") % {"status": self.http_status})
-        if self.detail and self.outcome != Outcome.REFUSED:
+        if self.not_sent == NotSent.UNREADABLE:
+            # Worded as the audit log words the row (message.html): one sentence for both.
+            text = _(
+                "Not sent by this app: it could not be re-read from LAAFFIC first. Error: %(error)s"
+            )
+            parts.append(text % {"error": self.detail})
+        elif self.detail and self.outcome != Outcome.REFUSED:
             parts.append(self.detail)
         if self.hint:
             parts.append(self.hint)

@@ -26,7 +26,7 @@ from django.utils.translation import gettext as _
 from ..client.errors import ConfigurationError, LaafficError
 from ..client.http import LaafficClient
 from ..conf import app_settings, get_client
-from ..models import CancelAttempt, CancelType, Outcome, RecallTask
+from ..models import CancelAttempt, CancelType, NotSent, Outcome, RecallTask
 from ..signals import send_cancel_attempted
 from ..sync.mirror import DetailChanges, FetchedDetail, store_details, write_details
 from . import audit, reconcile, remote
@@ -284,7 +284,7 @@ def _cancel_one(
             return _close(attempt, target, skipped, preflight, scope)
         # What the cancel stops now: a parent's tasks found or mirrored since step 1 too.
         if not_visible(submission, _stopped_keys(target, scope, preflight)):
-            refused = Answer(Outcome.REFUSED, error_detail=_hidden_detail(target, submission))
+            refused = Answer(Outcome.REFUSED, not_sent=NotSent.HIDDEN)
             closed = _close(attempt, target, refused, reads=preflight.fetched)
             return replace(closed, hidden=True)
 
@@ -337,28 +337,8 @@ def _not_visible(
     if scope.task is not None and not not_visible(submission, [scope.task.key_id]):
         shown = Scope(scope.task.key_id, (scope.task.key_id,), task=scope.task)
     return _unsent(
-        target,
-        submission,
-        started,
-        Outcome.REFUSED,
-        _hidden_detail(target, submission),
-        shown,
-        hidden=True,
+        target, submission, started, Outcome.REFUSED, "", shown, NotSent.HIDDEN, hidden=True
     )
-
-
-def _hidden_detail(target: CancelTarget, submission: Submission) -> str:
-    """The refused row's ``error_detail``, for whoever reads the audit log."""
-    values = {"id": target.target_id, "user": submission.username or _("the submitter")}
-    if target.cancel_type == CancelType.PARENT:
-        return (
-            _(
-                "Not sent: parent task %(id)s has recall tasks that %(user)s may not see; a "
-                "cancel by parent task id would stop them too."
-            )
-            % values
-        )
-    return _("Not sent: %(user)s may not see this recall task.") % values
 
 
 def _hint(exc: Exception) -> str:
@@ -372,13 +352,27 @@ def _unsent(
     outcome: str,
     row_detail: str,
     scope: Scope = NO_SCOPE,
+    not_sent: str = "",
     **extra,
 ) -> AttemptResult:
     """A finished row for an attempt that sent nothing, and its result (whose ``detail``
-    for the agent is the row's, unless given)."""
-    row = audit.record_unsent(submission, target, outcome, row_detail, started, scope)
+    for the agent is the row's, unless given). ``not_sent``: why this app sent nothing,
+    when it refused or failed the attempt itself, with the attempt that blocked it (the
+    result's ``blocked_by``), kept as values, worded when shown."""
+    blocked_by: BlockingAttempt | None = extra.get("blocked_by")
+    row = audit.record_unsent(
+        submission,
+        target,
+        outcome,
+        row_detail,
+        started,
+        scope,
+        not_sent=not_sent,
+        blocked_by=blocked_by.attempt_id if blocked_by is not None else None,
+    )
     send_cancel_attempted(row)
     extra.setdefault("detail", row_detail)
+    extra.setdefault("not_sent", not_sent)
     return AttemptResult(target, outcome, attempt_id=row.pk, **extra)
 
 
@@ -395,8 +389,9 @@ def _refused_here(
         submission,
         started,
         Outcome.REFUSED,
-        blocked_by.record_detail(),
+        "",
         scope,
+        NotSent.IN_DOUBT if blocked_by.in_doubt else NotSent.IN_FLIGHT,
         in_flight=not blocked_by.in_doubt,
         in_doubt=blocked_by.in_doubt,
         blocked_by=blocked_by,
@@ -406,9 +401,17 @@ def _refused_here(
 def _configuration_failure(
     target: CancelTarget, submission: Submission, exc: ConfigurationError
 ) -> AttemptResult:
+    """Nothing sent: this site's LAAFFIC settings are incomplete. The row keeps the
+    error's text (for the administrator) and says so in the reader's language."""
     try:
         return _unsent(
-            target, submission, timezone.now(), Outcome.FAILED, str(exc), configuration=True
+            target,
+            submission,
+            timezone.now(),
+            Outcome.FAILED,
+            str(exc),
+            not_sent=NotSent.SETTINGS,
+            configuration=True,
         )
     except DatabaseError:
         logger.exception("Could not record a cancel attempt")
@@ -418,14 +421,14 @@ def _configuration_failure(
 
 
 def _unreadable(target: CancelTarget, exc: Exception) -> Answer:
-    """The fresh read failed, so nothing was sent."""
+    """The fresh read failed, so nothing was sent: the row keeps the error's text, and
+    says so in the reader's language."""
     if isinstance(exc, LaafficError):
         error = str(exc)
     else:  # e.g. the mirror could not store what was read
         logger.exception("Fresh read of %s %s failed", target.cancel_type, target.target_id)
-        error = _("unexpected %(error)s") % {"error": type(exc).__name__}
-    detail = _("Could not re-read it from LAAFFIC first, so nothing was sent: %(error)s")
-    return Answer(Outcome.FAILED, error_detail=detail % {"error": error}, hint=_hint(exc))
+        error = type(exc).__name__
+    return Answer(Outcome.FAILED, error_detail=error, not_sent=NotSent.UNREADABLE, hint=_hint(exc))
 
 
 def _close(
@@ -451,6 +454,7 @@ def _close(
         code_name=answer.code_name,
         hint=answer.hint,
         detail=answer.error_detail,
+        not_sent=answer.not_sent,
         covered_nodes=preflight.covered_nodes if preflight is not None else (),
         task_keys=preflight.task_keys if preflight is not None and preflight.send else (),
         confirmed_by_reread=answer.confirmed_by_reread,

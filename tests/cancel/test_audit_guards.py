@@ -39,6 +39,8 @@ NEW_VALUES = {
     "settled_by": lambda: "sync",
     "settled_at": lambda: timezone.now(),
     "seen_status": lambda: 2,
+    "not_sent": lambda: "hidden",
+    "blocked_by": lambda: 41,
     "error_detail": lambda: "edited",
     "reason": lambda: "edited",
     "client_ip": lambda: "10.9.9.9",

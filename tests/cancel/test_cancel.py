@@ -15,11 +15,18 @@ from responses import matchers
 from laaffic_recall.cancel import BatchTooLarge, CancelTarget, audit, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.client.wire import parse_detail, sign
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallNode, RecallTask
+from laaffic_recall.models import (
+    CancelAttempt,
+    CancelType,
+    NotSent,
+    Outcome,
+    RecallNode,
+    RecallTask,
+)
 from laaffic_recall.signals import cancel_attempted
 from laaffic_recall.sync import service as sync
 from laaffic_recall.sync.mirror import FetchedDetail, store_details
-from tests.support.audit import refuse_attempt_updates, run_verify
+from tests.support.audit import message, refuse_attempt_updates, run_verify
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import (
     CANCELLED,
@@ -480,8 +487,14 @@ def test_freshness_read_failure_sends_nothing(mocked_api, submission):
 
     assert calls_to(mocked_api, "cancel") == []
     attempt = only_attempt()
-    assert attempt.outcome == Outcome.FAILED and "nothing was sent" in attempt.error_detail
-    assert "clock" in report.results[0].technical()  # behind "details"
+    assert attempt.outcome == Outcome.FAILED and attempt.not_sent == NotSent.UNREADABLE
+    assert "timestamp expired" in attempt.error_detail and "sent" not in attempt.error_detail
+    assert message(attempt).startswith(
+        "Not sent by this app: it could not be re-read from LAAFFIC first. Error: LAAFFIC "
+    )
+    # Behind "details", worded as the audit log words the row.
+    assert report.results[0].technical().startswith(message(attempt)[:60])
+    assert "clock" in report.results[0].technical()
     assert report.results[0].hint  # this site's settings: the admin says "tell your administrator"
 
 
@@ -494,6 +507,11 @@ def test_missing_credentials_fail_fast_with_the_hint_and_no_call(mocked_api, sub
     assert len(mocked_api.calls) == 0
     attempt = only_attempt()
     assert attempt.outcome == Outcome.FAILED and "API_SECRET" in attempt.error_detail
+    assert attempt.not_sent == NotSent.SETTINGS
+    assert message(attempt).startswith(
+        "Not sent by this app: its LAAFFIC settings are incomplete; tell your administrator. "
+        "Error: "
+    )
     assert "API_SECRET" in report.results[0].technical()  # behind "details"
     assert report.results[0].configuration
 
@@ -663,9 +681,13 @@ def test_a_second_attempt_while_one_is_in_flight_sends_nothing(mocked_api, submi
     assert len(mocked_api.calls) == 0  # refused before the fresh read
     refused = CancelAttempt.objects.get(outcome=Outcome.REFUSED)
     assert refused.response_code is None and refused.request_body is None
-    assert refused.error_detail == (
-        f"Not sent: another cancel of this task is in flight (attempt #{other.pk}, "
-        f"submission {str(other.correlation_id)[:8]})."
+    assert (refused.not_sent, refused.blocked_by, refused.error_detail) == (
+        NotSent.IN_FLIGHT,
+        other.pk,
+        "",
+    )
+    assert message(refused) == (
+        f"Not sent by this app: another cancel of this task was in flight (attempt #{other.pk})."
     )
     assert refused.task == task and refused.task_key_id == 12
     [result] = report.results

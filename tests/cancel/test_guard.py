@@ -16,8 +16,9 @@ from django.db.models.signals import pre_save
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission, blocking_attempts
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
+from laaffic_recall.models import CancelAttempt, CancelType, NotSent, Outcome, RecallTask
 from laaffic_recall.sync import service as sync
+from tests.support.audit import message
 from tests.support.concurrency import WAIT, in_thread
 from tests.support.mirror import make_nodes, make_task
 from tests.support.vendor import (
@@ -236,8 +237,9 @@ def test_the_guard_refuses_a_cancel_in_flight_before_trying_a_pending_row(mocked
     assert (result.outcome, result.in_flight, result.in_doubt) == (Outcome.REFUSED, True, False)
     assert result.blocked_by.attempt_id == flying.pk
     refused = CancelAttempt.objects.get(username="bob")
-    assert refused.error_detail == result.blocked_by.record_detail()
-    assert f"in flight (attempt #{flying.pk}" in refused.error_detail
+    assert (refused.not_sent, refused.blocked_by) == (NotSent.IN_FLIGHT, flying.pk)
+    assert refused.error_detail == ""
+    assert f"in flight (attempt #{flying.pk})" in message(refused)
 
 
 @pytest.mark.django_db
@@ -276,9 +278,9 @@ def test_a_cancel_in_doubt_blocks_the_task_until_a_refresh_settles_it(mocked_api
     assert result.blocked_by is not None and result.blocked_by.in_doubt
     refused = CancelAttempt.objects.get(username="bob")
     assert refused.request_body is None  # refused here: nothing sent
-    assert f"#{unknown.pk}" in refused.error_detail
-    assert str(unknown.correlation_id)[:8] in refused.error_detail
-    assert "Refresh from LAAFFIC" in refused.error_detail
+    assert (refused.not_sent, refused.blocked_by) == (NotSent.IN_DOUBT, unknown.pk)
+    assert f"(attempt #{unknown.pk})" in message(refused)
+    assert "Refresh from LAAFFIC" in message(refused)
 
     # The refresh stores the detail, which settles the unknown attempt; then it goes through.
     add_detail(mocked_api, 12, PENDING, nodes=NODES)

@@ -10,7 +10,8 @@ import pytest
 
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
-from laaffic_recall.models import CancelAttempt, Outcome, RecallTask
+from laaffic_recall.models import CancelAttempt, NotSent, Outcome, RecallTask
+from tests.support.audit import message
 from tests.support.mirror import make_task
 from tests.support.vendor import (
     PENDING,
@@ -61,7 +62,11 @@ def test_a_task_of_the_parent_mirrored_after_the_lookup_is_checked_before_sendin
     row = CancelAttempt.objects.get()
     assert row.outcome == Outcome.REFUSED and row.request_body is None
     assert row.task_key_id == 12
-    assert "may not see" in row.error_detail and str(HIDDEN_KEY) not in row.error_detail
+    assert (row.not_sent, row.error_detail) == (NotSent.HIDDEN, "")
+    assert message(row) == (
+        f"Not sent by this app: parent task {PARENT} has recall tasks that agent may not "
+        "see; a cancel by parent task id would stop them too."
+    )
 
 
 def test_without_a_visibility_rule_the_same_cancel_is_sent(mocked_api):
@@ -83,6 +88,7 @@ def test_a_task_cancel_of_a_task_outside_the_rule_is_refused_before_any_read(moc
     assert calls_to(mocked_api, "queryDetail") == calls_to(mocked_api, "cancel") == []
     [result] = report.results
     assert result.outcome == Outcome.REFUSED and result.hidden
-    assert "may not see this recall task" in result.detail
     row = CancelAttempt.objects.get()
     assert row.outcome == Outcome.REFUSED and row.task_key_id is None
+    assert (row.not_sent, row.error_detail) == (NotSent.HIDDEN, "")
+    assert message(row) == "Not sent by this app: agent may not see this recall task."

@@ -58,7 +58,7 @@ def test_a_detail_of_another_task_while_confirming_sends_nothing_and_moves_no_no
     message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
-    assert "nothing was sent" in message
+    assert "Not sent by this app: it could not be re-read from LAAFFIC first." in message
     assert CancelAttempt.objects.get().outcome == Outcome.FAILED
     assert not RecallTask.objects.filter(key_id=13).exists()
     assert sorted(RecallNode.objects.filter(task=task).values_list("key_id", flat=True)) == [
@@ -154,7 +154,8 @@ def test_an_unstorable_detail_while_confirming_sends_nothing_and_says_what_was_w
     message = confirm_cancel(agent_client_without_node_view, task)
 
     assert calls_to(mocked_api, "cancel") == []
-    assert "unexpected" not in message and "nothing was sent" in message
+    assert "unexpected" not in message
+    assert "Not sent by this app: it could not be re-read from LAAFFIC first." in message
     attempt = CancelAttempt.objects.get()
     assert attempt.outcome == Outcome.FAILED
     assert "unexpected" not in attempt.error_detail

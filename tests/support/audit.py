@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.core.management import CommandError, call_command
 from django.db import OperationalError, connection
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from laaffic_recall.guards import guards_lifted
 from laaffic_recall.models import CancelAttempt, CancelType, Outcome, RecallTask
@@ -61,6 +62,13 @@ def finished(target_id: int = 12, outcome: str = Outcome.SUCCEEDED, **fields) ->
         response_message="success",
         **fields,
     )
+
+
+def message(row: CancelAttempt, language: str = "en", limit: int = 300) -> str:
+    """The row's message as the audit admin words it for a reader of ``language``."""
+    context = {"attempt": row, "limit": limit}
+    with translation.override(language):
+        return render_to_string("admin/laaffic_recall/cancelattempt/message.html", context).strip()
 
 
 def run_verify(capsys, *args: str) -> tuple[str, str | None]:
