@@ -83,7 +83,8 @@ class Outcome(models.TextChoices):
     (refused connection, DNS, connect timeout, TLS, a 4xx/429 answer), or an attempt
     whose outcome was unknown was later reconciled and LAAFFIC still showed the target
     not Cancelled. ``refused`` with no request body is a local refusal: nothing was sent
-    because another cancel of the same task was in flight or in doubt.
+    because another cancel of the same task was in flight or in doubt, or the submitter
+    may not see a task it would stop (``CancelAttempt.not_sent`` says which).
     """
 
     PENDING = "pending", _("Pending (in flight)")
