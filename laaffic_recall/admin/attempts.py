@@ -34,6 +34,7 @@ from ..models import (
     OPEN_OUTCOMES,
     CancelAttempt,
     CancelType,
+    NotSent,
     Outcome,
     fits_code,
     stale_cutoff,
@@ -89,6 +90,8 @@ CSV_VALUES = [
     "outcome",
     "confirmed_by_reread",
     "mirror_confirmed",
+    "not_sent",
+    "blocked_by",
     "error_detail",
     "reason",
 ]
@@ -126,6 +129,8 @@ def csv_header() -> list[str]:
         gettext("Outcome as shown"),
         gettext("Confirmed by re-read"),
         gettext("Mirror confirmed"),
+        gettext("Not sent by this app because"),
+        gettext("Blocked by attempt"),
         gettext("Error detail"),
         gettext("Reason"),
     ]
@@ -137,6 +142,7 @@ def csv_row_maker() -> Callable[[tuple], tuple]:
     zone = timezone.get_default_timezone()
     types = {value: csv_cell(str(label)) for value, label in CancelType.choices}
     outcomes = {value: csv_cell(str(label)) for value, label in Outcome.choices}
+    not_sent_because = {value: csv_cell(str(label)) for value, label in NotSent.choices}
     answers = {None: "", True: yes_no(True), False: yes_no(False)}
     stale_before = stale_cutoff()
 
@@ -156,7 +162,7 @@ def csv_row_maker() -> Callable[[tuple], tuple]:
         (pk, submission, started, finished, duration, username, client_ip, cancel_type,
          target_id, task_key_id, task_name, parent_task_id, node_key_id, request_body,
          http_status, response_code, response_message, outcome, reread, mirror,
-         error_detail, reason) = values  # fmt: skip
+         not_sent, blocked_by, error_detail, reason) = values  # fmt: skip
         shown = (
             Outcome.UNKNOWN if outcome == Outcome.PENDING and started < stale_before else outcome
         )
@@ -182,6 +188,8 @@ def csv_row_maker() -> Callable[[tuple], tuple]:
             outcomes.get(shown, shown),
             answers[reread],
             answers[mirror],
+            not_sent_because.get(not_sent, not_sent),
+            blocked_by,
             text(error_detail and csv_excerpt(error_detail)),
             text(reason),
         )

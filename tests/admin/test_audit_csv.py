@@ -11,7 +11,7 @@ import pytest
 from django.urls import reverse
 
 from laaffic_recall.admin.attempts import CSV_EXCERPT_CHARS
-from laaffic_recall.models import CancelAttempt, CancelType, Outcome
+from laaffic_recall.models import CancelAttempt, CancelType, NotSent, Outcome
 from tests.support.clock import stop_clock
 from tests.support.mirror import make_nodes, make_task
 
@@ -41,6 +41,8 @@ HEADER_SHANGHAI = [
     "Outcome as shown",
     "Confirmed by re-read",
     "Mirror confirmed",
+    "Not sent by this app because",
+    "Blocked by attempt",
     "Error detail",
     "Reason",
 ]
@@ -135,6 +137,8 @@ def test_every_cell_reads_back_as_a_spreadsheet_shows_it(auditor_client, two_att
         "Yes",
         "No",
         "",
+        "",
+        "",
         "客户要求 ticket 4711",
     ]
     assert second == [
@@ -159,6 +163,8 @@ def test_every_cell_reads_back_as_a_spreadsheet_shows_it(auditor_client, two_att
         str(Outcome.FAILED.label),
         "No",
         "",  # never re-read: not known, so blank rather than No
+        "",
+        "",
         "502 502 Bad Gateway nginx & friends",
         "",
     ]
@@ -177,6 +183,33 @@ def test_headers_and_yes_no_follow_the_agents_language(auditor_client, two_attem
     assert first[19] == "是" and first[20] == "否"
 
 
+@pytest.mark.parametrize(
+    ("language", "why"),
+    [
+        ("en", "another cancel of the task was in flight"),
+        ("zh-Hans", "此任务的另一个取消正在处理中"),
+    ],
+)
+def test_an_attempt_refused_here_says_why_and_which_attempt_blocked_it(
+    auditor_client, language, why
+):
+    attempt = CancelAttempt.objects.create(
+        cancel_type=CancelType.TASK,
+        target_id=12,
+        outcome=Outcome.REFUSED,
+        not_sent=NotSent.IN_FLIGHT,
+        blocked_by=4711,
+    )
+    response = auditor_client.post(
+        LIST,
+        {"action": "download_csv", "index": 0, "_selected_action": [attempt.pk]},
+        headers={"accept-language": language},
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    _header, row = list(csv.reader(io.StringIO(body, newline="")))
+    assert row[21:24] == [why, "4711", ""]
+
+
 def test_a_long_html_answer_becomes_a_short_plain_text_excerpt(auditor_client):
     attempt = CancelAttempt.objects.create(
         cancel_type=CancelType.TASK,
@@ -188,7 +221,7 @@ def test_a_long_html_answer_becomes_a_short_plain_text_excerpt(auditor_client):
 
     _header, row = csv.reader(io.StringIO(download(auditor_client, [attempt]).decode("utf-8-sig")))
 
-    message, detail = row[16], row[21]
+    message, detail = row[16], row[23]
     assert message.startswith("word word") and message.endswith("\u2026")
     assert len(message) == CSV_EXCERPT_CHARS and "<" not in message
     assert detail == "a < b and c > d"  # not markup: untouched
@@ -216,7 +249,7 @@ def test_a_row_without_task_or_node_and_a_stale_pending_row(auditor_client):
     assert first[9:13] == ["", "", "", ""]
     assert first[17:19] == [str(Outcome.PENDING.label), str(Outcome.UNKNOWN.label)]
     assert second[17:19] == [str(Outcome.PENDING.label), str(Outcome.PENDING.label)]
-    assert second[22] == "'@x" and second[3] == "" and second[4] == ""
+    assert second[24] == "'@x" and second[3] == "" and second[4] == ""
 
 
 @pytest.mark.parametrize("use_tz", [True, False], ids=["USE_TZ", "naive"])
