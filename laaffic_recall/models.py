@@ -111,6 +111,9 @@ class NotSent(models.TextChoices):
     HIDDEN = "hidden", _("the submitter may not see every task it would stop")
     UNREADABLE = "unreadable", _("LAAFFIC could not be read first")
     SETTINGS = "settings", _("the app's LAAFFIC settings are incomplete")
+    BUDGET = "budget", _("the action ran out of time before this one")
+    NOT_MIRRORED = "not_mirrored", _("the node is not in the local mirror")
+    NO_TASKS = "no_tasks", _("LAAFFIC lists no recent recall task of the parent task id")
 
 
 # Outcomes that may still be resolved; every other outcome is history and frozen.

@@ -21,6 +21,7 @@ from ..client.wire import TaskRecord
 from ..conf import app_settings
 from ..models import (
     CancelType,
+    NotSent,
     Outcome,
     RecallNode,
     RecallTask,
@@ -65,7 +66,7 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
     if target.cancel_type == CancelType.NODE:
         node = RecallNode.objects.select_related("task").filter(key_id=target.target_id).first()
         if node is None:
-            return Scope(skip=_("the node is not in the local mirror; sync its task first."))
+            return Scope(skip=NotSent.NOT_MIRRORED)
         return Scope(node.task.key_id, (node.task.key_id,), task=node.task, node=node)
     # Every task the type-2 cancel stops: those the caller found (a confirmation page looks
     # them up just before), else queryPage's; plus every one the mirror knows of the parent.
@@ -73,11 +74,7 @@ def resolve(target: CancelTarget, client: LaafficClient) -> Scope:
     mirrored = RecallTask.objects.filter(parent_task_id=target.target_id)
     keys |= set(mirrored.values_list("key_id", flat=True))
     if not keys:
-        reason = _(
-            "LAAFFIC has no recall task with parent task id %(id)s created in the last "
-            "%(days)s days."
-        ) % {"id": target.target_id, "days": app_settings.PARENT_LOOKUP_DAYS}
-        return Scope(skip=reason)
+        return Scope(skip=NotSent.NO_TASKS)
     tasks = tuple(RecallTask.objects.filter(key_id__in=keys).order_by("key_id"))
     # Recorded on a task the mirror shows Pending if there is one; check() may correct it.
     main = next((t for t in tasks if t.is_pending), tasks[0] if tasks else None)

@@ -72,7 +72,7 @@ class Scope:
 
     ``task_key_id`` is the task the attempt is recorded on; ``task_keys`` every task the
     cancel may stop (several for a parent with several recall tasks). ``skip`` is set,
-    with the reason, when there is nothing to send at all.
+    to why (a ``NotSent`` value), when there is nothing to send at all.
     """
 
     task_key_id: int | None = None

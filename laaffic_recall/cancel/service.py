@@ -176,15 +176,20 @@ class _Budget:
 
 
 def _out_of_time(target: CancelTarget, submission: Submission) -> AttemptResult:
-    detail = _("time budget spent; nothing sent")
     try:
         return _unsent(
-            target, submission, timezone.now(), Outcome.SKIPPED, detail, not_started=True
+            target,
+            submission,
+            timezone.now(),
+            Outcome.SKIPPED,
+            "",
+            not_sent=NotSent.BUDGET,
+            not_started=True,
         )
     except DatabaseError:
         logger.exception("Could not record a cancel attempt")
         return AttemptResult(
-            target, Outcome.SKIPPED, detail=detail, recorded=False, not_started=True
+            target, Outcome.SKIPPED, recorded=False, not_started=True, not_sent=NotSent.BUDGET
         )
 
 
@@ -257,12 +262,17 @@ def _cancel_one(
     try:
         scope = remote.resolve(target, client)
     except LaafficError as exc:
-        detail = _("it could not be looked up at LAAFFIC, so nothing was sent: %(error)s")
         return _unsent(
-            target, submission, started, Outcome.FAILED, detail % {"error": exc}, hint=_hint(exc)
+            target,
+            submission,
+            started,
+            Outcome.FAILED,
+            str(exc),
+            not_sent=NotSent.UNREADABLE,
+            hint=_hint(exc),
         )
     if scope.skip:
-        return _unsent(target, submission, started, Outcome.SKIPPED, scope.skip, scope)
+        return _unsent(target, submission, started, Outcome.SKIPPED, "", scope, scope.skip)
     if not_visible(submission, scope.task_keys, mirrored_only=True):
         return _not_visible(target, submission, started, scope)
 

@@ -41,6 +41,12 @@ class Migration(migrations.Migration):
                     ("hidden", "the submitter may not see every task it would stop"),
                     ("unreadable", "LAAFFIC could not be read first"),
                     ("settings", "the app's LAAFFIC settings are incomplete"),
+                    ("budget", "the action ran out of time before this one"),
+                    ("not_mirrored", "the node is not in the local mirror"),
+                    (
+                        "no_tasks",
+                        "LAAFFIC lists no recent recall task of the parent task id",
+                    ),
                 ],
                 db_default="",
                 max_length=16,

@@ -291,7 +291,8 @@ def test_parent_id_not_found_is_skipped_without_a_call(mocked_api, submission):
 
     assert calls_to(mocked_api, "cancel") == []
     assert report.results[0].outcome == Outcome.SKIPPED
-    assert "31337" in only_attempt().error_detail
+    assert only_attempt().not_sent == NotSent.NO_TASKS
+    assert "parent task id 31337" in message(only_attempt())
 
 
 def test_parent_of_mirrored_tasks_checks_their_details_not_the_list(mocked_api, submission):

@@ -19,7 +19,7 @@ from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.models import CancelAttempt, CancelType, NotSent, Outcome, RecallTask
 from tests.support.audit import finished, message, raw_sql, run_verify
 from tests.support.mirror import make_task
-from tests.support.vendor import api_url, calls_to, signed
+from tests.support.vendor import add_page, api_url, calls_to, signed
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("audit_chain_key")]
 
@@ -83,6 +83,24 @@ def no_api_secret(mocked_api, settings) -> None:
     settings.LAAFFIC_RECALL = {**settings.LAAFFIC_RECALL, "API_SECRET": ""}
 
 
+def a_node_not_mirrored(mocked_api, settings) -> None:
+    make_task(12)
+
+
+def a_parent_laaffic_does_not_list(mocked_api, settings) -> None:
+    add_page(mocked_api)
+
+
+def a_parent_laaffic_cannot_list(mocked_api, settings) -> None:
+    mocked_api.post(
+        api_url("queryPage"), json={"code": -16, "msg": "timestamp expired"}, match=[signed]
+    )
+
+
+def node_999() -> CancelTarget:
+    return CancelTarget(CancelType.NODE, 999)
+
+
 def task_12() -> CancelTarget:
     return CancelTarget.for_task(RecallTask.objects.get(key_id=12))
 
@@ -136,6 +154,32 @@ CASES = {
         "LAAFFIC refused the request: code -16",
         "本应用未发送：无法先从 LAAFFIC 重新读取。错误：LAAFFIC refused the request: code -16",
     ),
+    "node not mirrored": Case(
+        a_node_not_mirrored,
+        node_999,
+        lambda: by("bob"),
+        NotSent.NOT_MIRRORED,
+        "Nothing sent: this node is not in the local mirror; “Refresh from LAAFFIC” on its "
+        "task first.",
+        "未发送：本地副本中没有此节点；请先在其任务上“从 LAAFFIC 刷新”。",
+    ),
+    "parent not listed": Case(
+        a_parent_laaffic_does_not_list,
+        lambda: CancelTarget.for_parent(PARENT),
+        lambda: by("bob"),
+        NotSent.NO_TASKS,
+        f"Nothing sent: LAAFFIC lists no recent recall task of parent task id {PARENT}.",
+        f"未发送：LAAFFIC 没有父任务 ID {PARENT} 的近期重呼任务。",
+    ),
+    "parent unreadable": Case(
+        a_parent_laaffic_cannot_list,
+        lambda: CancelTarget.for_parent(PARENT),
+        lambda: by("bob"),
+        NotSent.UNREADABLE,
+        "Not sent by this app: it could not be re-read from LAAFFIC first. Error: "
+        "LAAFFIC refused the request: code -16",
+        "本应用未发送：无法先从 LAAFFIC 重新读取。错误：LAAFFIC refused the request: code -16",
+    ),
     "settings": Case(
         no_api_secret,
         task_12,
@@ -162,7 +206,8 @@ def test_a_row_not_sent_reads_in_the_readers_language_whatever_the_submitters(
     assert (row.outcome, row.request_body) == (result.outcome, None)
     assert (row.not_sent, row.blocked_by) == (case.not_sent, blocking)
     # No sentence of the submitter's language is kept: at most the error's own text.
-    assert "Not sent" not in row.error_detail and "未发送" not in row.error_detail
+    for sentence in ("Not sent", "Nothing sent", "nothing was sent", "未发送"):
+        assert sentence not in row.error_detail
     english, chinese = (text.format(id=blocking) for text in (case.english, case.chinese))
     shown_in_english, shown_in_chinese = message(row, "en"), message(row, "zh-hans")
     assert shown_in_english.startswith(english), shown_in_english

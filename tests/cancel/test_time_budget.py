@@ -8,8 +8,9 @@ import pytest
 from laaffic_recall.cancel import CancelTarget, service
 from laaffic_recall.cancel.audit import Submission
 from laaffic_recall.conf import app_settings
-from laaffic_recall.models import CancelAttempt, Outcome
+from laaffic_recall.models import CancelAttempt, NotSent, Outcome
 from tests.support.admin import TASKS, last_message
+from tests.support.audit import message
 from tests.support.mirror import make_task
 from tests.support.vendor import CANCELLED, PENDING, add_cancel, add_detail, calls_to, sent_bodies
 
@@ -34,8 +35,13 @@ def test_a_spent_budget_starts_the_first_target_only_and_records_the_rest(mocked
     assert outcomes[12].outcome == Outcome.SUCCEEDED
     for key in (13, 14):
         assert outcomes[key].outcome == Outcome.SKIPPED and outcomes[key].not_started
-    rows = dict(CancelAttempt.objects.values_list("target_id", "error_detail"))
-    assert rows[13] == rows[14] == "time budget spent; nothing sent"
+    for row in CancelAttempt.objects.filter(target_id__in=[13, 14]):
+        assert (row.not_sent, row.error_detail) == (NotSent.BUDGET, "")
+        assert message(row, "en") == (
+            "Nothing sent: the action ran out of time before this one; select it and try again."
+        )
+        chinese = "未发送：此操作在处理到这一项之前已用完时间；请选中它再试一次。"  # noqa: RUF001
+        assert message(row, "zh-hans") == chinese
 
 
 def test_the_agent_is_told_which_targets_to_retry(mocked_api, agent_client, settings):
