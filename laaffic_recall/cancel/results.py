@@ -113,11 +113,6 @@ class BlockingAttempt:
             in_doubt=attempt.effective_outcome != Outcome.PENDING,
         )
 
-    @property
-    def submission(self) -> str:
-        """The short submission reference the admin shows (first 8 characters)."""
-        return str(self.correlation_id)[:8]
-
 
 # --------------------------------------------------------------------------- results
 
